@@ -1,0 +1,26 @@
+# Two set-up commands (see README): `make demo` and `make test`. Both build .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: venv demo test check bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+demo: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo
+
+test: venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+check: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/check
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lab-state
