@@ -23,6 +23,7 @@ __all__ = [
     "ProbeStep",
     "RequestCounts",
     "RunResult",
+    "device_exit_code",
     "exit_code_for",
 ]
 
@@ -167,6 +168,7 @@ class DeviceResult:
     error: FortiautoError | None = field(default=None, compare=False)
     left_over: tuple[str, ...] = ()  # for "failed": exactly what could not be restored
     forced: bool = False
+    exit_code: int | None = None  # set when the device failed before any write (e.g. 2: bad input)
 
     @property
     def failed(self) -> bool:
@@ -204,14 +206,19 @@ def _probe_json(probe: ProbeResult | None) -> dict[str, Any]:
     return probe.to_json()
 
 
+_SEVERITY = (4, 1, 3, 2, 5)  # most urgent first: unknown state, bug, rolled back, bad input, refused
+
+
+def device_exit_code(result: DeviceResult) -> int:
+    if result.exit_code is not None:
+        return result.exit_code
+    return {"failed": 4, "rolled_back": 3}.get(result.status, 0)
+
+
 def exit_code_for(results: list[DeviceResult] | tuple[DeviceResult, ...]) -> int:
-    """DESIGN.md exit codes: 4 beats 3 beats 0; a skipped device alone is not a failure."""
-    statuses = {r.status for r in results}
-    if "failed" in statuses:
-        return 4
-    if "rolled_back" in statuses:
-        return 3
-    return 0
+    """DESIGN.md exit codes over a fleet: the most urgent device decides; skipped alone is 0."""
+    codes = {device_exit_code(r) for r in results}
+    return next((code for code in _SEVERITY if code in codes), 0)
 
 
 @dataclass(frozen=True)

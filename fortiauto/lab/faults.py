@@ -80,7 +80,8 @@ def _apply(faults: Faults, name: str, arg: Any) -> Faults:
             raise InputError(f"fault {name!r} needs a whole number, e.g. {name}=3") from None
         if value < 0:
             raise InputError(f"fault {name!r} needs a number >= 0")
-        return replace(faults, **{field_name: value})
+        updates: dict[str, Any] = {field_name: value}
+        return replace(faults, **updates)
     if arg not in (None, True, "true", "1", "on"):
         if arg in (False, "false", "0", "off"):
             return replace(faults, **{field_name: False})
@@ -119,7 +120,5 @@ def faults_for_device(spec: list[tuple[str, Faults]], device: str) -> Faults:
         if fnmatch.fnmatchcase(device, pattern):
             changes = {f.name: getattr(faults, f.name) for f in fields(faults)}
             defaults = Faults()
-            merged = replace(
-                merged, **{k: v for k, v in changes.items() if v != getattr(defaults, k)}
-            )
+            merged = replace(merged, **{k: v for k, v in changes.items() if v != getattr(defaults, k)})
     return merged

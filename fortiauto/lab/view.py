@@ -30,7 +30,9 @@ class Inspection:
     server_cert: tuple[str, str] | None = None  # (cert PEM, key PEM) presented in "replace" mode
     proxy: bool = False  # inspection-mode proxy
     utm: bool = False  # utm-status enable and at least one UTM profile bound
-    logs_smtp: bool = False  # email filter bound, smtp log-all on, feature-set proxy (where the version has it)
+    logs_smtp: bool = (
+        False  # email filter bound, smtp log-all on, feature-set proxy (where the version has it)
+    )
 
 
 class DeviceView(Protocol):

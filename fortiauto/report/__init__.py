@@ -1,0 +1,37 @@
+"""Reporters and report files: console, JSON, JUnit XML, Markdown change record, FortiOS CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from fortiauto.model import RunResult
+
+__all__ = ["write_reports"]
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def write_reports(run: RunResult, directory: Path) -> list[Path]:
+    """Write the run's reports (0600 files in a 0700 directory); returns their paths."""
+    from fortiauto.report.to_junit import run_to_junit  # noqa: PLC0415
+    from fortiauto.report.to_markdown import run_to_markdown  # noqa: PLC0415
+
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
+    outputs = {
+        f"{run.run_id}.json": json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n",
+        f"{run.run_id}.junit.xml": run_to_junit(run),
+        f"{run.run_id}.md": run_to_markdown(run),
+    }
+    paths = []
+    for name, text in outputs.items():
+        path = directory / name
+        _write_private(path, text)
+        paths.append(path)
+    return paths

@@ -1,0 +1,27 @@
+"""The tasks in the order they run: everything the policy references exists before it is bound.
+
+Rollback runs this order backwards (un-bind first, then delete what this run created).
+"""
+
+from fortiauto.tasks.base import REGISTRY, CmdbObjectTask, Diff, Target, Task, undo_change
+from fortiauto.tasks.certificate import CertificateTask
+from fortiauto.tasks.policy import PolicyTask, find_policy
+from fortiauto.tasks.profiles import EmailFilterTask, ProtocolOptionsTask, SslProfileTask
+
+__all__ = [
+    "ORDER",
+    "REGISTRY",
+    "CertificateTask",
+    "CmdbObjectTask",
+    "Diff",
+    "EmailFilterTask",
+    "PolicyTask",
+    "ProtocolOptionsTask",
+    "SslProfileTask",
+    "Target",
+    "Task",
+    "find_policy",
+    "undo_change",
+]
+
+ORDER: tuple[str, ...] = ("certificate", "protocol_options", "ssl_profile", "emailfilter", "policy")

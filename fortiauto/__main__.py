@@ -1,0 +1,5 @@
+"""``python -m fortiauto``."""
+
+from fortiauto.cli import main
+
+main()

@@ -1,0 +1,377 @@
+"""The ``fortiauto`` command: parse, call the engine or rollout, render. The only place errors become exit codes.
+
+Heavy modules (httpx, aiohttp, the engine) are imported inside the commands so that
+``fortiauto --help`` stays fast. Exit codes are DESIGN.md's: 0 compliant, 2 bad input, 3 rolled
+back, 4 needs a human, 5 refused (window, lock), 1 a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import click
+import typer
+from rich.console import Console
+
+from fortiauto import __version__
+from fortiauto.errors import FortiautoError, InputError
+
+if TYPE_CHECKING:
+    from fortiauto.model import RunResult
+    from fortiauto.site import Site
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="fortiauto",
+    help="Turn on anti-spam logging and SSL inspection for inbound mail on FortiGates, probed and rolled back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+lab_app = typer.Typer(help="The built-in mock FortiGate lab.", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+
+_state: dict[str, bool] = {"debug": False}
+
+
+class Output(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class PlanOutput(StrEnum):
+    text = "text"
+    json = "json"
+    cli = "cli"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"fortiauto {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Verbose logs on stderr (secrets redacted).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not debug:
+        # httpx logs full request lines at INFO; fortiauto's own client logs them redacted at DEBUG.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _out() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _load(site_file: Path) -> Site:
+    from fortiauto.site import load_site  # noqa: PLC0415
+
+    site = load_site(site_file)
+    for warning in site.warnings:
+        _err().print(f"warning: {site_file}: {warning}")
+    return site
+
+
+def _run(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run a coroutine with Ctrl-C / SIGTERM handling: first stops new work, second cancels in-flight devices."""
+
+    async def runner() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        hits = 0
+
+        def on_signal() -> None:
+            nonlocal hits
+            hits += 1
+            if hits == 1:
+                _err().print("interrupt: no new device starts; in-flight devices finish or roll back")
+                stop.set()
+            else:
+                _err().print("interrupt again: rolling back in-flight devices")
+                for task in asyncio.all_tasks(loop):
+                    if task.get_name().startswith("fortiauto-device:"):
+                        task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            return await factory(stop)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(runner())
+
+
+def _emit_run(run: RunResult, output: Output, report_dir: Path | None) -> int:
+    from fortiauto.report.console import render_summary  # noqa: PLC0415
+
+    if report_dir is not None:
+        from fortiauto.report import write_reports  # noqa: PLC0415
+
+        for path in write_reports(run, report_dir):
+            _err().print(f"report: {path}")
+    if output is Output.json:
+        sys.stdout.write(json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n")
+    else:
+        _out().print(render_summary(run))
+        for note in run.notes:
+            _out().print(f"note: {note}")
+        if run.exit_code in (3, 4) and run.command == "apply":
+            _out().print(f"run id {run.run_id}; undo with: fortiauto rollback --run {run.run_id}")
+    return run.exit_code
+
+
+@app.command()
+def validate(site_file: Annotated[Path, typer.Argument(metavar="SITE")]) -> int:
+    """Check a site file and its certificates; contacts nothing."""
+    site = _load(site_file)
+    servers = sum(len(d.mail_servers) for d in site.devices)
+    _out().print(f"{site_file}: valid ({len(site.devices)} device(s), {servers} mail server(s))")
+    return 0
+
+
+@app.command()
+def plan(
+    site_file: Annotated[Path, typer.Argument(metavar="SITE")],
+    output: Annotated[PlanOutput, typer.Option("--output", "-o")] = PlanOutput.text,
+    limit: Annotated[
+        list[str] | None, typer.Option("--limit", help="Device name or glob (repeatable).")
+    ] = None,
+) -> int:
+    """Show what apply would change, per device (read-only: zero writes, no probes)."""
+    from fortiauto.report.console import render_plan  # noqa: PLC0415
+    from fortiauto.report.to_fortios_cli import plan_to_cli, rollback_to_cli  # noqa: PLC0415
+
+    site = _load(site_file)
+    run = _fleet(site, command="plan", check=True, probe=False, limit=limit or [], quiet=True)
+    if output is PlanOutput.json:
+        sys.stdout.write(json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n")
+        return run.exit_code
+    out = _out()
+    for result in run.devices:
+        if result.plan is None:
+            out.print(f"{result.name}: {result.status} - {result.reason}")
+        elif output is PlanOutput.cli:
+            out.print(plan_to_cli(result.plan), end="")
+            out.print(rollback_to_cli(result.plan), end="")
+        else:
+            out.print(render_plan(result.plan))
+    return run.exit_code
+
+
+@app.command()
+def apply(
+    site_file: Annotated[Path, typer.Argument(metavar="SITE")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Plan only; no writes.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Show the per-key diff of each change.")] = False,
+    limit: Annotated[
+        list[str] | None, typer.Option("--limit", help="Device name or glob (repeatable).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Change devices whose baseline probe fails; ignore the window.")
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the change window to open.")] = False,
+    output: Annotated[Output, typer.Option("--output", "-o")] = Output.text,
+    report_dir: Annotated[
+        Path | None, typer.Option("--report-dir", help="Write JSON, JUnit, Markdown.")
+    ] = None,
+    journal_dir: Annotated[Path | None, typer.Option("--journal-dir")] = None,
+) -> int:
+    """Plan, confirm, apply, probe, and roll back automatically when mail stops flowing."""
+    site = _load(site_file)
+    if not check and not yes:
+        preview = _fleet(site, command="plan", check=True, probe=False, limit=limit or [], quiet=True)
+        from fortiauto.report.console import render_plan  # noqa: PLC0415
+
+        for result in preview.devices:
+            _err().print(render_plan(result.plan) if result.plan else f"{result.name}: {result.reason}")
+        if not any(r.changes for r in preview.devices):
+            return _emit_run(preview, output, report_dir)
+        if not sys.stdin.isatty():
+            raise InputError("apply needs --yes when not run from a terminal")
+        if not typer.confirm("Apply these changes?", err=True):
+            raise InputError("not confirmed; nothing changed")
+    run = _fleet(
+        site,
+        command="apply",
+        check=check,
+        probe=not check,
+        limit=limit or [],
+        force=force,
+        wait=wait,
+        journal_dir=journal_dir,
+        quiet=output is Output.json,
+        show_diff=diff or check,
+    )
+    return _emit_run(run, output, report_dir)
+
+
+def _fleet(
+    site: Site,
+    *,
+    command: str,
+    check: bool,
+    probe: bool,
+    limit: list[str],
+    force: bool = False,
+    wait: bool = False,
+    journal_dir: Path | None = None,
+    quiet: bool = False,
+    show_diff: bool = True,
+) -> RunResult:
+    from fortiauto.connect import client_for  # noqa: PLC0415
+    from fortiauto.events import Events  # noqa: PLC0415
+    from fortiauto.journal import journal_dir as default_journal_dir  # noqa: PLC0415
+    from fortiauto.probe import run_probe  # noqa: PLC0415
+    from fortiauto.report.console import ConsoleReporter  # noqa: PLC0415
+    from fortiauto.rollout import FleetOptions, new_run_id, run_fleet  # noqa: PLC0415
+
+    options = FleetOptions(
+        run_id=new_run_id(),
+        journal_dir=default_journal_dir(site.path, journal_dir),
+        check=check,
+        probe=probe,
+        force=force,
+        wait=wait,
+        limit=tuple(limit),
+        command=command,
+    )
+    reporters = [] if quiet else [ConsoleReporter(_err(), show_plans=not check, show_diff=show_diff)]
+    return _run(
+        lambda stop: run_fleet(
+            site,
+            options=options,
+            client_factory=client_for,
+            prober=run_probe,
+            events=Events(reporters),  # type: ignore[arg-type]
+            stop=stop,
+        )
+    )
+
+
+@app.command()
+def probe(
+    site_file: Annotated[Path, typer.Argument(metavar="SITE")],
+    device: Annotated[str | None, typer.Option("--device", help="Only this device.")] = None,
+    output: Annotated[Output, typer.Option("--output", "-o")] = Output.text,
+) -> int:
+    """Run the SMTP probe through each mail server's VIP (no API calls)."""
+    from fortiauto.probe import run_probe  # noqa: PLC0415
+    from fortiauto.report.probe_text import render_probe  # noqa: PLC0415
+
+    site = _load(site_file)
+    devices = [d for d in site.devices if device is None or d.name == device]
+    if not devices:
+        raise InputError(f"{site_file}: no device named {device!r}")
+
+    async def run_all(_: asyncio.Event) -> list[tuple[str, str, Any]]:
+        results = []
+        for dev in devices:
+            for ms in dev.mail_servers:
+                pin = ms.certificate.fingerprint_sha256 or None
+                results.append((dev.name, ms.name, await run_probe(ms.probe, pin_sha256=pin)))
+        return results
+
+    results = _run(run_all)
+    passed = all(r.passed for _, _, r in results)
+    if output is Output.json:
+        payload = [{"device": d, "mail_server": m, "probe": r.to_json()} for d, m, r in results]
+        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    else:
+        for dev_name, ms_name, result in results:
+            _out().print(f"== {dev_name} / {ms_name}")
+            _out().print(render_probe(result))
+    return 0 if passed else 3
+
+
+@app.command()
+def rollback(
+    run: Annotated[str | None, typer.Option("--run", help="Run id to undo.")] = None,
+    last: Annotated[bool, typer.Option("--last", help="Undo the most recent run.")] = False,
+    journal_dir: Annotated[Path | None, typer.Option("--journal-dir")] = None,
+    output: Annotated[Output, typer.Option("--output", "-o")] = Output.text,
+    report_dir: Annotated[Path | None, typer.Option("--report-dir")] = None,
+) -> int:
+    """Undo a run from its journal alone (also after a crash); idempotent."""
+    from fortiauto.journal import journal_dir as default_journal_dir  # noqa: PLC0415
+    from fortiauto.undo import rollback_run  # noqa: PLC0415
+
+    if (run is None) == (not last):
+        raise InputError("give exactly one of --run ID or --last")
+    directory = default_journal_dir(None, journal_dir)
+    result = _run(
+        lambda stop: rollback_run(
+            directory, run_id=run, events_console=None if output is Output.json else _err()
+        )
+    )
+    return _emit_run(result, output, report_dir)
+
+
+@lab_app.command("up")
+def lab_up(
+    devices: Annotated[int, typer.Option("--devices", min=1, max=1000)] = 1,
+    version: Annotated[str, typer.Option("--version")] = "7.0",
+    state_dir: Annotated[Path, typer.Option("--state-dir")] = Path("lab-state"),
+    faults: Annotated[str | None, typer.Option("--faults", help="e.g. 'fgt-001:banner-hold-on-utm'")] = None,
+) -> int:
+    """Run a mock FortiGate fleet in the foreground until Ctrl-C; writes site.yml, ca.pem, hosts.yml, lab.json."""
+    from fortiauto.lab.server import run_lab  # noqa: PLC0415
+
+    return run_lab(state_dir, devices=devices, version=version, faults=faults)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    _err().print(f"error: {message}")
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console entry point: run the app, map errors to exit codes, never print a traceback unless --debug."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.exceptions.UsageError as exc:
+        _fail(exc.format_message(), 2)
+    except click.exceptions.ClickException as exc:
+        _fail(exc.format_message(), 2)
+    except FortiautoError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # a bug: say so, show the traceback only with --debug
+        if _state["debug"]:
+            raise
+        _fail(f"unexpected {type(exc).__name__}: {exc} (a bug; rerun with --debug for the traceback)", 1)
+    sys.exit(code if isinstance(code, int) else 0)

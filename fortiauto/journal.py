@@ -1,0 +1,139 @@
+"""The run journal: append-only JSON lines, fsynced, mode 0600, a pre-image before every write.
+
+Every write the engine makes is preceded by a ``pre`` line holding the change (the managed keys
+as they were, and as they will be) and followed by a ``done`` line; every undo by an ``undo``
+line. ``fortiauto rollback`` replays the un-undone ``pre`` lines in reverse from this file alone,
+after a crash too. Certificates appear by name and SHA-256 only: no key, token or password is
+ever written here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fortiauto.errors import InputError
+from fortiauto.model import Change
+
+__all__ = ["Journal", "JournalEntry", "journal_dir", "latest_run_id", "pending_undos", "read_journal"]
+
+ENV_VAR = "FORTIAUTO_JOURNAL_DIR"
+
+
+def journal_dir(site_path: Path | None, override: Path | None = None) -> Path:
+    """``--journal-dir``, else ``$FORTIAUTO_JOURNAL_DIR``, else ``.fortiauto/journal`` beside the site."""
+    if override is not None:
+        return override
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    base = site_path.parent if site_path is not None else Path.cwd()
+    return base / ".fortiauto" / "journal"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Journal:
+    """One run's journal file; ``record`` returns only once the line is on disk."""
+
+    def __init__(self, directory: Path, run_id: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(directory, 0o700)
+        self.path = directory / f"{run_id}.jsonl"
+        self.run_id = run_id
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        self._fd = fd
+
+    def record(self, kind: str, **fields: Any) -> None:
+        line = json.dumps({"t": _now(), "type": kind, **fields}, sort_keys=True, default=str)
+        os.write(self._fd, (line + "\n").encode())
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    device: str
+    seq: int
+    change: Change
+
+
+def change_to_json(change: Change) -> dict[str, Any]:
+    return {
+        "task": change.task,
+        "path": change.path,
+        "mkey": change.mkey,
+        "action": change.action,
+        "before": change.before,
+        "after": change.after,
+        "vdom": change.vdom,
+    }
+
+
+def change_from_json(data: dict[str, Any]) -> Change:
+    return Change(
+        task=data["task"],
+        path=data["path"],
+        mkey=data["mkey"],
+        action=data["action"],
+        before=data.get("before"),
+        after=data.get("after"),
+        vdom=data.get("vdom", "root"),
+    )
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Every complete line of a journal; a torn last line (crash mid-write) is ignored."""
+    if not path.is_file():
+        raise InputError(f"no journal at {path}")
+    entries: list[dict[str, Any]] = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return entries
+
+
+def _runs(directory: Path) -> Iterator[Path]:
+    return iter(sorted(directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime))
+
+
+def latest_run_id(directory: Path) -> str:
+    runs = list(_runs(directory)) if directory.is_dir() else []
+    if not runs:
+        raise InputError(f"no runs in journal directory {directory}")
+    return runs[-1].stem
+
+
+def pending_undos(entries: list[dict[str, Any]]) -> dict[str, list[JournalEntry]]:
+    """Per device, the writes not yet undone (nor committed-then-undone), newest first."""
+    undone = {(e["device"], e["seq"]) for e in entries if e.get("type") == "undo" and e.get("ok")}
+    out: dict[str, list[JournalEntry]] = {}
+    for entry in entries:
+        if entry.get("type") != "pre":
+            continue
+        key = (entry["device"], entry["seq"])
+        if key in undone:
+            continue
+        out.setdefault(entry["device"], []).append(
+            JournalEntry(entry["device"], entry["seq"], change_from_json(entry["change"]))
+        )
+    return {device: list(reversed(items)) for device, items in out.items()}

@@ -1,0 +1,163 @@
+"""Task: one kind of FortiOS object fortiauto manages, as read / diff / apply / undo.
+
+The shape is pyinfra's fact + operation pair.
+
+``read`` does the GETs and returns the object as FortiOS sent it; ``diff`` is pure and returns the
+``Change``s needed to reach the desired state, or none plus the reason nothing is needed;
+``apply`` performs one change; ``undo_change`` reverses one from the journal's data alone (no site,
+no template), which is what lets ``fortiauto rollback`` work after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from fortiauto.errors import NotFound, PlanError
+from fortiauto.fortios.normalise import differing
+from fortiauto.fortios.version import FortiOSVersion
+from fortiauto.model import Change
+from fortiauto.site import MailServer
+
+__all__ = ["REGISTRY", "CmdbObjectTask", "Diff", "FortiOSApi", "Target", "Task", "undo_change"]
+
+
+class FortiOSApi(Protocol):
+    """The slice of ``FortiOSClient`` tasks use (a seam for tests and for the engine)."""
+
+    async def get(
+        self, path: str, mkey: str | int | None = None, *, vdom: Any = ..., params: Any = None
+    ) -> list[dict[str, Any]]: ...
+
+    async def get_one(
+        self, path: str, mkey: str | int, *, vdom: Any = ..., params: Any = None
+    ) -> dict[str, Any] | None: ...
+
+    async def create(self, path: str, body: Any, *, vdom: Any = ..., params: Any = None) -> Any: ...
+
+    async def update(
+        self, path: str, mkey: str | int, body: Any, *, vdom: Any = ..., params: Any = None
+    ) -> Any: ...
+
+    async def delete(self, path: str, mkey: str | int, *, vdom: Any = ...) -> Any: ...
+
+    async def monitor_post(self, path: str, body: Any, *, vdom: Any = ..., params: Any = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one task manages for one mail server: the rendered desired object and where it lives."""
+
+    mail_server: MailServer
+    vdom: str
+    version: FortiOSVersion
+    desired: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Diff:
+    changes: tuple[Change, ...] = ()
+    noop_reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+REGISTRY: dict[str, type[Task]] = {}
+
+
+class Task(ABC):
+    """Base of every task; subclasses register under ``name`` (``class X(Task, name="policy")``)."""
+
+    name: ClassVar[str]
+    path: ClassVar[str]
+    label: ClassVar[str] = "object"
+
+    def __init_subclass__(cls, *, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            cls.name = name
+            REGISTRY[name] = cls
+
+    @abstractmethod
+    def mkey(self, target: Target, current: dict[str, Any] | None = None) -> str | int: ...
+
+    @abstractmethod
+    async def read(self, api: FortiOSApi, target: Target) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def diff(self, target: Target, current: dict[str, Any] | None) -> Diff: ...
+
+    async def apply(self, api: FortiOSApi, change: Change, target: Target) -> None:
+        """Perform one change (create or update by default)."""
+        if change.action == "create":
+            await api.create(change.path, change.after or {}, vdom=change.vdom)
+        elif change.action == "update":
+            await api.update(change.path, change.mkey, change.after or {}, vdom=change.vdom)
+        else:
+            raise NotImplementedError(f"{self.name} cannot {change.action}")
+
+    def change(
+        self,
+        target: Target,
+        action: Any,
+        mkey: str | int,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> Change:
+        return Change(
+            task=self.name,
+            path=self.path,
+            mkey=mkey,
+            action=action,
+            before=before,
+            after=after,
+            vdom=target.vdom,
+        )
+
+
+class CmdbObjectTask(Task):
+    """A named CMDB object fortiauto creates when missing and updates key by key when it differs."""
+
+    read_only: ClassVar[frozenset[str]] = frozenset()
+
+    def mkey(self, target: Target, current: dict[str, Any] | None = None) -> str | int:
+        return str(target.desired["name"])
+
+    async def read(self, api: FortiOSApi, target: Target) -> dict[str, Any] | None:
+        return await api.get_one(self.path, self.mkey(target), vdom=target.vdom, params={"with_meta": "1"})
+
+    def diff(self, target: Target, current: dict[str, Any] | None) -> Diff:
+        mkey = self.mkey(target)
+        if mkey in self.read_only:
+            raise PlanError(
+                f"{self.label} {mkey!r} is a read-only FortiOS built-in; name a profile of your own"
+            )
+        if current is None:
+            return Diff((self.change(target, "create", mkey, None, target.desired),))
+        before, after = differing(current, target.desired)
+        warnings = self.shared_use_warnings(mkey, current)
+        if not after:
+            return Diff(noop_reason=f"{self.label} {mkey} already compliant", warnings=warnings)
+        return Diff((self.change(target, "update", mkey, before, after),), warnings=warnings)
+
+    def shared_use_warnings(self, mkey: str | int, current: dict[str, Any]) -> tuple[str, ...]:
+        """Changing a profile other policies use changes them too: say so (``q_ref`` from with_meta)."""
+        refs = current.get("q_ref")
+        if isinstance(refs, int) and refs > 1:
+            return (
+                f"{self.label} {mkey} is referenced by {refs} objects; the change applies to all of them",
+            )
+        return ()
+
+
+async def undo_change(api: FortiOSApi, change: Change) -> None:
+    """Reverse one change from its journal data: delete what was created, restore what was updated."""
+    if change.action in ("create", "import"):
+        # NotFound: never created, or already undone; the goal state holds either way.
+        with contextlib.suppress(NotFound):
+            await api.delete(change.path, change.mkey, vdom=change.vdom)
+    elif change.action == "update":
+        await api.update(change.path, change.mkey, change.before or {}, vdom=change.vdom)
+    elif change.action == "delete":
+        await api.create(change.path, change.before or {}, vdom=change.vdom)

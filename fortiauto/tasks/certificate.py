@@ -1,0 +1,66 @@
+"""Certificate task: import the mail server's certificate and key as a local certificate.
+
+The object name is derived from the certificate (``fa-<mail server>-<sha256[:8]>``), so the same
+certificate already on the device is a no-op and a different one never overwrites it
+(FortiOS cannot replace a certificate by import anyway: fortios-objects.md §5.1). The key is
+taken from the site at write time and never enters a Change, the journal or a report.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fortiauto.certs import pem_fingerprint
+from fortiauto.errors import PlanError
+from fortiauto.model import Change
+from fortiauto.render import certificate_name
+from fortiauto.tasks.base import Diff, FortiOSApi, Target, Task
+
+__all__ = ["CertificateTask"]
+
+IMPORT_PATH = "vpn-certificate/local/import"
+
+
+def _b64(text: str) -> str:
+    # FortiOS wants base64 of the whole PEM file, with no newlines (fortios-objects.md §5.1).
+    return base64.b64encode(text.encode()).decode()
+
+
+class CertificateTask(Task, name="certificate"):
+    path = "vpn.certificate/local"
+    label = "certificate"
+
+    def mkey(self, target: Target, current: dict[str, Any] | None = None) -> str:
+        cert = target.mail_server.certificate
+        return certificate_name(target.mail_server.name, cert.fingerprint_sha256)
+
+    async def read(self, api: FortiOSApi, target: Target) -> dict[str, Any] | None:
+        return await api.get_one(self.path, self.mkey(target), vdom=target.vdom)
+
+    def diff(self, target: Target, current: dict[str, Any] | None) -> Diff:
+        name = self.mkey(target)
+        wanted = target.mail_server.certificate.fingerprint_sha256
+        if current is None:
+            after = {"name": name, "sha256": wanted}
+            return Diff((self.change(target, "import", name, None, after),))
+        pem = current.get("certificate")
+        if isinstance(pem, str) and pem.strip() and pem_fingerprint(pem) != wanted:
+            raise PlanError(
+                f"certificate {name} exists on the device with a different certificate; "
+                "fortiauto never overwrites a certificate"
+            )
+        return Diff(noop_reason=f"certificate {name} already imported (same SHA-256)")
+
+    async def apply(self, api: FortiOSApi, change: Change, target: Target) -> None:
+        cert = target.mail_server.certificate
+        body: dict[str, Any] = {
+            "type": "regular",
+            "certname": change.mkey,
+            "scope": "vdom",
+            "file_content": _b64(cert.cert_pem),
+            "key_file_content": _b64(cert.key_pem.get_secret_value()),
+        }
+        if cert.passphrase is not None:
+            body["password"] = cert.passphrase.get_secret_value()
+        await api.monitor_post(IMPORT_PATH, body, vdom=change.vdom)
