@@ -1,4 +1,6 @@
-"""The ``fortiauto`` command: parse, call the engine or rollout, render. The only place errors become exit codes.
+"""The ``fortiauto`` command: parse, call the engine or rollout, render.
+
+The only place errors become exit codes.
 
 Heavy modules (httpx, aiohttp, the engine) are imported inside the commands so that
 ``fortiauto --help`` stays fast. Exit codes are DESIGN.md's: 0 compliant, 2 bad input, 3 rolled
@@ -34,7 +36,7 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="fortiauto",
-    help="Turn on anti-spam logging and SSL inspection for inbound mail on FortiGates, probed and rolled back.",
+    help="Anti-spam logging and SSL inspection for inbound mail on FortiGates, probed and rolled back.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -100,7 +102,7 @@ def _load(site_file: Path) -> Site:
 
 
 def _run(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    """Run a coroutine with Ctrl-C / SIGTERM handling: first stops new work, second cancels in-flight devices."""
+    """Run a coroutine under Ctrl-C / SIGTERM: first stop new work, then cancel in-flight devices."""
 
     async def runner() -> T:
         stop = asyncio.Event()
@@ -343,7 +345,7 @@ def lab_up(
     state_dir: Annotated[Path, typer.Option("--state-dir")] = Path("lab-state"),
     faults: Annotated[str | None, typer.Option("--faults", help="e.g. 'fgt-001:banner-hold-on-utm'")] = None,
 ) -> int:
-    """Run a mock FortiGate fleet in the foreground until Ctrl-C; writes site.yml, ca.pem, hosts.yml, lab.json."""
+    """Run a mock FortiGate fleet until Ctrl-C; writes site.yml, ca.pem, hosts.yml and lab.json."""
     from fortiauto.lab.server import run_lab  # noqa: PLC0415
 
     return run_lab(state_dir, devices=devices, version=version, faults=faults)
@@ -355,7 +357,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Console entry point: run the app, map errors to exit codes, never print a traceback unless --debug."""
+    """Console entry point: run the app, map errors to exit codes; tracebacks only with --debug."""
     try:
         code = app(args=argv, standalone_mode=False)
     except click.exceptions.Exit as exc:

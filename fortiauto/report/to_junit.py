@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # noqa: S405 - we only write XML
+import xml.etree.ElementTree as ET
 
 from fortiauto.model import RunResult
 from fortiauto.report.probe_text import render_probe

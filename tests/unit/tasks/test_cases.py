@@ -63,8 +63,7 @@ def test_task_case(case_file: Path) -> None:
     if expect.get("error"):
         kind, _, fragment = expect["error"].partition(":")
         with pytest.raises(getattr(errors, kind)) as caught:
-            current = find_policy(case["table"], target) if "table" in case else case.get("current")
-            task.diff(target, current)
+            task.diff(target, find_policy(case["table"], target) if "table" in case else case.get("current"))
         assert fragment.strip() in str(caught.value)
         return
     current = find_policy(case["table"], target) if "table" in case else case.get("current")
