@@ -230,7 +230,9 @@ async def run_fleet(
                 reason = halted or "interrupted: not started"
                 results.update({d.name: _skipped(d, reason) for d in group})
                 continue
-            batch = await _run_batch(group, one, rollout.concurrency, stop, site=site, options=options)
+            batch = await _run_batch(
+                group, one, rollout.concurrency, stop, site=site, options=options, notes=notes
+            )
             results.update({r.name: r for r in batch})
             failures += sum(1 for r in batch if r.failed)
             if index == 0 and canary and any(r.failed for r in batch):
@@ -263,6 +265,7 @@ async def _run_batch(
     *,
     site: Site,
     options: FleetOptions,
+    notes: list[str],
 ) -> list[DeviceResult]:
     gate = asyncio.Semaphore(concurrency)
     window = site.change_window
@@ -271,13 +274,17 @@ async def _run_batch(
         async with gate:
             if stop.is_set():
                 return _skipped(device, "interrupted: not started")
-            if window is not None and not options.check and not options.force:
+            if window is not None and not options.check:
                 left = window.end - options.now()
                 if left < timedelta(seconds=estimate_seconds(device)):
-                    return _skipped(
-                        device, "not started: its estimated duration does not fit in the change window"
-                    )
+                    if not options.force:
+                        return _skipped(
+                            device, "not started: its estimated duration does not fit the change window"
+                        )
+                    notes.append(f"{device.name}: started though it may not finish in the window (--force)")
             result: DeviceResult = await one(device)
             return result
 
-    return list(await asyncio.gather(*(guarded(d) for d in group)))
+    # Named so that a second Ctrl-C (cli._run) can cancel exactly the in-flight devices.
+    tasks = [asyncio.create_task(guarded(d), name=f"fortiauto-device:{d.name}") for d in group]
+    return list(await asyncio.gather(*tasks))
