@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
-import itertools
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
