@@ -1,0 +1,145 @@
+"""Parse the JSON envelope FortiOS wraps every REST answer in, and the system status it reports.
+
+The client hands each response body here after the HTTP exchange and before error mapping
+(``errormap.py`` reads ``status``, ``http_status``, ``error`` and ``cli_error`` from the result);
+tasks and the engine see ``Envelope.results`` and the write metadata (``mkey``, ``revision_changed``).
+Shapes follow shared/reference/fortios-protocol.md section 5: monitor success envelopes omit
+``http_status``, 401 answers are HTML, 7.6.5 sends ``cli_error`` as a list. No I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fortiauto.fortios.version import FortiOSVersion
+
+__all__ = ["Envelope", "SystemStatus", "parse_envelope"]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One parsed FortiOS answer; ``raw`` is the JSON object as sent (FortiOS never echoes secrets)."""
+
+    http_method: str
+    status: str
+    http_status: int
+    results: Any
+    vdom: str | None
+    path: str | None
+    name: str | None
+    mkey: Any
+    revision: str | None
+    old_revision: str | None
+    revision_changed: bool | None
+    version: str | None
+    build: int | None
+    serial: str | None
+    error: int | None
+    cli_error: str | None
+    raw: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """True when FortiOS reports success (HTTP 2xx and no ``status: error``)."""
+        return self.status != "error" and 200 <= self.http_status < 300
+
+
+@dataclass(frozen=True)
+class SystemStatus:
+    """What ``GET monitor/system/status`` says about the device."""
+
+    version: FortiOSVersion
+    serial: str
+    hostname: str
+    build: int | None
+    model: str
+
+    @classmethod
+    def from_envelope(cls, envelope: Envelope) -> SystemStatus:
+        """Build from a status envelope; the version must be present (every FortiOS build sends it)."""
+        if not envelope.version:
+            raise ValueError("system status answer has no version field")
+        results = envelope.results if isinstance(envelope.results, dict) else {}
+        model = _text(results.get("model"))
+        if not model:
+            # Older builds only split the model into a name and a number.
+            model = f"{_text(results.get('model_name'))} {_text(results.get('model_number'))}".strip()
+        return cls(
+            version=FortiOSVersion.parse(envelope.version),
+            serial=envelope.serial or _text(results.get("serial")),
+            hostname=_text(results.get("hostname")),
+            build=envelope.build,
+            model=model,
+        )
+
+
+def parse_envelope(body: Any, *, http_status: int, http_method: str) -> Envelope:
+    """Parse a decoded JSON body (or ``None`` for a non-JSON answer) into an ``Envelope``.
+
+    ``http_status`` is the HTTP status code of the response: it stands in for the body's
+    ``http_status`` when that is missing (monitor success, HTML error pages).
+    """
+    if isinstance(body, list):
+        # Multi-vdom queries answer with one envelope per vdom; the client asks one vdom at a time.
+        body = next((item for item in body if isinstance(item, dict)), None)
+    raw: dict[str, Any] = body if isinstance(body, dict) else {}
+    status = _optional_text(raw.get("status")) or ("success" if 200 <= http_status < 300 else "error")
+    body_status = _optional_int(raw.get("http_status"))
+    if body_status is not None and 200 <= http_status < 300:
+        # Only a successful HTTP answer defers to the body; an HTTP error code is never overruled.
+        http_status = body_status
+    return Envelope(
+        http_method=_optional_text(raw.get("http_method")) or http_method,
+        status=status,
+        http_status=http_status,
+        results=raw.get("results"),
+        vdom=_optional_text(raw.get("vdom")),
+        path=_optional_text(raw.get("path")),
+        name=_optional_text(raw.get("name")),
+        mkey=raw.get("mkey"),
+        revision=_optional_text(raw.get("revision")),
+        old_revision=_optional_text(raw.get("old_revision")),
+        revision_changed=_optional_bool(raw.get("revision_changed")),
+        version=_optional_text(raw.get("version")),
+        build=_optional_int(raw.get("build")),
+        serial=_optional_text(raw.get("serial")),
+        error=_optional_int(raw.get("error")),
+        cli_error=_cli_error(raw.get("cli_error")),
+        raw=raw,
+    )
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _cli_error(value: Any) -> str | None:
+    # 7.6.5 sends a list of CLI lines; older builds one string with embedded newlines.
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        lines = [str(v).strip() for v in value if str(v).strip()]
+        return "; ".join(lines) or None
+    return str(value).strip() or None
