@@ -1,0 +1,136 @@
+"""Checks on the certificate the mail server (or the FortiGate in front of it) served, done by hand.
+
+The probe handshakes with verification off, as sending MTAs on port 25 do, so that it
+can always read the leaf and report it; this module then decides what a strict sender
+would: is it the pinned certificate (F12), does it name ``server_name`` and is it within
+its validity (F11). Pure functions over DER bytes, no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from fortiauto.probe.classify import FailureClass
+
+__all__ = [
+    "CertProblem",
+    "PeerCert",
+    "check_cert",
+    "hostname_matches",
+    "looks_like_inspection_ca",
+    "normalise_pin",
+    "read_cert",
+]
+
+# Issuer names FortiOS uses for its inspection CAs (factory defaults, see reference/smtp-probe.md §4.1).
+_INSPECTION_MARKERS = ("fortinet_ca", "fortigate", "fortinet ca", "fortinet_factory")
+
+
+@dataclass(frozen=True)
+class PeerCert:
+    """What the report needs from a leaf certificate."""
+
+    sha256: str  # lowercase hex of the DER
+    subject: str
+    issuer: str
+    issuer_cn: str | None
+    not_before: datetime
+    not_after: datetime
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CertProblem:
+    failure: FailureClass
+    detail: str
+
+
+def read_cert(der: bytes) -> PeerCert:
+    """Parse a DER leaf certificate; raises ``ValueError`` when it is not one."""
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns_names = tuple(san.get_values_for_type(x509.DNSName))
+        ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
+    except x509.ExtensionNotFound:
+        dns_names, ips = (), ()
+    issuer_cns = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return PeerCert(
+        sha256=hashlib.sha256(der).hexdigest(),
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        issuer_cn=str(issuer_cns[0].value) if issuer_cns else None,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        dns_names=dns_names,
+        ip_addresses=ips,
+    )
+
+
+def normalise_pin(pin: str) -> str:
+    """Accept ``AB:CD:..`` as well as ``abcd..``, the two ways fingerprints get pasted."""
+    return "".join(pin.split()).replace(":", "").lower()
+
+
+def _dns_matches(name: str, pattern: str) -> bool:
+    # RFC 6125 §6.4.3: a wildcard is only the whole left-most label and covers exactly one label.
+    name = name.rstrip(".").lower()
+    pattern = pattern.rstrip(".").lower()
+    if not pattern.startswith("*."):
+        return name == pattern
+    head, _, rest = name.partition(".")
+    return bool(head) and rest == pattern[2:] and "*" not in rest
+
+
+def hostname_matches(name: str, cert: PeerCert) -> bool:
+    """Does the certificate's subjectAltName cover ``name`` (a DNS name or an IP literal)?
+
+    Only the SAN counts, as in browsers and Python's ``ssl`` since 3.7: a subject CN is
+    not a name.
+    """
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return any(_dns_matches(name, pattern) for pattern in cert.dns_names)
+    return any(ipaddress.ip_address(ip) == address for ip in cert.ip_addresses)
+
+
+def looks_like_inspection_ca(issuer: str) -> bool:
+    """True when the issuer reads like a FortiGate inspection CA (re-sign mode, not the server's cert)."""
+    lowered = issuer.lower()
+    return any(marker in lowered for marker in _INSPECTION_MARKERS)
+
+
+def check_cert(
+    cert: PeerCert, *, server_name: str | None, pin_sha256: str | None, now: datetime
+) -> CertProblem | None:
+    """The first problem a strict sender would have with ``cert``, or ``None``.
+
+    The pin is checked first: a different leaf (an inspection CA's, say) is the more
+    specific finding than its name or dates.
+    """
+    if pin_sha256 is not None and cert.sha256 != normalise_pin(pin_sha256):
+        return CertProblem(
+            FailureClass.CERTIFICATE_MISMATCH,
+            f"served sha256 {cert.sha256} is not the pinned {normalise_pin(pin_sha256)} "
+            f"(issuer {cert.issuer_cn or cert.issuer})",
+        )
+    if server_name is not None and not hostname_matches(server_name, cert):
+        names = ", ".join(cert.dns_names + cert.ip_addresses) or "no subjectAltName"
+        return CertProblem(
+            FailureClass.CERTIFICATE_INVALID, f"{server_name} is not in the certificate ({names})"
+        )
+    if now > cert.not_after:
+        return CertProblem(FailureClass.CERTIFICATE_INVALID, f"expired on {cert.not_after.isoformat()}")
+    if now < cert.not_before:
+        return CertProblem(
+            FailureClass.CERTIFICATE_INVALID, f"not valid before {cert.not_before.isoformat()}"
+        )
+    return None
