@@ -182,10 +182,10 @@ def plan(
         if result.plan is None:
             out.print(f"{result.name}: {result.status} - {result.reason}")
         elif output is PlanOutput.cli:
-            out.print(plan_to_cli(result.plan), end="")
-            out.print(rollback_to_cli(result.plan), end="")
+            out.print(plan_to_cli(result.plan), end="", markup=False)
+            out.print(rollback_to_cli(result.plan), end="", markup=False)
         else:
-            out.print(render_plan(result.plan))
+            out.print(render_plan(result.plan), markup=False)
     return run.exit_code
 
 
@@ -254,6 +254,7 @@ def _fleet(
     from fortiauto.events import Events  # noqa: PLC0415
     from fortiauto.journal import journal_dir as default_journal_dir  # noqa: PLC0415
     from fortiauto.probe import run_probe  # noqa: PLC0415
+    from fortiauto.probe.delivery import LabDelivery  # noqa: PLC0415
     from fortiauto.report.console import ConsoleReporter  # noqa: PLC0415
     from fortiauto.rollout import FleetOptions, new_run_id, run_fleet  # noqa: PLC0415
 
@@ -276,6 +277,7 @@ def _fleet(
             prober=run_probe,
             events=Events(reporters),  # type: ignore[arg-type]
             stop=stop,
+            delivery=LabDelivery(),
         )
     )
 
@@ -310,8 +312,8 @@ def probe(
         sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     else:
         for dev_name, ms_name, result in results:
-            _out().print(f"== {dev_name} / {ms_name}")
-            _out().print(render_probe(result))
+            _out().print(f"== {dev_name} / {ms_name}", markup=False)
+            _out().print(render_probe(result), markup=False)
     return 0 if passed else 3
 
 

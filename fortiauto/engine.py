@@ -35,6 +35,7 @@ from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.journal import Journal, JournalEntry, change_to_json
 from fortiauto.model import Change, DeviceResult, Effect, Plan, ProbeResult, RequestCounts
 from fortiauto.plan import Fact, Step, build_plan
+from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.render import render_desired
 from fortiauto.site import Device, MailServer, ProbeSpec
 from fortiauto.tasks import ORDER, REGISTRY, Target, Task, undo_change
@@ -48,6 +49,7 @@ __all__ = [
     "rollback_device",
 ]
 
+F17_NOT_DELIVERED = "F17 not-delivered"
 _EFFECT_POLLS = 3
 _EFFECT_POLL_DELAY = 0.3
 
@@ -134,8 +136,10 @@ class DeviceRun:
         prober: Prober,
         journal: Journal | None = None,
         events: Events | None = None,
+        delivery: DeliveryCheck | None = None,
     ) -> None:
         self.device = device
+        self.delivery = delivery
         self.options = options
         self.client_factory = client_factory
         self.prober = prober
@@ -213,7 +217,9 @@ class DeviceRun:
                 return await self._abort(api, plan, exc)
             applied = list(plan.changes)
             self.phase = Phase.PROBE
-            after = await self._probe_all("after", pinned=True, baseline=baseline)
+            after = await self._confirm_delivery(
+                await self._probe_all("after", pinned=True, baseline=baseline)
+            )
             last_probe = _first_failed(after) or _first(after)
             if all(r.passed for r in after.values()):
                 self.phase = Phase.COMMIT
@@ -425,6 +431,28 @@ class DeviceRun:
         if stage == "confirm" and all(r.passed for r in results.values()) and self._first_write is not None:
             self._mail_back = time.monotonic()
         return results
+
+    async def _confirm_delivery(self, probes: dict[str, ProbeResult]) -> dict[str, ProbeResult]:
+        """A 250 after the dot is not delivery: where the backend can tell, the message must be there (F17)."""
+        if self.delivery is None:
+            return probes
+        checked = dict(probes)
+        for ms in self.device.mail_servers:
+            result = probes.get(ms.name)
+            if result is None or not result.passed or not result.message_id:
+                continue
+            if await self.delivery(self.device, ms, result.message_id) is False:
+                checked[ms.name] = replace(
+                    result,
+                    passed=False,
+                    failure_class=F17_NOT_DELIVERED,
+                    warnings=(
+                        *result.warnings,
+                        "250 after the dot, but the message never reached the mail server",
+                    ),
+                )
+                self.events.probe_finished(self.device.name, "delivery", checked[ms.name])
+        return checked
 
     async def _effect(self, api: DeviceApi, probes: dict[str, ProbeResult]) -> Effect:
         """Did the probe's message reach the email filter log? That is what the change is for."""

@@ -62,6 +62,7 @@ async def run_device_once(
 ) -> dict[str, Any]:
     """Run the transaction for one device; journal under ``run_id`` unless in check mode."""
     from fortiauto.probe import run_probe  # noqa: PLC0415
+    from fortiauto.probe.delivery import LabDelivery  # noqa: PLC0415
 
     run_id = run_id or new_run_id()
     options = EngineOptions(run_id=run_id, check=check, probe=not check, force=force, templates=templates)
@@ -70,7 +71,12 @@ async def run_device_once(
         if journal is not None:
             journal.record("device", device=device.name)
         result = await DeviceRun(
-            device, options=options, client_factory=_client_factory(), prober=run_probe, journal=journal
+            device,
+            options=options,
+            client_factory=_client_factory(),
+            prober=run_probe,
+            journal=journal,
+            delivery=LabDelivery(),
         ).run()
     finally:
         if journal is not None:
@@ -78,7 +84,9 @@ async def run_device_once(
     return result.to_json() | {"run_id": run_id}
 
 
-async def undo_device_run(device: Device, journal_dir: Path, run_id: str, *, check: bool = False) -> dict[str, Any]:
+async def undo_device_run(
+    device: Device, journal_dir: Path, run_id: str, *, check: bool = False
+) -> dict[str, Any]:
     """Undo this device's pending writes of ``run_id`` from the journal."""
     path = journal_dir / f"{run_id}.jsonl"
     pending = pending_undos(read_journal(path)).get(device.name, [])

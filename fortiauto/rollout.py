@@ -25,6 +25,7 @@ from fortiauto.errors import InputError, LockHeld, WindowClosed
 from fortiauto.events import Events
 from fortiauto.journal import Journal
 from fortiauto.model import DeviceResult, RunResult, exit_code_for
+from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.site import Device, Site
 
 __all__ = ["FleetOptions", "SiteLock", "estimate_seconds", "new_run_id", "run_fleet", "select_devices"]
@@ -177,6 +178,7 @@ async def run_fleet(
     prober: Prober,
     events: Events | None = None,
     stop: asyncio.Event | None = None,
+    delivery: DeliveryCheck | None = None,
 ) -> RunResult:
     """Run the change on the selected devices: canary first, then batches; never raises for one device."""
     events = events or Events()
@@ -219,6 +221,7 @@ async def run_fleet(
                 prober=prober,
                 journal=journal,
                 events=events,
+                delivery=delivery,
             )
             return await run.run()
 

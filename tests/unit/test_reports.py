@@ -1,0 +1,124 @@
+"""Reports and renderings against golden files: FortiOS CLI (change + rollback), Markdown, JUnit, JSON.
+
+Runs come from the real engine over the fake FortiGate, so the golden files show what a user
+gets; a canary secret in the device settings must never reach any of them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from fortiauto.engine import DeviceRun, EngineOptions
+from fortiauto.model import RunResult, exit_code_for
+from fortiauto.report import write_reports
+from fortiauto.report.console import render_plan
+from fortiauto.report.to_fortios_cli import plan_to_cli, rollback_to_cli
+from fortiauto.report.to_junit import run_to_junit
+from fortiauto.report.to_markdown import run_to_markdown
+from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
+
+CANARY = "CANARY-SECRET-7f3a"
+
+
+async def _run(fail: bool = False, version: str = "7.0.15") -> RunResult:
+    gate = FakeFortiGate(version)
+    device = make_device(("certificate-inspection",) if fail else ()).model_copy(
+        update={"token": SecretStr(CANARY)}
+    )
+    result = await DeviceRun(
+        device,
+        options=EngineOptions(run_id="20261124T221503Z-1a2b3c"),
+        client_factory=factory(gate),
+        prober=FakeProber(gate, fail_after=fail),
+    ).run()
+    when = datetime(2026, 11, 24, 22, 15, 3, tzinfo=UTC)
+    return RunResult(
+        run_id="20261124T221503Z-1a2b3c",
+        started=when,
+        finished=when,
+        devices=(result,),
+        exit_code=exit_code_for([result]),
+    )
+
+
+async def test_plan_cli_equivalent_per_version(golden):
+    for version in ("6.4.14", "7.0.15", "7.2.10", "7.4.8"):
+        gate = FakeFortiGate(version)
+        result = await DeviceRun(
+            make_device(),
+            options=EngineOptions(run_id="r", check=True, probe=False),
+            client_factory=factory(gate),
+            prober=FakeProber(gate),
+        ).run()
+        assert result.plan is not None
+        text = plan_to_cli(result.plan) + rollback_to_cli(result.plan)
+        golden(f"plan-cli-{version}.txt", text)
+        assert "private-key <private key, not shown>" in text
+        assert gate.writes == 0
+
+
+async def test_plan_text(golden):
+    gate = FakeFortiGate()
+    result = await DeviceRun(
+        make_device(),
+        options=EngineOptions(run_id="r", check=True, probe=False),
+        client_factory=factory(gate),
+        prober=FakeProber(gate),
+    ).run()
+    assert result.plan is not None
+    golden("plan-text-7.0.txt", render_plan(result.plan) + "\n")
+
+
+async def test_change_record_markdown(golden):
+    run = await _run()
+    text = run_to_markdown(
+        run, operator="ops@example", window="2026-11-24T22:00+01:00 - 2026-11-25T02:00+01:00"
+    )
+    golden("change-record-applied.md", text)
+    assert "fortiauto rollback --run 20261124T221503Z-1a2b3c" in text
+
+
+async def test_change_record_with_fallback(golden):
+    run = await _run(fail=True)
+    assert run.devices[0].fallback_used == "certificate-inspection"
+    golden("change-record-fallback.md", run_to_markdown(run, operator="ops@example"))
+
+
+async def test_junit(golden):
+    run = await _run(fail=True)
+    golden("run-fallback.junit.xml", run_to_junit(run))
+
+
+async def test_json_contract(golden):
+    run = await _run()
+    data = run.to_json()
+    assert set(data) >= {"run_id", "started", "finished", "exit_code", "devices"}
+    device = data["devices"][0]
+    assert set(device) >= {
+        "name",
+        "status",
+        "reason",
+        "changes",
+        "requests",
+        "probe",
+        "effect",
+        "fallback_used",
+        "mttr_ms",
+    }
+    assert set(device["probe"]) >= {"passed", "mode", "failure_class", "steps"}
+    assert set(device["changes"][0]) >= {"task", "path", "mkey", "action", "diff"}
+    golden("run-applied.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+async def test_report_files_are_private_and_hold_no_secret(tmp_path: Path):
+    run = await _run(fail=True)
+    paths = write_reports(run, tmp_path / "reports")
+    assert {p.suffix for p in paths} == {".json", ".xml", ".md"}
+    assert oct((tmp_path / "reports").stat().st_mode & 0o777) == "0o700"
+    for path in paths:
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        assert CANARY not in path.read_text()
