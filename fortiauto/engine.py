@@ -433,7 +433,7 @@ class DeviceRun:
         return results
 
     async def _confirm_delivery(self, probes: dict[str, ProbeResult]) -> dict[str, ProbeResult]:
-        """A 250 after the dot is not delivery: where the backend can tell, the message must be there (F17)."""
+        """A 250 after the dot is not delivery: where the backend can tell, the message must be there."""
         if self.delivery is None:
             return probes
         checked = dict(probes)
