@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -74,11 +75,15 @@ class _Strict(BaseModel):
 
 
 class ProbeTransaction(_Strict):
+    """A test message the probe sends through the VIP (MAIL FROM / RCPT TO)."""
+
     mail_from: str
     rcpt_to: str
 
 
 class ProbeSpec(_Strict):
+    """How to reach the mail server through the FortiGate and what a passing probe is."""
+
     host: str = Field(min_length=1)
     port: int = Field(25, ge=1, le=65535)
     mode: ProbeMode = "starttls"
@@ -90,6 +95,8 @@ class ProbeSpec(_Strict):
     transaction: ProbeTransaction | None = None
     username: str | None = None
     password: SecretStr | None = None
+    # Who can confirm the message reached the mailbox (probe/delivery.py); only the lab can today.
+    confirm_delivery: Literal["lab"] | None = None
 
     @model_validator(mode="after")
     def _login_pair(self) -> ProbeSpec:
@@ -134,6 +141,8 @@ class PolicyRef(_Strict):
 
 
 class MailServer(_Strict):
+    """One inbound mail server behind a device: its policy, certificate, profiles and probe."""
+
     name: str = Field(min_length=1)
     policy: PolicyRef
     certificate: CertificateSpec
@@ -225,6 +234,8 @@ def _aware(value: datetime, info_field: str) -> datetime:
 
 
 class ChangeWindow(_Strict):
+    """When writes are allowed; both ends carry a time zone."""
+
     start: datetime
     end: datetime
 
@@ -257,6 +268,8 @@ _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
 
 
 class Rollout(_Strict):
+    """How a fleet run proceeds: canary devices, batches, concurrency, halt rule."""
+
     canary: int = Field(1, ge=0)
     batch_size: int = Field(10, ge=1)
     concurrency: int = Field(10, ge=1)
@@ -275,6 +288,8 @@ class Rollout(_Strict):
 
 
 class Site(_Strict):
+    """A validated site file; build it with ``load_site``, not by hand."""
+
     LOADER_FIELDS: ClassVar[frozenset[str]] = frozenset({"path", "warnings"})
 
     version: Literal[1]
@@ -315,10 +330,10 @@ _DEFAULT_KEYS = (
 # device with username/password under a site-wide token is not "both".
 _AUTH_KEYS = frozenset({"token", "username", "password"})
 _REF = re.compile(r"\$\{([^}]*)\}")
-_LABELS = {"mode": "probe mode", "fallback": "fallback rung"}
+_LABELS = {"mode": "probe mode", "fallback": "fallback rung", "confirm_delivery": "delivery confirmer"}
 
 
-def key_path(loc: Loc) -> str:
+def _key_path(loc: Loc) -> str:
     """``("devices", 0, "url")`` -> ``devices[0].url``."""
     text = ""
     for part in loc:
@@ -343,7 +358,7 @@ class _Collector:
         return None
 
     def add(self, loc: Loc, message: str) -> None:
-        problem = Problem(message, file=self.file, line=self.line(loc), key=key_path(loc))
+        problem = Problem(message, file=self.file, line=self.line(loc), key=_key_path(loc))
         if not any(str(p) == str(problem) for p in self.problems):
             self.problems.append(problem)
         self.seen.add(loc)
@@ -354,7 +369,7 @@ class _Collector:
 
     def warn(self, loc: Loc, message: str) -> None:
         line = self.line(loc)
-        where = f"line {line}: {key_path(loc)}" if line is not None else key_path(loc)
+        where = f"line {line}: {_key_path(loc)}" if line is not None else _key_path(loc)
         text = f"{where}: {message}"
         if text not in self.warnings:
             self.warnings.append(text)
@@ -396,7 +411,7 @@ class _Refs:
             out.add(loc, f"cannot read file {arg!r} ({type(exc).__name__})")
             return None
         # Editors end files with a newline that is not part of the secret.
-        return text.removesuffix("\n").removesuffix("\r")
+        return text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
 
 
 def _key_line(node: CommentedMap, key: object, fallback: int | None) -> int | None:
@@ -618,7 +633,9 @@ def _read_text(written: str, base_dir: Path, what: str, loc: Loc, out: _Collecto
     return None
 
 
-def _open_key(spec: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector) -> tuple[str, Any] | None:
+def _open_key(
+    spec: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector
+) -> tuple[str, PrivateKeyTypes] | None:
     key_file, passphrase = spec.get("key"), spec.get("passphrase")
     if not isinstance(key_file, str) or not (passphrase is None or isinstance(passphrase, str)):
         return None  # the model reports the mistyped value
@@ -657,12 +674,12 @@ def _load_cert_material(spec: dict[str, Any], loc: Loc, base_dir: Path, out: _Co
     """Check the certificate and key files and put what the engine needs into ``spec``."""
     info = _open_cert(spec, loc, base_dir, out)
     opened = _open_key(spec, loc, base_dir, out)
-    for key in ("cert", "key"):
-        spec[key] = _resolve_path(spec.get(key), base_dir)
+    for name in ("cert", "key"):
+        spec[name] = _resolve_path(spec.get(name), base_dir)
     if info is None or opened is None:
         return
-    key_pem, key = opened
-    if not certs.key_matches(info.leaf, key):
+    key_pem, private_key = opened
+    if not certs.key_matches(info.leaf, private_key):
         out.add((*loc, "key"), "the private key does not match the certificate")
         return
     warning = certs.expiry_warning(info)
@@ -817,7 +834,7 @@ def _validate(
     data: dict[str, Any], path: Path, inherited: set[tuple[int, str]], out: _Collector
 ) -> Site | None:
     data["path"] = path
-    data["warnings"] = ()
+    data["warnings"] = tuple(out.warnings)
     try:
         return Site.model_validate(data)
     except ValidationError as exc:
@@ -858,7 +875,7 @@ def _load(
     site = _validate(data, site_path, inherited, out)
     if out.problems or site is None:
         raise SiteInvalid(out.problems)
-    return site.model_copy(update={"warnings": tuple(out.warnings)})
+    return site
 
 
 def load_site(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Site:
