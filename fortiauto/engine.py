@@ -27,7 +27,6 @@ from fortiauto.errors import (
     FortiOSError,
     NotFound,
     PlanError,
-    ResponseLost,
 )
 from fortiauto.events import Events
 from fortiauto.fortios.normalise import canonical, project
@@ -313,11 +312,9 @@ class DeviceRun:
             self._writes.append(write)
             if self._first_write is None:
                 self._first_write = time.monotonic()
-            try:
-                await task.apply(api, step.change, step.target)
-            except ResponseLost:
-                if not await self._took_effect(api, task, step):
-                    raise
+            # A lost answer (ResponseLost) is never re-sent: it fails the apply, and the rollback
+            # re-reads the object first to learn whether the write took effect.
+            await task.apply(api, step.change, step.target)
             self._journal("done", seq=write.seq)
             self.events.change_applied(self.device.name, step.change)
 
@@ -330,14 +327,6 @@ class DeviceRun:
                 f"{step.change.path}/{step.change.mkey} changed on the device since it was planned; "
                 "not writing"
             )
-
-    async def _took_effect(self, api: DeviceApi, task: Task, step: Step) -> bool:
-        """A write's answer was lost: re-read to learn whether it happened (never re-send blindly)."""
-        try:
-            current = await task.read(api, step.target)
-            return not task.diff(step.target, current).changes
-        except FortiautoError:
-            return False
 
     # -- rollback --------------------------------------------------------------------------
 
@@ -516,8 +505,11 @@ async def undo_entries(
     for entry in entries:
         change = entry.change
         try:
-            await undo_change(api, change)
+            # Re-read first: a write whose answer was lost may never have happened.
             restored = await _verify_restored(api, change)
+            if not restored:
+                await undo_change(api, change)
+                restored = await _verify_restored(api, change)
         except FortiautoError as exc:
             restored, why = False, str(exc)
         else:

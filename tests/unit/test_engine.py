@@ -80,12 +80,19 @@ async def test_failure_at_each_write_restores_the_exact_pre_state(tmp_path, fail
 
 
 @pytest.mark.parametrize("lost_write", [1, 3, 5])
-async def test_lost_response_is_re_read_not_re_sent(tmp_path, lost_write):
+async def test_lost_response_is_not_re_sent_and_rolls_back(tmp_path, lost_write):
     gate = FakeFortiGate()
+    before = gate.state()
     gate.lose_write = lost_write
-    result, _ = await run(gate, tmp_path)
-    assert result.status == "changed"
-    assert gate.writes == 5  # the write that lost its answer was not sent again
+    sent: list[int] = []
+    gate.on_write = sent.append
+    result, entries = await run(gate, tmp_path)
+    assert result.status == "rolled_back"
+    assert "lost" in result.reason
+    assert gate.state() == before
+    # the writes up to the lost one, then only the undos of what actually changed: nothing re-sent
+    assert len(sent) == lost_write + lost_write
+    assert pending_undos(entries) == {}
 
 
 async def test_concurrent_edit_stops_and_rolls_back(tmp_path):

@@ -1,0 +1,85 @@
+"""Test helpers around a running lab: its control API, pyfortiapi as the independent checker,
+and fortiauto's own pipeline run in-process (the CLI is driven by subprocess in tests/e2e)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pyfortiapi
+
+from fortiauto.connect import client_for
+from fortiauto.model import RunResult
+from fortiauto.probe import run_probe
+from fortiauto.probe.delivery import LabDelivery
+from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
+from fortiauto.site import load_site
+from fortiauto.undo import rollback_run
+
+
+class Control:
+    """The lab's ``/__lab__/`` control API for one device."""
+
+    def __init__(self, device: dict[str, Any], ca: str) -> None:
+        self.device = device
+        self.http = httpx.Client(
+            base_url=device["url"], verify=ca, headers={"Authorization": f"Bearer {device['token']}"}, timeout=10
+        )
+
+    def state(self) -> bytes:
+        response = self.http.get("/__lab__/state")
+        response.raise_for_status()
+        return response.content
+
+    def requests(self) -> dict[str, Any]:
+        response = self.http.get("/__lab__/requests")
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def faults(self, spec: str | dict[str, Any]) -> None:
+        body = spec if isinstance(spec, dict) else {"spec": spec}
+        response = self.http.post("/__lab__/faults", content=json.dumps(body) if isinstance(spec, dict) else spec)
+        response.raise_for_status()
+
+    def messages(self) -> list[dict[str, Any]]:
+        response = self.http.get("/__lab__/messages")
+        response.raise_for_status()
+        data = response.json()
+        return list(data.get("messages", data) if isinstance(data, dict) else data)
+
+    def reset(self) -> None:
+        self.http.post("/__lab__/reset").raise_for_status()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def pyfortiapi_for(device: dict[str, Any], ca: str) -> pyfortiapi.FortiGate:
+    """An independent, third-party client logged in with the admin password (not fortiauto's)."""
+    url = urlsplit(device["url"])
+    return pyfortiapi.FortiGate(
+        ipaddr=url.hostname, username=device["username"], password=device["password"], port=str(url.port), verify=ca
+    )
+
+
+def cmdb(fgt: pyfortiapi.FortiGate, path: str) -> Any:
+    return fgt.get(fgt.urlbase + "api/v2/cmdb/" + path)
+
+
+async def apply(site_path: Path, journal_dir: Path, **options: Any) -> RunResult:
+    site = load_site(site_path)
+    return await run_fleet(
+        site,
+        options=FleetOptions(run_id=new_run_id(), journal_dir=journal_dir, **options),
+        client_factory=client_for,
+        prober=run_probe,
+        delivery=LabDelivery(),
+    )
+
+
+async def rollback_last(journal_dir: Path) -> RunResult:
+    return await rollback_run(journal_dir, client_factory=client_for)
