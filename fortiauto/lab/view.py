@@ -7,7 +7,7 @@ the data plane acts it out and reports delivered mail and email filter log lines
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from fortiauto.lab.faults import Faults
@@ -27,7 +27,8 @@ class Inspection:
 
     policyid: int | None  # None: no enabled accept policy to this VIP -> connection refused
     ssl_mode: SslMode = "none"
-    server_cert: tuple[str, str] | None = None  # (cert PEM, key PEM) presented in "replace" mode
+    # (cert PEM, key PEM) presented in "replace" mode; kept out of repr: the key is a secret
+    server_cert: tuple[str, str] | None = field(default=None, repr=False)
     proxy: bool = False  # inspection-mode proxy
     utm: bool = False  # utm-status enable and at least one UTM profile bound
     logs_smtp: bool = (

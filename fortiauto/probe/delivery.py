@@ -9,6 +9,7 @@ opts in with ``probe: {confirm_delivery: lab}``.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Protocol
 
 import httpx
@@ -34,7 +35,11 @@ class LabDelivery:
     async def __call__(self, device: Device, mail_server: MailServer, message_id: str) -> bool | None:
         if mail_server.probe.confirm_delivery != "lab" or device.token is None:
             return None
-        verify = str(device.verify_tls) if not isinstance(device.verify_tls, bool) else device.verify_tls
+        verify: bool | ssl.SSLContext = (
+            device.verify_tls
+            if isinstance(device.verify_tls, bool)
+            else (ssl.create_default_context(cafile=str(device.verify_tls)))
+        )
         headers = {"Authorization": f"Bearer {device.token.get_secret_value()}"}
         async with httpx.AsyncClient(base_url=device.url, verify=verify, timeout=device.timeout) as http:
             for attempt in range(self.polls):

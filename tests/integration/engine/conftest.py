@@ -32,7 +32,9 @@ def lab_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
     def get(version: str = "7.0", devices: int = 1, faults: str | None = None) -> RunningLab:
         key = (version, devices, faults)
         if key not in started:
-            thread = LabThread(tmp_path_factory.mktemp(f"lab-{version}"), devices=devices, version=version, faults=faults)
+            thread = LabThread(
+                tmp_path_factory.mktemp(f"lab-{version}"), devices=devices, version=version, faults=faults
+            )
             started[key] = (thread, RunningLab(thread.__enter__()))
         running = started[key][1]
         for control in running.controls:

@@ -4,6 +4,7 @@ and fortiauto's own pipeline run in-process (the CLI is driven by subprocess in 
 from __future__ import annotations
 
 import json
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +27,10 @@ class Control:
     def __init__(self, device: dict[str, Any], ca: str) -> None:
         self.device = device
         self.http = httpx.Client(
-            base_url=device["url"], verify=ca, headers={"Authorization": f"Bearer {device['token']}"}, timeout=10
+            base_url=device["url"],
+            verify=ssl.create_default_context(cafile=ca),
+            headers={"Authorization": f"Bearer {device['token']}"},
+            timeout=10,
         )
 
     def state(self) -> bytes:
@@ -42,7 +46,9 @@ class Control:
 
     def faults(self, spec: str | dict[str, Any]) -> None:
         body = spec if isinstance(spec, dict) else {"spec": spec}
-        response = self.http.post("/__lab__/faults", content=json.dumps(body) if isinstance(spec, dict) else spec)
+        response = self.http.post(
+            "/__lab__/faults", content=json.dumps(body) if isinstance(spec, dict) else spec
+        )
         response.raise_for_status()
 
     def messages(self) -> list[dict[str, Any]]:
@@ -62,7 +68,11 @@ def pyfortiapi_for(device: dict[str, Any], ca: str) -> pyfortiapi.FortiGate:
     """An independent, third-party client logged in with the admin password (not fortiauto's)."""
     url = urlsplit(device["url"])
     return pyfortiapi.FortiGate(
-        ipaddr=url.hostname, username=device["username"], password=device["password"], port=str(url.port), verify=ca
+        ipaddr=url.hostname,
+        username=device["username"],
+        password=device["password"],
+        port=str(url.port),
+        verify=ca,
     )
 
 
@@ -83,3 +93,25 @@ async def apply(site_path: Path, journal_dir: Path, **options: Any) -> RunResult
 
 async def rollback_last(journal_dir: Path) -> RunResult:
     return await rollback_run(journal_dir, client_factory=client_for)
+
+
+def site_variant(site: Path, name: str, **mail_server: Any) -> Path:
+    """A copy of the lab's site file beside it (relative paths keep working) with mail-server keys changed.
+
+    A value of None removes the key (e.g. ``fallback=None``).
+    """
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    data = yaml.load(site.read_text())
+    for device in data["devices"]:
+        for ms in device["mail_servers"]:
+            for key, value in mail_server.items():
+                if value is None:
+                    ms.pop(key, None)
+                else:
+                    ms[key] = value
+    out = site.with_name(f"site-{name}.yml")
+    with out.open("w") as handle:
+        yaml.dump(data, handle)
+    return out

@@ -24,7 +24,10 @@ async def test_apply_noop_rollback(lab_factory, tmp_path, version, golden):
 
     plan = await apply(lab.site, tmp_path / "j", check=True, probe=False, command="plan")
     assert plan.devices[0].plan is not None
-    golden(f"lab-plan-cli-{version}.txt", plan_to_cli(plan.devices[0].plan) + rollback_to_cli(plan.devices[0].plan))
+    golden(
+        f"lab-plan-cli-{version}.txt",
+        plan_to_cli(plan.devices[0].plan) + rollback_to_cli(plan.devices[0].plan),
+    )
     assert control.requests()["writes"] == before["writes"]
     assert control.state() == pristine
 

@@ -1,0 +1,89 @@
+"""Probe, change, probe: the field failures reproduced by the lab, and what fortiauto does about them."""
+
+from __future__ import annotations
+
+from tests.integration.engine.labkit import apply, cmdb, pyfortiapi_for, site_variant
+
+
+async def test_banner_hold_rolls_back_and_mail_flows_again(lab_factory, tmp_path):
+    lab = lab_factory("7.0")
+    control = lab.control()
+    pristine = control.state()
+    control.faults("banner-hold-on-utm")
+    site = site_variant(lab.site, "nofallback", fallback=None)
+    run = await apply(site, tmp_path / "j")
+    device = run.devices[0]
+    assert device.status == "rolled_back", device.reason
+    assert run.exit_code == 3
+    assert device.probe is not None
+    assert device.probe.failure_class == "F4 banner-timeout"
+    assert device.mttr_ms is not None
+    assert control.state() == pristine
+    # the confirming probe after the rollback delivered its message: mail flows again
+    subjects = [m.get("subject", "") for m in control.messages()]
+    assert any(s.startswith("fortiauto probe") for s in subjects)
+
+
+async def test_fallback_rung_keeps_mail_flowing_with_logging_on(lab_factory, tmp_path):
+    lab = lab_factory("7.0")
+    control = lab.control()
+    control.faults("banner-hold-on-utm")
+    run = await apply(lab.site, tmp_path / "j")  # the lab's site has fallback: [certificate-inspection]
+    device = run.devices[0]
+    assert device.status == "changed", device.reason
+    assert run.exit_code == 0
+    assert device.fallback_used == "certificate-inspection"
+    assert (
+        device.effect == "not_logged"
+    )  # STARTTLS mail passes certificate-inspection unseen: not the full fix
+    fgt = pyfortiapi_for(lab.info["devices"][0], lab.ca)
+    profile = cmdb(fgt, "emailfilter/profile/mail-inbound")[0]
+    assert profile["smtp"]["log-all"] == "enable"
+    policy = next(p for p in cmdb(fgt, "firewall/policy") if p["name"] == "inbound-smtp")
+    assert policy["ssl-ssh-profile"] == "certificate-inspection"
+    assert policy["inspection-mode"] == "proxy"
+    certs = [c["name"] for c in cmdb(fgt, "vpn.certificate/local")]
+    assert not any(name.startswith("fa-") for name in certs)  # the full rung's import was undone
+
+
+async def test_accepted_but_never_delivered_rolls_back(lab_factory, tmp_path):
+    lab = lab_factory("7.0")
+    control = lab.control()
+    pristine = control.state()
+    control.faults("blackhole-after-data")
+    run = await apply(site_variant(lab.site, "nofallback", fallback=None), tmp_path / "j")
+    device = run.devices[0]
+    assert device.status == "rolled_back", device.reason
+    assert device.probe is not None
+    assert device.probe.failure_class == "F17 not-delivered"
+    assert control.state() == pristine
+
+
+async def test_wrong_certificate_rolls_back(lab_factory, tmp_path):
+    lab = lab_factory("7.0")
+    control = lab.control()
+    pristine = control.state()
+    control.faults("wrong-cert")
+    run = await apply(site_variant(lab.site, "nofallback", fallback=None), tmp_path / "j")
+    device = run.devices[0]
+    assert device.status == "rolled_back", device.reason
+    assert device.probe is not None
+    assert device.probe.failure_class == "F12 certificate-mismatch"
+    assert control.state() == pristine
+
+
+async def test_broken_baseline_is_skipped_untouched(lab_factory, tmp_path):
+    lab = lab_factory("7.0")
+    control = lab.control()
+    fgt = pyfortiapi_for(lab.info["devices"][0], lab.ca)
+    policy = next(p for p in cmdb(fgt, "firewall/policy") if p["name"] == "inbound-smtp")
+    url = fgt.urlbase + f"api/v2/cmdb/firewall/policy/{policy['policyid']}"
+    assert fgt.put(url, "{'status': 'disable'}") == 200  # mail is already broken before fortiauto starts
+    broken = control.state()
+    writes = control.requests()["writes"]
+    run = await apply(lab.site, tmp_path / "j")
+    device = run.devices[0]
+    assert device.status == "skipped"
+    assert "baseline probe failed" in device.reason
+    assert control.requests()["writes"] == writes
+    assert control.state() == broken
