@@ -1,0 +1,332 @@
+"""One mock FortiGate: its config store, credentials, sessions, faults, request log and email filter log.
+
+The REST app (``app.py``) serves a ``LabDevice``; the SMTP data plane reads it through
+``fortiauto.lab.view.DeviceView``: ``inspection(vip)`` turns the policy bound to a VIP
+into an ``Inspection`` (which SSL mode, proxy or flow, UTM, whether SMTP is logged), and
+``log_emailfilter`` appends the log lines the FortiOS log API serves. Fault counters
+("the Nth write from when the fault was set") live here so the app stays stateless.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from fortiauto.fortios.version import FortiOSVersion
+from fortiauto.lab.faults import Faults
+from fortiauto.lab.seed import FactoryCerts
+from fortiauto.lab.store import ConfigStore
+from fortiauto.lab.view import Inspection, SslMode
+
+__all__ = ["LabDevice", "MessageSource", "RequestLog", "Session", "build_number"]
+
+# Builds of the releases the lab plays (FortiOS release notes); others get a plausible one.
+_BUILDS = {
+    "6.4.14": 2093,
+    "7.0.12": 523,
+    "7.0.15": 632,
+    "7.2.10": 1706,
+    "7.4.8": 2795,
+}
+_UTM_FIELDS = (
+    "av-profile",
+    "webfilter-profile",
+    "dnsfilter-profile",
+    "emailfilter-profile",
+    "dlp-sensor",
+    "dlp-profile",
+    "file-filter-profile",
+    "ips-sensor",
+    "application-list",
+    "voip-profile",
+    "icap-profile",
+    "waf-profile",
+    "ssh-filter-profile",
+)
+_MAX_LOG = 10_000  # email filter log lines kept, as a FortiGate's memory log rolls over
+_MAX_REQUESTS = 10_000
+
+WriteFault = Literal["http500", "reset"]
+
+
+def build_number(version: FortiOSVersion) -> int:
+    return _BUILDS.get(str(version), 1000 + version.minor * 100 + version.patch)
+
+
+class MessageSource(Protocol):
+    """What the data plane's mail backend offers the control API (``MailBackend``)."""
+
+    host: str
+    smtp_port: int
+    smtps_port: int
+    messages: list[dict[str, Any]]
+
+
+@dataclass
+class Session:
+    """A logged-in admin session: cookie (``/logincheck``) or session key (``/api/v2/authentication``)."""
+
+    cookie: str
+    csrf: str
+    key: str
+
+
+@dataclass
+class RequestLog:
+    """What the control API reports about the API traffic a device received."""
+
+    total: int = 0
+    writes: int = 0
+    log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_MAX_REQUESTS))
+
+    def add(self, *, method: str, path: str, query: str, status: int, write: bool) -> None:
+        self.total += 1
+        self.writes += int(write)
+        self.log.append(
+            {"t": time.monotonic(), "method": method, "path": path, "query": query, "status": status}
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "writes": self.writes, "log": list(self.log)}
+
+    def clear(self) -> None:
+        self.total = 0
+        self.writes = 0
+        self.log.clear()
+
+
+class LabDevice:
+    """A mock FortiGate (implements ``fortiauto.lab.view.DeviceView``)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: FortiOSVersion,
+        serial: str,
+        template: ConfigStore,
+        certs: FactoryCerts,
+        faults: Faults | None = None,
+        username: str = "admin",
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.build = build_number(version)
+        self.serial = serial
+        self.username = username
+        self.password = secrets.token_hex(12)
+        self.token = secrets.token_hex(15)
+        self.port = 0
+        self._template = template
+        self._certs = certs
+        self.store = self._fresh_store()
+        self.requests = RequestLog()
+        self.emailfilter_log: deque[dict[str, str]] = deque(maxlen=_MAX_LOG)
+        self.backends: dict[str, MessageSource] = {}  # vip -> mail backend (wired by server.py)
+        self.hits: dict[tuple[str, int], int] = {}
+        self._sessions: dict[str, Session] = {}
+        self._initial_faults = faults or Faults()
+        self._faults = self._initial_faults
+        self._api_requests = 0
+        self._writes = 0
+        self._recent: deque[float] = deque()
+
+    def __repr__(self) -> str:
+        return f"LabDevice({self.name!r}, version={self.version}, port={self.port})"
+
+    def _fresh_store(self) -> ConfigStore:
+        store = self._template.copy(uuid_seed=self.serial)
+        store.seed(store.vdoms[0], "system/global", {"hostname": self.name, "alias": self.name})
+        return store
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    # --- DeviceView --------------------------------------------------------------------
+
+    def current_faults(self) -> Faults:
+        return self._faults
+
+    def inspection_ca(self) -> tuple[str, str]:
+        return self._certs.ca_ssl.cert_pem, self._certs.ca_ssl.key_pem
+
+    def log_emailfilter(self, fields: dict[str, str]) -> None:
+        record = dict(fields)
+        record.setdefault("vd", self._vdom_of_backend_port(record.get("dstport", "")))
+        record.setdefault("devname", self.name)
+        record.setdefault("devid", self.serial)
+        self.emailfilter_log.append(record)
+
+    def _vdom_of_backend_port(self, port: str) -> str:
+        for vip, backend in self.backends.items():
+            if port in (str(backend.smtp_port), str(backend.smtps_port)):
+                return self._vdom_of_vip(vip) or self.store.vdoms[0]
+        return self.store.vdoms[0]
+
+    def _vdom_of_vip(self, vip: str) -> str | None:
+        for vdom in self.store.vdoms:
+            if self.store.exists(vdom, "firewall/vip", vip):
+                return vdom
+        return None
+
+    def inspection(self, vip: str) -> Inspection:
+        """How a new SMTP session to ``vip`` is treated, from the first matching accept policy.
+
+        Called by the data plane once per connection, so it also counts the policy's hits.
+        """
+        for vdom in self.store.vdoms:
+            for policy in self.store.members(vdom, "firewall/policy"):
+                if self._matches(vdom, policy, vip):
+                    key = (vdom, int(policy["policyid"]))
+                    self.hits[key] = self.hits.get(key, 0) + 1
+                    return self._inspect(vdom, policy)
+        return Inspection(policyid=None)
+
+    def _matches(self, vdom: str, policy: dict[str, Any], vip: str) -> bool:
+        if policy.get("status") != "enable" or policy.get("action") != "accept":
+            return False
+        names = {d["name"] for d in policy.get("dstaddr", [])}
+        if vip in names:
+            return True
+        # A VIP may also sit inside an address group the policy names.
+        groups = [
+            self.store.get(vdom, "firewall/addrgrp", n)
+            for n in names
+            if self.store.exists(vdom, "firewall/addrgrp", n)
+        ]
+        return any(vip in {m["name"] for m in g.get("member", [])} for g in groups)
+
+    def _inspect(self, vdom: str, policy: dict[str, Any]) -> Inspection:
+        proxy = policy.get("inspection-mode") == "proxy"
+        utm_on = policy.get("utm-status") == "enable"
+        ssl_mode, server_cert = self._ssl_mode(vdom, str(policy.get("ssl-ssh-profile", "")))
+        return Inspection(
+            policyid=int(policy["policyid"]),
+            ssl_mode=ssl_mode,
+            server_cert=server_cert,
+            proxy=proxy,
+            utm=utm_on and any(policy.get(f) for f in _UTM_FIELDS),
+            logs_smtp=proxy and utm_on and self._logs_smtp(vdom, str(policy.get("emailfilter-profile", ""))),
+        )
+
+    def _ssl_mode(self, vdom: str, name: str) -> tuple[SslMode, tuple[str, str] | None]:
+        if not name or not self.store.exists(vdom, "firewall/ssl-ssh-profile", name):
+            return "none", None
+        profile = self.store.get(vdom, "firewall/ssl-ssh-profile", name)
+        smtp_deep = (
+            profile.get("smtps", {}).get("status") == "deep-inspection"
+            or profile.get("ssl", {}).get("inspect-all") == "deep-inspection"
+        )
+        if smtp_deep and profile.get("server-cert-mode") == "replace":
+            return "replace", self._server_cert(vdom, profile.get("server-cert"))
+        if smtp_deep:
+            return "resign", None
+        if "certificate-inspection" in (
+            profile.get("https", {}).get("status"),
+            profile.get("ssl", {}).get("inspect-all"),
+        ):
+            return "certificate", None
+        return "none", None
+
+    def _server_cert(self, vdom: str, value: Any) -> tuple[str, str] | None:
+        # 6.4 stores one name, 7.0+ a list of {name}: the first one is presented.
+        name = value[0]["name"] if isinstance(value, list) and value else value
+        if not isinstance(name, str) or not self.store.exists(vdom, "vpn.certificate/local", name):
+            return None
+        cert = self.store.get(vdom, "vpn.certificate/local", name)
+        if not cert.get("certificate") or not cert.get("private-key"):
+            return None
+        return str(cert["certificate"]), str(cert["private-key"])
+
+    def _logs_smtp(self, vdom: str, name: str) -> bool:
+        if not name or not self.store.exists(vdom, "emailfilter/profile", name):
+            return False
+        profile = self.store.get(vdom, "emailfilter/profile", name)
+        smtp = profile.get("smtp", {})
+        logging_on = "enable" in (smtp.get("log-all"), smtp.get("log"))
+        proxy_set = not self.version.has_feature_set or profile.get("feature-set") == "proxy"
+        return logging_on and proxy_set
+
+    # --- sessions ----------------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> Session | None:
+        if not (
+            secrets.compare_digest(username.encode(), self.username.encode())
+            and secrets.compare_digest(password.encode(), self.password.encode())
+        ):
+            return None
+        session = Session(
+            cookie=f"Era%3D0%26Payload%3D{secrets.token_hex(24)}%26AuthHash%3D{secrets.token_hex(8)}",
+            csrf=secrets.token_hex(16).upper(),
+            key=secrets.token_hex(15),
+        )
+        self._sessions[session.cookie] = session
+        return session
+
+    def session_by_cookie(self, cookie: str) -> Session | None:
+        return self._sessions.get(cookie)
+
+    def session_by_key(self, key: str) -> Session | None:
+        return next((s for s in self._sessions.values() if secrets.compare_digest(s.key, key)), None)
+
+    def logout(self, session: Session) -> None:
+        self._sessions.pop(session.cookie, None)
+
+    def token_valid(self, token: str) -> bool:
+        if not secrets.compare_digest(token.encode(), self.token.encode()):
+            return False
+        limit = self._faults.token_expiry_after
+        return limit is None or self._api_requests <= limit
+
+    # --- faults ------------------------------------------------------------------------
+
+    def set_faults(self, faults: Faults) -> None:
+        """Replace the faults; counted faults count from now."""
+        self._faults = faults
+        self._api_requests = 0
+        self._writes = 0
+        self._recent.clear()
+
+    def count_api_request(self) -> bool:
+        """Count one API request; False when it breaks the rate limit (answer 429)."""
+        self._api_requests += 1
+        limit = self._faults.rate_limit
+        if limit is None:
+            return True
+        now = time.monotonic()
+        while self._recent and now - self._recent[0] >= 1.0:
+            self._recent.popleft()
+        self._recent.append(now)
+        return len(self._recent) <= limit
+
+    def next_write_fault(self) -> WriteFault | None:
+        """Count one write; which fault (if any) hits it."""
+        self._writes += 1
+        if self._faults.http500_on_write is not None and self._writes == self._faults.http500_on_write:
+            return "http500"
+        if self._faults.reset_on_write is not None and self._writes == self._faults.reset_on_write:
+            return "reset"
+        return None
+
+    # --- control -----------------------------------------------------------------------
+
+    def messages(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for vip, backend in self.backends.items():
+            out.extend({"vip": vip, **m} for m in backend.messages)
+        return sorted(out, key=lambda m: str(m.get("received_at", "")))
+
+    def reset(self) -> None:
+        """Back to the seed: config, sessions, logs, messages, counters and the launch faults."""
+        self.store = self._fresh_store()
+        self._sessions.clear()
+        self.requests.clear()
+        self.emailfilter_log.clear()
+        self.hits.clear()
+        for backend in self.backends.values():
+            backend.messages.clear()
+        self.set_faults(self._initial_faults)

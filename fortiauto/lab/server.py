@@ -1,0 +1,364 @@
+"""Start a mock FortiGate fleet on 127.0.0.1 and write the files that let anything use it.
+
+``fortiauto lab up`` calls ``run_lab`` (foreground until SIGINT/SIGTERM); tests and
+benchmarks use ``LabThread`` (the same lab on a background event loop) or ``start_lab``
+directly. One event loop serves every device: per device one HTTPS site (its own
+certificate from the lab CA, its own OS-picked port), one mail backend per VIP and a
+STARTTLS and an implicit-TLS VIP listener in front of each. The state dir receives
+``ca.pem``, ``site.yml`` (ready for ``fortiauto apply``), ``hosts.yml`` (Ansible
+inventory), ``lab.json`` (everything tools and tests need, secrets included, 0600),
+``tokens/<device>.token`` and the mail server's ``certs/mx1.pem`` / ``certs/mx1.key``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import socket
+import ssl
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from aiohttp import web
+from ruamel.yaml import YAML
+
+from fortiauto.errors import InputError
+from fortiauto.fortios.version import FortiOSVersion
+from fortiauto.lab.app import make_app
+from fortiauto.lab.dataplane import VipListener
+from fortiauto.lab.device import LabDevice
+from fortiauto.lab.faults import Faults, faults_for_device, parse_fault_spec
+from fortiauto.lab.pki import CertKey, issue_cert, make_ca
+from fortiauto.lab.schema import build_schema
+from fortiauto.lab.seed import MAIL_SITES, make_factory_certs, seed_template
+from fortiauto.lab.smtp_backend import MailBackend
+
+__all__ = ["VERSIONS", "Lab", "LabThread", "resolve_version", "run_lab", "start_lab"]
+
+# The release each supported family plays by default (7.4.8 is past 7.4.5: no URL tokens).
+VERSIONS = {"6.4": "6.4.14", "7.0": "7.0.15", "7.2": "7.2.10", "7.4": "7.4.8"}
+_MAIL_NAMES = {"vip-mx1": "mx1.example.test", "vip-mx2": "mx2.example.test"}
+_SHUTDOWN = 0.5  # seconds an HTTPS site waits for open keep-alive connections on stop
+
+
+def resolve_version(text: str) -> FortiOSVersion:
+    """``"7.0"`` -> 7.0.15; a full ``"7.0.12"`` as given; the family must be supported.
+
+    Raises:
+        InputError: not a version, or a family the lab does not play.
+    """
+    return FortiOSVersion.parse(VERSIONS.get(text.strip(), text)).require_supported()
+
+
+def _check_inputs(
+    devices: int, version: str, faults: str | None
+) -> tuple[FortiOSVersion, list[tuple[str, Faults]]]:
+    if devices < 1:
+        raise InputError("--devices must be at least 1")
+    return resolve_version(version), parse_fault_spec(faults or "")
+
+
+def _write(path: Path, text: str, *, secret: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if secret:
+        # Create 0600 from the start: a key must never be readable, even briefly.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(path, 0o600)
+    else:
+        path.write_text(text)
+
+
+def _yaml(data: Any) -> str:
+    yaml = YAML(typ="rt")
+    yaml.default_flow_style = False
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()
+
+
+@dataclass
+class _Served:
+    """What one device runs besides its store: HTTPS runner, mail backends, VIP listeners."""
+
+    runner: web.AppRunner
+    backends: list[MailBackend] = field(default_factory=list)
+    listeners: list[tuple[str, str, Literal["starttls", "smtps"], int, VipListener]] = field(
+        default_factory=list
+    )
+
+
+@dataclass
+class Lab:
+    """A running fleet: its devices, the state dir files, and ``stop()``."""
+
+    state_dir: Path
+    devices: list[LabDevice]
+    site_path: Path
+    ca_path: Path
+    info: dict[str, Any]
+    _served: list[_Served] = field(default_factory=list, repr=False)
+
+    def device(self, name: str) -> LabDevice:
+        return next(d for d in self.devices if d.name == name)
+
+    async def stop(self) -> None:
+        """Close every listener and HTTPS site; open sessions are dropped."""
+        listeners = [entry[4] for served in self._served for entry in served.listeners]
+        await asyncio.gather(*(listener.stop() for listener in listeners), return_exceptions=True)
+        backends = [backend for served in self._served for backend in served.backends]
+        await asyncio.gather(*(backend.stop() for backend in backends), return_exceptions=True)
+        await asyncio.gather(*(served.runner.cleanup() for served in self._served), return_exceptions=True)
+        self._served.clear()
+
+
+def _listen(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def _https_context(state_dir: Path, name: str, ca: CertKey) -> ssl.SSLContext:
+    pair = issue_cert(ca, name, sans=("127.0.0.1", "localhost"))
+    path = state_dir / "certs" / "https" / f"{name}.pem"
+    _write(path, pair.cert_pem + pair.key_pem, secret=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(path)
+    return context
+
+
+async def _serve_device(
+    device: LabDevice, context: ssl.SSLContext, host: str, mail: dict[str, CertKey]
+) -> _Served:
+    sock = _listen(host)
+    device.port = sock.getsockname()[1]
+    runner = web.AppRunner(
+        make_app(device), access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN
+    )
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock, ssl_context=context).start()
+    except BaseException:
+        sock.close()
+        await runner.cleanup()
+        raise
+    served = _Served(runner)
+    for site in MAIL_SITES:
+        pair = mail[site.vip]
+        backend = MailBackend(cert_pem=pair.cert_pem, key_pem=pair.key_pem, host=host)
+        served.backends.append(backend)
+        await backend.start()
+        device.backends[site.vip] = backend
+        for mode in ("starttls", "smtps"):
+            listener = VipListener(device, site.vip, backend, mode=mode, host=host)
+            port = await listener.start()
+            served.listeners.append((site.vip, site.vdom, mode, port, listener))
+    return served
+
+
+def _device_info(device: LabDevice, served: _Served, host: str) -> dict[str, Any]:
+    smtp = [
+        {"vip": vip, "vdom": vdom, "host": host, "port": port, "mode": mode}
+        for vip, vdom, mode, port, _ in served.listeners
+    ]
+    return {
+        "name": device.name,
+        "url": device.url,
+        "token": device.token,
+        "username": device.username,
+        "password": device.password,
+        "vdoms": list(device.store.vdoms),
+        "version": str(device.version),
+        "smtp": smtp,
+    }
+
+
+def _site(info: dict[str, Any]) -> dict[str, Any]:
+    devices = []
+    for dev in info["devices"]:
+        port = next(s["port"] for s in dev["smtp"] if s["vip"] == "vip-mx1" and s["mode"] == "starttls")
+        probe = {
+            "host": "127.0.0.1",
+            "port": port,
+            "mode": "starttls",
+            "server_name": _MAIL_NAMES["vip-mx1"],
+            "timeout": 5,
+            "retries": 2,
+            "retry_delay": 0.5,
+            "transaction": {"mail_from": "probe@example.test", "rcpt_to": "postmaster@example.test"},
+        }
+        server = {
+            "name": "mx1",
+            "policy": {"vip": "vip-mx1"},
+            "certificate": {"cert": "certs/mx1.pem", "key": "certs/mx1.key"},
+            "emailfilter_profile": "mail-inbound",
+            "ssl_profile": "protect-mx1",
+            "protocol_options": "smtp-inbound",
+            "probe": probe,
+            "fallback": ["certificate-inspection"],
+        }
+        token = f"${{file:tokens/{dev['name']}.token}}"
+        devices.append({"name": dev["name"], "url": dev["url"], "token": token, "mail_servers": [server]})
+    return {
+        "version": 1,
+        "defaults": {"vdom": "root", "verify_tls": "ca.pem", "timeout": 10},
+        "rollout": {"canary": 1, "batch_size": 10, "concurrency": 10, "max_failures": 1},
+        "devices": devices,
+    }
+
+
+def _inventory(state_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    hosts = {
+        dev["name"]: {
+            "fortiauto_url": dev["url"],
+            "fortiauto_token_file": str(state_dir / "tokens" / f"{dev['name']}.token"),
+            "fortiauto_vdom": "root",
+            "ansible_connection": "local",
+        }
+        for dev in info["devices"]
+    }
+    return {"all": {"children": {"fortigates": {"hosts": hosts}}}}
+
+
+def _write_state(state_dir: Path, info: dict[str, Any], ca: CertKey, mail: dict[str, CertKey]) -> Path:
+    _write(state_dir / "ca.pem", ca.cert_pem)
+    for vip, pair in mail.items():
+        short = _MAIL_NAMES[vip].split(".")[0]
+        _write(state_dir / "certs" / f"{short}.pem", pair.cert_pem)
+        _write(state_dir / "certs" / f"{short}.key", pair.key_pem, secret=True)
+    for dev in info["devices"]:
+        _write(state_dir / "tokens" / f"{dev['name']}.token", dev["token"] + "\n", secret=True)
+    _write(state_dir / "lab.json", json.dumps(info, indent=2) + "\n", secret=True)
+    _write(state_dir / "hosts.yml", _yaml(_inventory(state_dir, info)))
+    site_path = state_dir / "site.yml"
+    _write(
+        site_path,
+        "# Written by `fortiauto lab up`: the lab's devices, ready for fortiauto.\n" + _yaml(_site(info)),
+    )
+    return site_path
+
+
+async def start_lab(
+    state_dir: Path,
+    *,
+    devices: int = 1,
+    version: str = "7.0",
+    faults: str | None = None,
+    host: str = "127.0.0.1",
+) -> Lab:
+    """Start ``devices`` mock FortiGates on ``host`` (OS-picked ports) and write the state dir.
+
+    Raises:
+        InputError: a bad device count, version or fault spec (before anything starts).
+    """
+    release, spec = _check_inputs(devices, version, faults)
+    state_dir = Path(state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ca = make_ca("fortiauto lab CA")
+    mail = {
+        "vip-mx1": issue_cert(ca, _MAIL_NAMES["vip-mx1"], sans=(_MAIL_NAMES["vip-mx1"],), key_type="rsa"),
+        "vip-mx2": issue_cert(ca, _MAIL_NAMES["vip-mx2"], sans=(_MAIL_NAMES["vip-mx2"],)),
+    }
+    certs = make_factory_certs()
+    template = seed_template(build_schema(release), certs)
+    lab = Lab(state_dir, [], state_dir / "site.yml", state_dir / "ca.pem", {"ca": str(state_dir / "ca.pem")})
+    try:
+        for index in range(1, devices + 1):
+            name = f"fgt-{index:03d}"
+            device = LabDevice(
+                name,
+                version=release,
+                serial=f"FGVMLAB{index:09d}",
+                template=template,
+                certs=certs,
+                faults=faults_for_device(spec, name),
+            )
+            context = _https_context(state_dir, name, ca)
+            lab._served.append(await _serve_device(device, context, host, mail))
+            lab.devices.append(device)
+        lab.info["devices"] = [
+            _device_info(d, s, host) for d, s in zip(lab.devices, lab._served, strict=True)
+        ]
+        lab.site_path = _write_state(state_dir, lab.info, ca, mail)
+    except BaseException:
+        await lab.stop()
+        raise
+    return lab
+
+
+def run_lab(state_dir: Path, *, devices: int, version: str, faults: str | None) -> int:
+    """``fortiauto lab up``: serve until SIGINT/SIGTERM after printing ``lab ready: <site.yml>``.
+
+    Raises:
+        InputError: bad ``devices``, ``version`` or ``faults``, before anything starts.
+    """
+    _check_inputs(devices, version, faults)
+
+    async def main() -> None:
+        lab = await start_lab(state_dir, devices=devices, version=version, faults=faults)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        print(f"lab ready: {lab.site_path}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await lab.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+class LabThread:
+    """A lab on its own event loop in a background thread (``with LabThread(dir) as lab:``)."""
+
+    def __init__(self, state_dir: Path, **start_lab_kwargs: Any) -> None:
+        self._state_dir = state_dir
+        self._kwargs = start_lab_kwargs
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="fortiauto-lab", daemon=True)
+        self.lab: Lab | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+        self._loop.close()
+
+    def call(self, factory: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
+        """Run a coroutine on the lab's loop and wait for its result (thread-safe)."""
+
+        async def wrapper() -> Any:
+            return await factory()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(timeout)
+
+    def __enter__(self) -> Lab:
+        self._thread.start()
+        try:
+            self.lab = self.call(lambda: start_lab(self._state_dir, **self._kwargs), timeout=120)
+        except BaseException:
+            self._shutdown()
+            raise
+        assert self.lab is not None
+        return self.lab
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.lab is not None:
+            lab = self.lab
+            self.call(lab.stop, timeout=60)
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
