@@ -117,9 +117,13 @@ def _runs(directory: Path) -> Iterator[Path]:
 
 
 def latest_run_id(directory: Path) -> str:
+    """The newest run that still has writes to undo; else the newest run (which has nothing left)."""
     runs = list(_runs(directory)) if directory.is_dir() else []
     if not runs:
         raise InputError(f"no runs in journal directory {directory}")
+    for path in reversed(runs):
+        if pending_undos(read_journal(path)):
+            return path.stem
     return runs[-1].stem
 
 

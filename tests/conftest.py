@@ -24,6 +24,9 @@ _SCRUBBERS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r'"ms": [0-9.]+'), '"ms": <MS>'),
     (re.compile(r'"mttr_ms": [0-9.]+'), '"mttr_ms": <MS>'),
     (re.compile(r"Operator \| [^|]+\|"), "Operator | <OPERATOR> |"),
+    # Certificates generated per lab start: their derived names and fingerprints differ each run.
+    (re.compile(r"\bfa-([\w.]+(?:-[\w.]+)*?)-[0-9a-f]{8}\b"), r"fa-\1-<SHA8>"),
+    (re.compile(r"sha256 [0-9a-f]{16}"), "sha256 <SHA>"),
 ]
 
 

@@ -196,6 +196,8 @@ def _site(info: dict[str, Any]) -> dict[str, Any]:
             "retries": 2,
             "retry_delay": 0.5,
             "transaction": {"mail_from": "probe@example.test", "rcpt_to": "postmaster@example.test"},
+            # The lab's backend can confirm receipt, which catches "250 but never delivered" (F17).
+            "confirm_delivery": "lab",
         }
         server = {
             "name": "mx1",

@@ -64,8 +64,13 @@ class Control:
         self.http.close()
 
 
-def pyfortiapi_for(device: dict[str, Any], ca: str) -> pyfortiapi.FortiGate:
-    """An independent, third-party client logged in with the admin password (not fortiauto's)."""
+def pyfortiapi_for(device: dict[str, Any], ca: str, monkeypatch: Any) -> pyfortiapi.FortiGate:
+    """An independent, third-party client logged in with the admin password (not fortiauto's).
+
+    pyfortiapi passes ``verify`` to its login only; requests' REQUESTS_CA_BUNDLE is the one seam
+    that makes its later calls trust the lab CA too.
+    """
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
     url = urlsplit(device["url"])
     return pyfortiapi.FortiGate(
         ipaddr=url.hostname,
@@ -95,7 +100,7 @@ async def rollback_last(journal_dir: Path) -> RunResult:
     return await rollback_run(journal_dir, client_factory=client_for)
 
 
-def site_variant(site: Path, name: str, **mail_server: Any) -> Path:
+def site_variant(site: Path, name: str, *, probe: dict[str, Any] | None = None, **mail_server: Any) -> Path:
     """A copy of the lab's site file beside it (relative paths keep working) with mail-server keys changed.
 
     A value of None removes the key (e.g. ``fallback=None``).
@@ -106,6 +111,7 @@ def site_variant(site: Path, name: str, **mail_server: Any) -> Path:
     data = yaml.load(site.read_text())
     for device in data["devices"]:
         for ms in device["mail_servers"]:
+            ms["probe"].update(probe or {})
             for key, value in mail_server.items():
                 if value is None:
                     ms.pop(key, None)

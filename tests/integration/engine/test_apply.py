@@ -16,7 +16,7 @@ VERSIONS = ["6.4", "7.0", "7.2", "7.4"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_apply_noop_rollback(lab_factory, tmp_path, version, golden):
+async def test_apply_noop_rollback(lab_factory, monkeypatch, tmp_path, version, golden):
     lab = lab_factory(version)
     control = lab.control()
     pristine = control.state()
@@ -40,7 +40,7 @@ async def test_apply_noop_rollback(lab_factory, tmp_path, version, golden):
     assert device.requests.total <= 15
     assert counted["total"] - before["total"] >= device.requests.total  # the lab saw at least what we counted
 
-    fgt = pyfortiapi_for(lab.info["devices"][0], lab.ca)
+    fgt = pyfortiapi_for(lab.info["devices"][0], lab.ca, monkeypatch)
     profile = cmdb(fgt, "emailfilter/profile/mail-inbound")[0]
     log_key = "log-all"
     assert profile["feature-set"] == "proxy"
@@ -79,7 +79,7 @@ async def test_apply_noop_rollback(lab_factory, tmp_path, version, golden):
 
 @pytest.mark.parametrize("fault", ["http500-on-write", "reset-on-write"])
 @pytest.mark.parametrize("write", [1, 2, 3, 4, 5])
-async def test_failure_at_each_write_restores_the_device(lab_factory, tmp_path, fault, write):
+async def test_failure_at_each_write_restores_the_device(lab_factory, monkeypatch, tmp_path, fault, write):
     lab = lab_factory("7.0")
     control = lab.control()
     pristine = control.state()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from tests.integration.engine.labkit import apply, cmdb, pyfortiapi_for, site_variant
 
+# Short probe budgets keep the failing cases quick; the lab's own site file uses 5 s.
+FAST = {"timeout": 1.5, "retries": 2, "retry_delay": 0.1}
 
-async def test_banner_hold_rolls_back_and_mail_flows_again(lab_factory, tmp_path):
+
+async def test_banner_hold_rolls_back_and_mail_flows_again(lab_factory, monkeypatch, tmp_path):
     lab = lab_factory("7.0")
     control = lab.control()
     pristine = control.state()
     control.faults("banner-hold-on-utm")
-    site = site_variant(lab.site, "nofallback", fallback=None)
+    site = site_variant(lab.site, "nofallback", fallback=None, probe=FAST)
     run = await apply(site, tmp_path / "j")
     device = run.devices[0]
     assert device.status == "rolled_back", device.reason
@@ -24,11 +27,13 @@ async def test_banner_hold_rolls_back_and_mail_flows_again(lab_factory, tmp_path
     assert any(s.startswith("fortiauto probe") for s in subjects)
 
 
-async def test_fallback_rung_keeps_mail_flowing_with_logging_on(lab_factory, tmp_path):
+async def test_fallback_rung_keeps_mail_flowing_with_logging_on(lab_factory, monkeypatch, tmp_path):
     lab = lab_factory("7.0")
     control = lab.control()
     control.faults("banner-hold-on-utm")
-    run = await apply(lab.site, tmp_path / "j")  # the lab's site has fallback: [certificate-inspection]
+    run = await apply(
+        site_variant(lab.site, "fast", probe=FAST), tmp_path / "j"
+    )  # fallback: [certificate-inspection]
     device = run.devices[0]
     assert device.status == "changed", device.reason
     assert run.exit_code == 0
@@ -36,7 +41,7 @@ async def test_fallback_rung_keeps_mail_flowing_with_logging_on(lab_factory, tmp
     assert (
         device.effect == "not_logged"
     )  # STARTTLS mail passes certificate-inspection unseen: not the full fix
-    fgt = pyfortiapi_for(lab.info["devices"][0], lab.ca)
+    fgt = pyfortiapi_for(lab.info["devices"][0], lab.ca, monkeypatch)
     profile = cmdb(fgt, "emailfilter/profile/mail-inbound")[0]
     assert profile["smtp"]["log-all"] == "enable"
     policy = next(p for p in cmdb(fgt, "firewall/policy") if p["name"] == "inbound-smtp")
@@ -46,12 +51,12 @@ async def test_fallback_rung_keeps_mail_flowing_with_logging_on(lab_factory, tmp
     assert not any(name.startswith("fa-") for name in certs)  # the full rung's import was undone
 
 
-async def test_accepted_but_never_delivered_rolls_back(lab_factory, tmp_path):
+async def test_accepted_but_never_delivered_rolls_back(lab_factory, monkeypatch, tmp_path):
     lab = lab_factory("7.0")
     control = lab.control()
     pristine = control.state()
     control.faults("blackhole-after-data")
-    run = await apply(site_variant(lab.site, "nofallback", fallback=None), tmp_path / "j")
+    run = await apply(site_variant(lab.site, "nofallback", fallback=None, probe=FAST), tmp_path / "j")
     device = run.devices[0]
     assert device.status == "rolled_back", device.reason
     assert device.probe is not None
@@ -59,12 +64,12 @@ async def test_accepted_but_never_delivered_rolls_back(lab_factory, tmp_path):
     assert control.state() == pristine
 
 
-async def test_wrong_certificate_rolls_back(lab_factory, tmp_path):
+async def test_wrong_certificate_rolls_back(lab_factory, monkeypatch, tmp_path):
     lab = lab_factory("7.0")
     control = lab.control()
     pristine = control.state()
     control.faults("wrong-cert")
-    run = await apply(site_variant(lab.site, "nofallback", fallback=None), tmp_path / "j")
+    run = await apply(site_variant(lab.site, "nofallback", fallback=None, probe=FAST), tmp_path / "j")
     device = run.devices[0]
     assert device.status == "rolled_back", device.reason
     assert device.probe is not None
@@ -72,16 +77,16 @@ async def test_wrong_certificate_rolls_back(lab_factory, tmp_path):
     assert control.state() == pristine
 
 
-async def test_broken_baseline_is_skipped_untouched(lab_factory, tmp_path):
+async def test_broken_baseline_is_skipped_untouched(lab_factory, monkeypatch, tmp_path):
     lab = lab_factory("7.0")
     control = lab.control()
-    fgt = pyfortiapi_for(lab.info["devices"][0], lab.ca)
+    fgt = pyfortiapi_for(lab.info["devices"][0], lab.ca, monkeypatch)
     policy = next(p for p in cmdb(fgt, "firewall/policy") if p["name"] == "inbound-smtp")
     url = fgt.urlbase + f"api/v2/cmdb/firewall/policy/{policy['policyid']}"
     assert fgt.put(url, "{'status': 'disable'}") == 200  # mail is already broken before fortiauto starts
     broken = control.state()
     writes = control.requests()["writes"]
-    run = await apply(lab.site, tmp_path / "j")
+    run = await apply(site_variant(lab.site, "fast", probe=FAST), tmp_path / "j")
     device = run.devices[0]
     assert device.status == "skipped"
     assert "baseline probe failed" in device.reason
