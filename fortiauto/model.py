@@ -197,6 +197,8 @@ class DeviceResult:
             "mttr_ms": None if self.mttr_ms is None else round(self.mttr_ms, 1),
             "left_over": list(self.left_over),
             "forced": self.forced,
+            "noop_reasons": dict(self.plan.noop_reasons) if self.plan is not None else {},
+            "warnings": list(self.plan.warnings) if self.plan is not None else [],
         }
 
 

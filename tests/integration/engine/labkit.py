@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pyfortiapi
+from ruamel.yaml import YAML
 
 from fortiauto.connect import client_for
 from fortiauto.model import RunResult
@@ -105,8 +106,6 @@ def site_variant(site: Path, name: str, *, probe: dict[str, Any] | None = None, 
 
     A value of None removes the key (e.g. ``fallback=None``).
     """
-    from ruamel.yaml import YAML
-
     yaml = YAML()
     data = yaml.load(site.read_text())
     for device in data["devices"]:
