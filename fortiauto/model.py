@@ -232,11 +232,13 @@ class RunResult:
     exit_code: int
     command: str = "apply"
     notes: tuple[str, ...] = ()
+    window: str | None = None  # the change window, as "start - end", when the site sets one
 
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "command": self.command,
+            "window": self.window,
             "started": self.started.isoformat(),
             "finished": self.finished.isoformat(),
             "exit_code": self.exit_code,

@@ -257,7 +257,13 @@ async def run_fleet(
         exit_code=exit_code_for(ordered),
         command=options.command,
         notes=tuple(notes),
+        window=_window_text(site),
     )
+
+
+def _window_text(site: Site) -> str | None:
+    window = site.change_window
+    return None if window is None else f"{window.start.isoformat()} - {window.end.isoformat()}"
 
 
 async def _run_batch(

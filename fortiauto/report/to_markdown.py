@@ -38,7 +38,7 @@ def run_to_markdown(run: RunResult, *, window: str | None = None, operator: str 
     return env.get_template("change-record.md.j2").render(
         run=run,
         counts=counts,
-        window=window,
+        window=window or run.window,
         operator=operator or _operator(),
         render_plan=render_plan,
         render_probe=render_probe,
