@@ -275,7 +275,14 @@ class DeviceRun:
             for name in ORDER:
                 if name in desired:
                     pairs.append((self._tasks[name], Target(ms, vdom, version, desired[name])))
-        currents = await asyncio.gather(*(self._read(api, task, target) for task, target in pairs))
+        # Let every read settle before raising: the client must not close under reads still in flight.
+        outcomes = await asyncio.gather(
+            *(self._read(api, task, target) for task, target in pairs), return_exceptions=True
+        )
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
+        currents = [o for o in outcomes if not isinstance(o, BaseException)]
         facts = [Fact(task, target, current) for (task, target), current in zip(pairs, currents, strict=True)]
         return build_plan(self.device.name, version, facts, rung=rung)
 
