@@ -29,7 +29,8 @@ async def test_missing_vip_is_refused_with_zero_writes(lab_factory, tmp_path):
     lab = lab_factory("7.2")
     control = lab.control()
     writes = control.requests()["writes"]
-    run = await apply(site_variant(lab.site, "novip", policy={"vip": "vip-missing"}, probe=FAST), tmp_path / "j")
+    site = site_variant(lab.site, "novip", policy={"vip": "vip-missing"}, probe=FAST)
+    run = await apply(site, tmp_path / "j")
     device = run.devices[0]
     assert device.status == "failed"
     assert run.exit_code == 2
