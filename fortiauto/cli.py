@@ -231,7 +231,7 @@ def apply(
         force=force,
         wait=wait,
         journal_dir=journal_dir,
-        quiet=output is Output.json,
+        plain=output is Output.json,  # beside JSON on stdout, plain event lines on stderr
         show_diff=diff or check,
     )
     return _emit_run(run, output, report_dir)
@@ -248,6 +248,7 @@ def _fleet(
     wait: bool = False,
     journal_dir: Path | None = None,
     quiet: bool = False,
+    plain: bool = False,
     show_diff: bool = True,
 ) -> RunResult:
     from fortiauto.connect import client_for  # noqa: PLC0415
@@ -255,8 +256,8 @@ def _fleet(
     from fortiauto.journal import journal_dir as default_journal_dir  # noqa: PLC0415
     from fortiauto.probe import run_probe  # noqa: PLC0415
     from fortiauto.probe.delivery import LabDelivery  # noqa: PLC0415
-    from fortiauto.report.console import ConsoleReporter  # noqa: PLC0415
-    from fortiauto.rollout import FleetOptions, new_run_id, run_fleet  # noqa: PLC0415
+    from fortiauto.report.live import fleet_reporters  # noqa: PLC0415
+    from fortiauto.rollout import FleetOptions, new_run_id, run_fleet, select_devices  # noqa: PLC0415
 
     options = FleetOptions(
         run_id=new_run_id(),
@@ -268,18 +269,22 @@ def _fleet(
         limit=tuple(limit),
         command=command,
     )
-    reporters = [] if quiet else [ConsoleReporter(_err(), show_plans=not check, show_diff=show_diff)]
-    return _run(
-        lambda stop: run_fleet(
-            site,
-            options=options,
-            client_factory=client_for,
-            prober=run_probe,
-            events=Events(reporters),  # type: ignore[arg-type]
-            stop=stop,
-            delivery=LabDelivery(),
+    # Live progress on a terminal, plain lines otherwise; it needs the selected devices up front.
+    names = [device.name for device in select_devices(site, limit)]
+    with fleet_reporters(
+        _err(), names, quiet=quiet, plain=plain, show_plans=not check, show_diff=show_diff
+    ) as reporters:
+        return _run(
+            lambda stop: run_fleet(
+                site,
+                options=options,
+                client_factory=client_for,
+                prober=run_probe,
+                events=Events(reporters),
+                stop=stop,
+                delivery=LabDelivery(),
+            )
         )
-    )
 
 
 @app.command()

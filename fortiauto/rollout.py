@@ -244,6 +244,9 @@ async def run_fleet(
                 halted = f"halted: {failures} device(s) failed (max_failures {rollout.max_failures})"
         if halted:
             notes.append(halted)
+        not_started = sum(1 for r in results.values() if r.reason.startswith("interrupted"))
+        if not_started:
+            notes.append(f"interrupted: {not_started} device(s) not started or rolled back")
     finally:
         lock.release()
         if journal is not None:
@@ -254,11 +257,16 @@ async def run_fleet(
         started=started,
         finished=options.now(),
         devices=ordered,
-        exit_code=exit_code_for(ordered),
+        exit_code=_interrupted_exit(exit_code_for(ordered), stop),
         command=options.command,
         notes=tuple(notes),
         window=_window_text(site),
     )
+
+
+def _interrupted_exit(code: int, stop: asyncio.Event) -> int:
+    """An interrupted run refused to finish: never report it as "every device compliant"."""
+    return 5 if stop.is_set() and code == 0 else code
 
 
 def _window_text(site: Site) -> str | None:
@@ -280,7 +288,11 @@ async def _run_batch(
     window = site.change_window
 
     async def guarded(device: Device) -> DeviceResult:
-        async with gate:
+        try:
+            await gate.acquire()
+        except asyncio.CancelledError:  # a second Ctrl-C while waiting for a slot: never started
+            return _skipped(device, "interrupted: not started")
+        try:
             if stop.is_set():
                 return _skipped(device, "interrupted: not started")
             if window is not None and not options.check:
@@ -293,6 +305,8 @@ async def _run_batch(
                     notes.append(f"{device.name}: started though it may not finish in the window (--force)")
             result: DeviceResult = await one(device)
             return result
+        finally:
+            gate.release()
 
     # Named so that a second Ctrl-C (cli._run) can cancel exactly the in-flight devices.
     tasks = [asyncio.create_task(guarded(d), name=f"fortiauto-device:{d.name}") for d in group]
