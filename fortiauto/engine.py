@@ -1,10 +1,13 @@
-"""One device's transaction: baseline probe -> plan -> apply -> probe -> commit | rollback (-> next rung).
+"""One device's transaction: pre-flight -> baseline probe -> plan -> apply -> probe -> commit | rollback.
 
 The engine owns the order of side effects and nothing else: tasks decide what to change,
 the client talks to FortiOS, the probe talks SMTP, reporters format. Every write is preceded
 by a fsynced journal line with its pre-image; any failure (API error, timeout, lost response,
 probe failure, cancellation) ends with the device fully applied and probe-green, or rolled back
 and verified by re-reading, or, when even that fails, ``failed`` with exactly what is left.
+Pre-flight (``preflight.py``) refuses, before any write, a FortiManager-managed unit, an HA
+secondary or a token that cannot write what the plan touches; a rotated certificate's
+predecessor is deleted only after the probe pinned to the new one has passed (``commit``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +31,7 @@ from fortiauto.errors import (
     FortiOSError,
     NotFound,
     PlanError,
+    Refused,
 )
 from fortiauto.events import Events
 from fortiauto.fortios.normalise import canonical, project
@@ -34,10 +39,21 @@ from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.journal import Journal, JournalEntry, change_to_json
 from fortiauto.model import Change, DeviceResult, Effect, Plan, ProbeResult, RequestCounts
 from fortiauto.plan import Fact, Step, build_plan
+from fortiauto.preflight import Preflight, run_preflight
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.render import render_desired
 from fortiauto.site import Device, MailServer, ProbeSpec
-from fortiauto.tasks import ORDER, REGISTRY, Target, Task, undo_change
+from fortiauto.tasks import (
+    ORDER,
+    REGISTRY,
+    Target,
+    Task,
+    bound_certificates,
+    expiry_warnings,
+    retired_certificates,
+    rotation_note,
+    undo_change,
+)
 
 __all__ = [
     "ClientFactory",
@@ -87,6 +103,8 @@ class DeviceApi(Protocol):
     ) -> Any: ...
 
     async def delete(self, path: str, mkey: str | int, *, vdom: Any = ...) -> Any: ...
+
+    async def monitor_get(self, path: str, *, vdom: Any = ..., params: Any = None) -> Any: ...
 
     async def monitor_post(self, path: str, body: Any, *, vdom: Any = ..., params: Any = None) -> Any: ...
 
@@ -151,6 +169,8 @@ class DeviceRun:
         self._mail_back: float | None = None
         self._committed: tuple[Change, ...] = ()
         self._tasks: dict[str, Task] = {name: REGISTRY[name]() for name in ORDER}
+        self._preflight = Preflight()
+        self._retire: tuple[Change, ...] = ()  # certificates the current plan retires after its probe
 
     # -- the transaction -------------------------------------------------------------------
 
@@ -167,6 +187,10 @@ class DeviceRun:
                     counts = api.counts
         except FortiautoError as exc:
             result = self._failure_before_writes(exc) if not self._writes else self._unknown(exc)
+        except asyncio.CancelledError:  # cancelled while connecting or logging in: nothing was written
+            result = DeviceResult(
+                name=self.device.name, status="skipped", reason="interrupted before any write"
+            )
         result = replace(result, requests=counts)
         self.phase = Phase.REPORT
         self.events.device_finished(result)
@@ -175,6 +199,14 @@ class DeviceRun:
     async def _transaction(self, api: DeviceApi) -> DeviceResult:
         status = await api.system_status()
         version: FortiOSVersion = status.version.require_supported()
+        self._preflight = await run_preflight(api, serial=str(getattr(status, "serial", "")))
+        if not self.options.check and self._preflight.may_refuse(self.device):
+            # Plan first: refuse before probing or writing, unless there is nothing to write.
+            plan, _ = await self._plan(api, version, None)
+            refusal = self._refusal(plan)
+            if refusal is not None:
+                self.events.change_planned(self.device.name, plan)
+                return self._refused(plan, refusal)
         baseline: dict[str, ProbeResult] = {}
         if self.options.probe and not self.options.check:
             self.phase = Phase.BASELINE
@@ -199,6 +231,9 @@ class DeviceRun:
             self.events.change_planned(self.device.name, plan)
             if self.options.check:
                 return self._planned(plan)
+            refusal = self._refusal(plan)
+            if refusal is not None:
+                return self._refused(plan, refusal)
             if plan.empty:
                 return DeviceResult(
                     name=self.device.name,
@@ -214,7 +249,7 @@ class DeviceRun:
                 await self._apply(api, steps)
             except (FortiautoError, asyncio.CancelledError) as exc:
                 return await self._abort(api, plan, exc)
-            applied = list(plan.changes)
+            applied = [step.change for step in steps]
             self.phase = Phase.PROBE
             after = await self._confirm_delivery(
                 await self._probe_all("after", pinned=True, baseline=baseline)
@@ -224,12 +259,14 @@ class DeviceRun:
                 self.phase = Phase.COMMIT
                 self._journal("commit", rung=rung)
                 self._committed, self._writes = tuple(applied), []
+                retired, kept = await self._retire_certificates(api)
+                self._committed += retired
                 return DeviceResult(
                     name=self.device.name,
                     status="changed",
                     reason="applied and probe passed" + (f" on fallback rung {rung}" if rung else ""),
-                    changes=tuple(applied),
-                    plan=plan,
+                    changes=self._committed,
+                    plan=replace(plan, warnings=plan.warnings + kept) if kept else plan,
                     probe=last_probe,
                     baseline=_first(baseline),
                     effect=await self._effect(api, after),
@@ -284,7 +321,34 @@ class DeviceRun:
             raise failure
         currents = [o for o in outcomes if not isinstance(o, BaseException)]
         facts = [Fact(task, target, current) for (task, target), current in zip(pairs, currents, strict=True)]
-        return build_plan(self.device.name, version, facts, rung=rung)
+        plan, steps = build_plan(self.device.name, version, facts, rung=rung)
+        self._retire, notes = _rotation(facts, plan)
+        warnings = [*self._preflight.warnings(self.device), *plan.warnings, *notes]
+        plan = replace(plan, changes=plan.changes + self._retire)
+        refusal = self._refusal(plan)
+        if refusal is not None and self.options.check:
+            warnings.append(f"apply would be refused: {refusal}")
+        return replace(plan, warnings=tuple(dict.fromkeys(warnings))), steps
+
+    def _refusal(self, plan: Plan) -> str | None:
+        """Why this plan must not be applied on this device (pre-flight facts), or None."""
+        if plan.empty:
+            return None
+        return self._preflight.refusal(self.device, (c.path for c in plan.changes))
+
+    def _attempted(self, plan: Plan) -> tuple[Change, ...]:
+        """The plan's changes without the deletions that only follow a passed probe."""
+        return tuple(c for c in plan.changes if c not in self._retire)
+
+    def _refused(self, plan: Plan, why: str) -> DeviceResult:
+        return DeviceResult(
+            name=self.device.name,
+            status="skipped",
+            reason=f"refused: {why}",
+            plan=plan,
+            error=Refused(why),
+            exit_code=Refused.exit_code,
+        )
 
     async def _read(self, api: DeviceApi, task: Task, target: Target) -> dict[str, Any] | None:
         try:
@@ -335,6 +399,37 @@ class DeviceRun:
                 "not writing"
             )
 
+    async def _retire_certificates(self, api: DeviceApi) -> tuple[tuple[Change, ...], tuple[str, ...]]:
+        """After a passed probe: delete the certificates the rebind retired, if nothing uses them.
+
+        Each delete is journaled like any write. A certificate still referenced (``q_ref`` of a
+        ``with_meta`` read), or one whose delete fails, is kept with a note: the device is
+        compliant either way.
+        """
+        done: list[Change] = []
+        kept: list[str] = []
+        for change in self._retire:
+            try:
+                current = await api.get_one(
+                    change.path, change.mkey, vdom=change.vdom, params={"with_meta": "1"}
+                )
+                if current is None:
+                    continue  # already gone: the goal holds
+                refs = current.get("q_ref")
+                if isinstance(refs, int) and refs > 0:
+                    kept.append(f"kept certificate {change.mkey}: still referenced by {refs} object(s)")
+                    continue
+                self._seq += 1
+                self._journal("pre", seq=self._seq, change=change_to_json(change))
+                await api.delete(change.path, change.mkey, vdom=change.vdom)
+                self._journal("done", seq=self._seq)
+            except FortiautoError as exc:
+                kept.append(f"kept certificate {change.mkey}: {exc}")
+                continue
+            done.append(change)
+            self.events.change_applied(self.device.name, change)
+        return tuple(done), tuple(kept)
+
     # -- rollback --------------------------------------------------------------------------
 
     async def _abort(self, api: DeviceApi, plan: Plan, exc: BaseException) -> DeviceResult:
@@ -381,7 +476,7 @@ class DeviceRun:
             name=self.device.name,
             status="rolled_back",
             reason=f"{reason}; rolled back, pre-change state verified",
-            changes=plan.changes,
+            changes=self._attempted(plan),
             plan=plan,
             mttr_ms=self._mttr(),
             error=error if isinstance(error, FortiautoError) else ApplyError(reason),
@@ -401,7 +496,7 @@ class DeviceRun:
             name=self.device.name,
             status="failed",
             reason=f"{why}; rollback incomplete, needs a human",
-            changes=plan.changes,
+            changes=self._attempted(plan),
             plan=plan,
             probe=probe,
             left_over=tuple(left),
@@ -532,6 +627,8 @@ async def _verify_restored(api: DeviceApi, change: Change) -> bool:
     current = await api.get_one(change.path, change.mkey, vdom=change.vdom)
     if change.action in ("create", "import"):
         return current is None
+    if change.action == "delete":
+        return current is not None  # a delete that never happened leaves nothing to undo
     before = change.before or {}
     restored: bool = canonical(project(current, before)) == canonical(before)
     return restored
@@ -581,6 +678,31 @@ async def rollback_device(
     result = replace(result, requests=counts)
     events.device_finished(result)
     return result
+
+
+def _rotation(facts: Sequence[Fact], plan: Plan) -> tuple[tuple[Change, ...], list[str]]:
+    """From the SSL/SSH profiles as read: the certificates this plan retires, and what to say.
+
+    A certificate is retired only when this plan rebinds its profile (so the probe proves the
+    successor); the expiry warnings come from the same read, at no extra request.
+    """
+    now = datetime.now(UTC)
+    retired: dict[tuple[str, str], Change] = {}
+    notes: list[str] = []
+    for fact in facts:
+        if fact.task.name != "ssl_profile":
+            continue
+        ms, vdom = fact.target.mail_server, fact.target.vdom
+        bound = bound_certificates(fact.current)
+        notes.extend(expiry_warnings(ms, bound, now=now))
+        rebinds = any(
+            c.task == "ssl_profile" and c.mkey == ms.ssl_profile and c.vdom == vdom for c in plan.changes
+        )
+        found = retired_certificates(ms, vdom, bound) if rebinds else ()
+        if found:
+            retired.update({(c.vdom, str(c.mkey)): c for c in found})
+            notes.append(rotation_note(ms, found))
+    return tuple(retired.values()), notes
 
 
 def _first(results: dict[str, ProbeResult]) -> ProbeResult | None:

@@ -6,7 +6,8 @@ to the control API, and for everything else applies the device's API faults
 (``api-latency``, ``rate-limit`` -> 429, ``token-expiry-after`` -> 401,
 ``http500-on-write`` -> 500 with no effect, ``reset-on-write`` -> the write takes effect
 and the connection is dropped unanswered), authenticates (401 HTML page), checks the
-CSRF header of session writes (403), routes to the CMDB, monitor, log and login
+CSRF header of session writes (403), refuses the writes the device's state forbids (an HA
+secondary: 500 / -37; a read-only token: 403), routes to the CMDB, monitor, log and login
 handlers, and records the request. No exception ever reaches a client as a traceback:
 it becomes a FortiOS 500 envelope.
 """
@@ -20,7 +21,14 @@ import urllib.parse
 
 from aiohttp import web
 
-from fortiauto.lab.auth import authenticate, csrf_ok, handle_authentication, handle_logincheck, handle_logout
+from fortiauto.lab.auth import (
+    Principal,
+    authenticate,
+    csrf_ok,
+    handle_authentication,
+    handle_logincheck,
+    handle_logout,
+)
 from fortiauto.lab.cmdb import handle_cmdb
 from fortiauto.lab.control import handle_control
 from fortiauto.lab.device import LabDevice
@@ -92,6 +100,21 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _refused_write(
+    request: web.Request, device: LabDevice, segments: list[str], principal: Principal
+) -> web.Response | None:
+    """The answer to a write this device refuses whatever its content, before it counts for faults."""
+    why = device.write_refusal(principal.kind)
+    if why is None:
+        return None
+    target = _target(request, device, segments)
+    if why == "read-only":
+        # The access profile lacks read-write on the table's group: FortiOS answers 403 (protocol §6).
+        return json_response(error_envelope(device, target, 403), 403)
+    cli_error = "This unit is an HA secondary: configure the primary\nCommand fail. Return code -37"
+    return json_response(error_envelope(device, target, 500, error=-37, cli_error=cli_error), 500)
+
+
 async def _api(
     request: web.Request, device: LabDevice, segments: list[str], write: bool
 ) -> web.StreamResponse:
@@ -114,6 +137,10 @@ async def _api(
         return unauthorized()
     if not csrf_ok(principal, request):
         return json_response(error_envelope(device, _target(request, device, segments), 403), 403)
+    if write:
+        refused = _refused_write(request, device, segments, principal)
+        if refused is not None:
+            return refused
     fault = device.next_write_fault() if write else None
     if fault == "http500":
         return json_response(error_envelope(device, _target(request, device, segments), 500, error=-1), 500)

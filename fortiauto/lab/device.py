@@ -4,7 +4,10 @@ The REST app (``app.py``) serves a ``LabDevice``; the SMTP data plane reads it t
 ``fortiauto.lab.view.DeviceView``: ``inspection(vip)`` turns the policy bound to a VIP
 into an ``Inspection`` (which SSL mode, proxy or flow, UTM, whether SMTP is logged), and
 ``log_emailfilter`` appends the log lines the FortiOS log API serves. Fault counters
-("the Nth write from when the fault was set") live here so the app stays stateless.
+("the Nth write from when the fault was set") live here so the app stays stateless, and so do
+the device states set like faults: FortiManager management and the HA role are written into
+the config (``system central-management``, ``system ha``) as a real unit holds them, and
+``write_refusal`` says which writes such a unit refuses (an HA secondary, a read-only token).
 """
 
 from __future__ import annotations
@@ -48,8 +51,16 @@ _UTM_FIELDS = (
 )
 _MAX_LOG = 10_000  # email filter log lines kept, as a FortiGate's memory log rolls over
 _MAX_REQUESTS = 10_000
+_HA = "system/ha"
+_CENTRAL = "system/central-management"
+# The other member of the emulated active-passive pair, and the FortiManager that manages a unit.
+_HA_GROUP = {"group-id": 7, "group-name": "fortiauto-lab", "hbdev": '"port9" 50', "session-pickup": "enable"}
+_HA_PRIORITY = {"primary": 200, "secondary": 100}
+_FORTIMANAGER = {"type": "fortimanager", "fmg": "192.0.2.40", "serial-number": "FMG-VM0000000001"}
 
 WriteFault = Literal["http500", "reset"]
+HaRole = Literal["primary", "secondary"]
+WriteRefusal = Literal["ha-secondary", "read-only"]
 
 
 def build_number(version: FortiOSVersion) -> int:
@@ -133,6 +144,7 @@ class LabDevice:
         self._api_requests = 0
         self._writes = 0
         self._recent: deque[float] = deque()
+        self._sync_states()
 
     def __repr__(self) -> str:
         return f"LabDevice({self.name!r}, version={self.version}, port={self.port})"
@@ -285,11 +297,65 @@ class LabDevice:
     # --- faults ------------------------------------------------------------------------
 
     def set_faults(self, faults: Faults) -> None:
-        """Replace the faults; counted faults count from now."""
+        """Replace the faults; counted faults count from now; device states follow at once."""
         self._faults = faults
         self._api_requests = 0
         self._writes = 0
         self._recent.clear()
+        self._sync_states()
+
+    # --- device states -----------------------------------------------------------------
+
+    @property
+    def ha_role(self) -> HaRole | None:
+        """This unit's role in the emulated a-p pair, or None when standalone."""
+        if self._faults.ha_secondary:
+            return "secondary"
+        return "primary" if self._faults.ha_primary else None
+
+    @property
+    def peer_serial(self) -> str:
+        # Same length and family as the unit's own serial, so it reads like a real twin.
+        return f"{self.serial[:7]}P{self.serial[8:]}"
+
+    def ha_members(self) -> list[dict[str, Any]]:
+        """Both members of the pair, primary first (``monitor/system/ha-peer`` rows, without flags)."""
+        role = self.ha_role
+        if role is None:
+            return [{"serial_no": self.serial, "hostname": self.name, "priority": 128, "primary": True}]
+        me = {"serial_no": self.serial, "hostname": self.name, "priority": _HA_PRIORITY[role]}
+        peer_role: HaRole = "secondary" if role == "primary" else "primary"
+        peer = {
+            "serial_no": self.peer_serial,
+            "hostname": f"{self.name}-{'b' if role == 'primary' else 'a'}",
+            "priority": _HA_PRIORITY[peer_role],
+        }
+        pair = [(me, role), (peer, peer_role)]
+        pair.sort(key=lambda item: item[1] != "primary")
+        return [member | {"primary": which == "primary"} for member, which in pair]
+
+    def write_refusal(self, principal_kind: str) -> WriteRefusal | None:
+        """Why this device refuses a write from this caller, if it does."""
+        if self.ha_role == "secondary":
+            return "ha-secondary"
+        if principal_kind == "token" and self._faults.read_only_token:
+            return "read-only"
+        return None
+
+    def _sync_states(self) -> None:
+        """Write the HA and central-management config the current states imply (seed-level, no revision)."""
+        vdom = self.store.vdoms[0]
+        schema = self.store.schema
+        role = self.ha_role
+        ha = schema.spec(_HA).fresh()
+        if role is not None:
+            ha |= {"mode": "a-p", "priority": _HA_PRIORITY[role], **_HA_GROUP}
+        central = schema.spec(_CENTRAL).fresh()
+        if self._faults.fortimanager_managed:
+            central |= _FORTIMANAGER
+        for path, wanted in ((_HA, ha), (_CENTRAL, central)):
+            if self.store.singleton(vdom, path) != wanted:
+                self.store.seed(vdom, path, wanted)
 
     def count_api_request(self) -> bool:
         """Count one API request; False when it breaks the rate limit (answer 429)."""

@@ -2,7 +2,9 @@
 
 Spec grammar (CLI ``--faults`` and the control API): entries separated by ``;``, each
 ``DEVICE:NAME[=ARG][,NAME[=ARG]...]`` where DEVICE is a device name or a glob (``*``).
-Example: ``fgt-001:banner-hold-on-utm;*:api-latency=50,http500-on-write=3``.
+Example: ``fgt-001:banner-hold-on-utm;*:api-latency=50,http500-on-write=3``. Device states
+(``fortimanager-managed``, ``ha-primary``, ``ha-secondary``, ``read-only-token``) are set the
+same way: ``fgt-002:fortimanager-managed``.
 The control API takes the same spec for one device without the ``DEVICE:`` prefix, or a
 JSON object ``{"http500-on-write": 3, "wrong-cert": true}``; ``{}`` clears every fault.
 """
@@ -28,6 +30,10 @@ _FAULTS: dict[str, tuple[str, bool]] = {
     "reset-on-write": ("reset_on_write", True),
     "token-expiry-after": ("token_expiry_after", True),
     "rate-limit": ("rate_limit", True),
+    "fortimanager-managed": ("fortimanager_managed", False),
+    "ha-primary": ("ha_primary", False),
+    "ha-secondary": ("ha_secondary", False),
+    "read-only-token": ("read_only_token", False),
 }
 FAULT_NAMES = tuple(_FAULTS)
 
@@ -47,6 +53,11 @@ class Faults:
       reset_on_write       the Nth write takes effect, then the connection is dropped with no answer
       token_expiry_after   after N API requests the token is no longer accepted (401)
       rate_limit           more than N API requests in one second get 429
+    Device states (real-world situations a pre-flight check must notice before writing):
+      fortimanager_managed central management of type fortimanager (FortiManager owns the config)
+      ha_primary           the unit is the primary of an active-passive pair
+      ha_secondary         the unit is the secondary of that pair: every write is refused (-37)
+      read_only_token      the API token's access profile is read-only: its writes get 403
     """
 
     banner_hold_on_utm: bool = False
@@ -58,6 +69,10 @@ class Faults:
     reset_on_write: int | None = None
     token_expiry_after: int | None = None
     rate_limit: int | None = None
+    fortimanager_managed: bool = False
+    ha_primary: bool = False
+    ha_secondary: bool = False
+    read_only_token: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The active faults by their spec names (``{}`` when none)."""

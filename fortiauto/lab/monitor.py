@@ -5,8 +5,11 @@ needs for its certificate task (``vpn-certificate/local/import`` with base64 PEM
 checked against the certificate, an existing name refused as FortiOS refuses it;
 ``system/available-certificates``; ``system/certificate/download``), a config backup
 (raw ``#config-version=`` text; GET refused with 405 from 7.4.5 as on real units),
-policy hit counts, and the HA / central-management facts a pre-flight check reads.
-Monitor success envelopes carry no ``http_status``, as FortiOS's do.
+policy hit counts, and the facts a pre-flight check reads: ``web-ui/state`` (the calling
+admin's access profile, ``centrally_managed``, ``ha_mode`` / ``is_ha_master``, shaped like the
+real answer in fortigate_exporter's testdata), ``system/ha-peer``, ``system/ha-checksums`` and
+the central-management status. Monitor success envelopes carry no ``http_status``, as
+FortiOS's do.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from fortiauto.lab.auth import authenticate
 from fortiauto.lab.backup import render_backup
 from fortiauto.lab.cmdb import VdomError, resolve_vdoms
 from fortiauto.lab.envelope import BodyError, Target, envelope, error_envelope, json_response, parse_body
@@ -105,13 +109,39 @@ async def _ha_checksums(_: web.Request, device: LabDevice, target: Target) -> we
 
     checksum = {"global": digest(snapshot["global"]), "all": digest(snapshot)}
     checksum |= {vdom: digest(data) for vdom, data in snapshot["vdoms"].items()}
-    row = {"is_manage_master": 1, "is_root_master": 1, "serial_no": device.serial, "checksum": checksum}
-    return _ok(device, target, [row])
+    # A synchronised pair: both members report the same checksums.
+    rows = [
+        {
+            "is_manage_master": int(member["primary"]),
+            "is_root_master": int(member["primary"]),
+            "serial_no": member["serial_no"],
+            "checksum": checksum,
+        }
+        for member in device.ha_members()
+    ]
+    return _ok(device, target, rows)
+
+
+async def _ha_peer(_: web.Request, device: LabDevice, target: Target) -> web.Response:
+    rows: list[dict[str, Any]] = []
+    for member in device.ha_members() if device.ha_role else []:
+        row = {k: member[k] for k in ("serial_no", "hostname", "priority")} | {"vcluster_id": 0}
+        if member["primary"] and device.version.at_least(7, 4):
+            row["primary"] = True  # 7.4+ flags the primary (fortigate_exporter testdata ha-peer-74+)
+        rows.append(row)
+    return _ok(device, target, rows)
 
 
 async def _central_management(_: web.Request, device: LabDevice, target: Target) -> web.Response:
     conf = device.store.singleton(target.vdom, "system/central-management")
-    results = {"mode": conf.get("mode", "normal"), "type": conf.get("type", "none"), "status": "down"}
+    managed = conf.get("type") == "fortimanager"
+    results = {
+        "mode": conf.get("mode", "normal"),
+        "type": conf.get("type", "none"),
+        "status": "up" if managed else "down",
+        "registration_status": "registered" if managed else "unknown",
+        "mgmt_ip": conf.get("fmg", ""),
+    }
     return _ok(device, target, results)
 
 
@@ -119,6 +149,50 @@ async def _fortimanager(_: web.Request, device: LabDevice, target: Target) -> we
     conf = device.store.singleton(target.vdom, "system/central-management")
     managed = conf.get("type") == "fortimanager"
     return _ok(device, target, {"mode": conf.get("mode"), "fortimanager_status": "up" if managed else "none"})
+
+
+_GROUPS = ("secfabgrp", "ftviewgrp", "authgrp", "sysgrp", "netgrp", "loggrp", "fwgrp", "vpngrp", "utmgrp")
+_HA_MODE_INDEX = {"standalone": 0, "a-a": 1, "a-p": 2}  # the order of `config system ha` `set mode`
+
+
+def _admin(device: LabDevice, request: web.Request) -> dict[str, Any]:
+    """The calling admin as web-ui/state describes it: name, access profile, vdoms."""
+    principal = authenticate(device, request)
+    token = principal is not None and principal.kind == "token"
+    read_only = token and device.current_faults().read_only_token
+    level = "read" if read_only else "read-write"
+    name = "fortiauto-api" if token else device.username
+    profile_name = "fortiauto-read-only" if read_only else "super_admin"
+    profile: dict[str, Any] = {"name": profile_name, "q_origin_key": profile_name, "scope": "global"}
+    profile |= {group: level for group in _GROUPS}
+    return {
+        "name": name,
+        "login_name": name,
+        "profile": profile,
+        "global_admin": True,
+        "super_admin": not read_only,
+        "vdoms": list(device.store.vdoms),
+    }
+
+
+async def _web_ui_state(request: web.Request, device: LabDevice, target: Target) -> web.Response:
+    central = device.store.singleton(target.vdom, "system/central-management")
+    ha = device.store.singleton(target.vdom, "system/ha")
+    results = {
+        "model_name": "FortiGate",
+        "model_number": "VM64",
+        "model": "FGVM64",
+        "hostname": device.store.singleton(target.vdom, "system/global").get("hostname", device.name),
+        "admin": _admin(device, request),
+        "centrally_managed": central.get("type") == "fortimanager",
+        "fortimanager_backup_mode": central.get("mode") == "backup",
+        "vdom_mode": "multi-vdom" if len(device.store.vdoms) > 1 else "no-vdom",
+        "management_vdom": device.store.vdoms[0],
+        "ha_mode": _HA_MODE_INDEX.get(str(ha.get("mode")), 0),
+        "is_ha_master": int(device.ha_role != "secondary"),
+        "is_vm": True,
+    }
+    return _ok(device, target, results)
 
 
 async def _policy_stats(request: web.Request, device: LabDevice, target: Target) -> web.Response:
@@ -276,7 +350,9 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "system/status"): _status,
     ("GET", "license/status"): _license,
     ("GET", "license/status/select"): _license,
+    ("GET", "web-ui/state"): _web_ui_state,
     ("GET", "system/ha-checksums"): _ha_checksums,
+    ("GET", "system/ha-peer"): _ha_peer,
     ("GET", "system/central-management/status"): _central_management,
     ("GET", "system/fortimanager/status"): _fortimanager,
     ("GET", "firewall/policy"): _policy_stats,

@@ -176,12 +176,38 @@ def _same_public_key(cert: x509.Certificate, key: PrivateKeyTypes) -> bool:
     return cert_pub == key_pub
 
 
+# Every device of a fleet imports the same mail certificate, and opening an RSA key runs
+# cryptography's key validation (~30 ms for 2048 bits): that was 44 % of the lab's CPU in a
+# 100-device bench/fleet.py apply. Checked pairs are remembered by a digest of the inputs
+# (never keyed by the key text); failures are not cached. Plain dict operations keep it
+# safe for several labs on several threads; it is emptied when full.
+_CHECKED_PAIRS: dict[str, CertKey] = {}
+_CHECKED_PAIRS_MAX = 64
+
+
+def _pair_digest(cert_pem: bytes, key_pem: bytes, password: str | None) -> str:
+    parts = (cert_pem, key_pem, (password or "").encode())
+    return hashlib.sha256(b"".join(hashlib.sha256(part).digest() for part in parts)).hexdigest()
+
+
 def load_key_pair(cert_pem: bytes, key_pem: bytes, password: str | None) -> CertKey:
     """Check a PEM certificate and its (maybe encrypted) key belong together; return them unencrypted.
 
     Raises:
         KeyMismatch: the certificate or key does not parse, or they are not a pair.
     """
+    digest = _pair_digest(cert_pem, key_pem, password)
+    cached = _CHECKED_PAIRS.get(digest)
+    if cached is not None:
+        return cached
+    pair = _load_key_pair(cert_pem, key_pem, password)
+    if len(_CHECKED_PAIRS) >= _CHECKED_PAIRS_MAX:
+        _CHECKED_PAIRS.clear()
+    _CHECKED_PAIRS[digest] = pair
+    return pair
+
+
+def _load_key_pair(cert_pem: bytes, key_pem: bytes, password: str | None) -> CertKey:
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError:

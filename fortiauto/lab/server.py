@@ -13,12 +13,14 @@ inventory), ``lab.json`` (everything tools and tests need, secrets included, 060
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import json
 import os
 import signal
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 
 from fortiauto.errors import InputError
 from fortiauto.fortios.version import FortiOSVersion
@@ -219,17 +222,44 @@ def _site(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _inventory(state_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
-    hosts = {
-        dev["name"]: {
+def _inventory(state_dir: Path, info: dict[str, Any]) -> CommentedMap:
+    """``hosts.yml``: the lab as an Ansible inventory that ``playbooks/`` use as-is.
+
+    Laid out as a shop would keep it: what differs per device (URL, token file, the VIP's probe
+    port) in host vars, the mail server's shape (the same as in ``site.yml``) in the group vars
+    of ``fortigates``. Runs on the controller with this interpreter (it has fortiauto) and shares
+    the CLI's journal directory for the lab, so both see each other's runs and lock.
+    """
+    server = copy.deepcopy(_site(info)["devices"][0]["mail_servers"][0])
+    certificate = server["certificate"]
+    server["certificate"] = {key: str(state_dir / path) for key, path in certificate.items()}
+    server["probe"]["port"] = "{{ fortiauto_mx1_port }}"
+    fallback = list(server["fallback"])
+    server["fallback"] = "{{ fortiauto_fallback }}"
+    hosts = {}
+    for dev in info["devices"]:
+        port = next(s["port"] for s in dev["smtp"] if s["vip"] == "vip-mx1" and s["mode"] == "starttls")
+        hosts[dev["name"]] = {
             "fortiauto_url": dev["url"],
             "fortiauto_token_file": str(state_dir / "tokens" / f"{dev['name']}.token"),
             "fortiauto_vdom": "root",
+            "fortiauto_mx1_port": port,
             "ansible_connection": "local",
         }
-        for dev in info["devices"]
+    group_vars = {
+        "ansible_python_interpreter": sys.executable,
+        "fortiauto_verify_tls": str(state_dir / "ca.pem"),
+        "fortiauto_journal_dir": str(state_dir / ".fortiauto" / "journal"),
+        # A host var fortiauto_fallback: [] makes that device roll back and fail instead.
+        "fortiauto_fallback": fallback,
+        "fortiauto_mail_servers": [server],
     }
-    return {"all": {"children": {"fortigates": {"hosts": hosts}}}}
+    inventory = CommentedMap({"all": {"children": {"fortigates": {"vars": group_vars, "hosts": hosts}}}})
+    inventory.yaml_set_start_comment(
+        "Written by `fortiauto lab up`: the lab's devices as an Ansible inventory.\n"
+        f"ansible-playbook -i {state_dir / 'hosts.yml'} playbooks/site.yml"
+    )
+    return inventory
 
 
 def _write_state(state_dir: Path, info: dict[str, Any], ca: CertKey, mail: dict[str, CertKey]) -> Path:

@@ -1,12 +1,15 @@
 """The tasks in the order they run: everything the policy references exists before it is bound.
 
-Rollback runs this order backwards (un-bind first, then delete what this run created).
+Rollback runs this order backwards (un-bind first, then delete what this run created). A
+certificate a rebind retires is deleted after all of them, once the probe has passed
+(``rotation``).
 """
 
 from fortiauto.tasks.base import REGISTRY, CmdbObjectTask, Diff, Target, Task, undo_change
 from fortiauto.tasks.certificate import CertificateTask
 from fortiauto.tasks.policy import PolicyTask, find_policy
 from fortiauto.tasks.profiles import EmailFilterTask, ProtocolOptionsTask, SslProfileTask
+from fortiauto.tasks.rotation import bound_certificates, expiry_warnings, retired_certificates, rotation_note
 
 __all__ = [
     "ORDER",
@@ -20,7 +23,11 @@ __all__ = [
     "SslProfileTask",
     "Target",
     "Task",
+    "bound_certificates",
+    "expiry_warnings",
     "find_policy",
+    "retired_certificates",
+    "rotation_note",
     "undo_change",
 ]
 

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from fortiauto.errors import NotFound, PlanError
+from fortiauto.errors import NotFound, PlanError, RollbackError
 from fortiauto.fortios.normalise import differing
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.model import Change
@@ -64,6 +64,7 @@ class Diff:
 
 
 REGISTRY: dict[str, type[Task]] = {}
+_CERTIFICATES = "vpn.certificate/local"
 
 
 class Task(ABC):
@@ -159,5 +160,11 @@ async def undo_change(api: FortiOSApi, change: Change) -> None:
             await api.delete(change.path, change.mkey, vdom=change.vdom)
     elif change.action == "update":
         await api.update(change.path, change.mkey, change.before or {}, vdom=change.vdom)
+    elif change.action == "delete" and change.path == _CERTIFICATES:
+        # Only the name was journaled: a private key never is, so this cannot be re-imported here.
+        raise RollbackError(
+            f"certificate {change.mkey} was deleted after its successor passed the probe; fortiauto "
+            "never stores private keys and cannot re-import it: import it from its files to go back"
+        )
     elif change.action == "delete":
         await api.create(change.path, change.before or {}, vdom=change.vdom)

@@ -23,6 +23,10 @@ FP = "ab12cd34" + "0" * 56
 class Status:
     def __init__(self, version: str) -> None:
         self.version = FortiOSVersion.parse(version)
+        self.serial = "FGVMFAKE00000001"
+
+
+SUPER_ADMIN = {"name": "api", "super_admin": True, "profile": {"name": "super_admin"}}
 
 
 class FakeFortiGate:
@@ -37,6 +41,9 @@ class FakeFortiGate:
         self.lose_write: int | None = None
         self.on_write: Any = None
         self.log: list[str] = []
+        # What monitor/web-ui/state answers (pre-flight): a standalone unit, a super-admin token.
+        self.web_ui_state: dict[str, Any] = {"admin": SUPER_ADMIN, "ha_mode": 0, "is_ha_master": 1}
+        self.monitor: dict[str, Any] = {}  # other monitor GETs by path
         self.objects[("firewall/policy", "1")] = {
             "policyid": 1,
             "name": "inbound-smtp",
@@ -109,6 +116,14 @@ class FakeFortiGate:
         self._write()
         if self.objects.pop((path, str(mkey)), None) is None:
             raise NotFound("missing", http_status=404, error_code=-3)
+
+    async def monitor_get(self, path: str, *, vdom: Any = None, params: Any = None) -> Any:
+        self.total += 1
+        if path == "web-ui/state":
+            return copy.deepcopy(self.web_ui_state)
+        if path in self.monitor:
+            return copy.deepcopy(self.monitor[path])
+        raise NotFound("no such monitor path", http_status=404, error_code=-3)
 
     async def monitor_post(self, path: str, body: Any, *, vdom: Any = None, params: Any = None) -> None:
         lost = self._write()

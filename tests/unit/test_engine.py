@@ -13,6 +13,7 @@ import json
 import pytest
 
 from fortiauto.engine import DeviceRun, EngineOptions
+from fortiauto.errors import AuthError, NotFound
 from fortiauto.journal import Journal, pending_undos, read_journal
 from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
 
@@ -191,3 +192,117 @@ async def test_cancellation_mid_apply_rolls_back(tmp_path):
     assert result.status == "rolled_back"
     assert gate.state() == before
     assert pending_undos(entries) == {}
+
+
+# -- pre-flight: device states the engine must refuse before any write ------------------------
+
+
+def _profile(**groups):
+    base = {g: "read-write" for g in ("fwgrp", "utmgrp", "vpngrp")}
+    return {"name": "automation", **base, **groups}
+
+
+async def test_fortimanager_managed_is_refused_before_probing_or_writing(tmp_path):
+    gate = FakeFortiGate()
+    gate.web_ui_state["centrally_managed"] = True
+    gate.objects[("system/central-management", "-")] = {"type": "fortimanager", "fmg": "10.9.9.9"}
+    prober = FakeProber(gate)
+    result, entries = await run(gate, tmp_path, prober=prober)
+    assert result.status == "skipped"
+    assert result.exit_code == 5
+    assert "managed by FortiManager 10.9.9.9" in result.reason
+    assert gate.writes == 0
+    assert prober.calls == []
+    assert [e["type"] for e in entries if e["type"] == "pre"] == []
+
+
+async def test_fortigate_cloud_management_is_not_fortimanager(tmp_path):
+    gate = FakeFortiGate()
+    gate.web_ui_state["centrally_managed"] = True
+    gate.objects[("system/central-management", "-")] = {"type": "fortiguard"}
+    result, _ = await run(gate, tmp_path)
+    assert result.status == "changed", result.reason
+
+
+async def test_ha_secondary_is_refused_and_a_primary_lists_its_members(tmp_path):
+    members = [
+        {"serial_no": "FGVMFAKE00000001", "hostname": "edge-a", "priority": 200},
+        {"serial_no": "FGVMFAKE00000002", "hostname": "edge-b", "priority": 100},
+    ]
+    gate = FakeFortiGate()
+    gate.web_ui_state |= {"ha_mode": 2, "is_ha_master": 0}
+    gate.monitor["system/ha-peer"] = members
+    result, _ = await run(gate, tmp_path)
+    assert result.status == "skipped"
+    assert "HA secondary (serial FGVMFAKE00000001) of an a-p cluster" in result.reason
+    assert gate.writes == 0
+
+    gate = FakeFortiGate()
+    gate.web_ui_state |= {"ha_mode": 2, "is_ha_master": 1}
+    gate.monitor["system/ha-peer"] = members
+    result, _ = await run(gate, tmp_path)
+    assert result.status == "changed", result.reason
+    assert result.plan is not None
+    assert (
+        "HA a-p cluster: edge-a (FGVMFAKE00000001, this unit); edge-b (FGVMFAKE00000002); "
+        "this unit is the primary"
+    ) in result.plan.warnings
+
+
+@pytest.mark.parametrize(
+    ("groups", "refused"),
+    [
+        ({"fwgrp": "read"}, "firewall/policy (fwgrp: read)"),
+        ({"fwgrp": "custom", "fwgrp-permission": {"policy": "read"}}, "firewall/policy (fwgrp: custom)"),
+        ({"utmgrp": "custom", "utmgrp-permission": {"emailfilter": "none"}}, "emailfilter/profile"),
+        ({"vpngrp": "none"}, "vpn.certificate/local (vpngrp: none)"),
+        ({"fwgrp": "custom", "fwgrp-permission": {"policy": "read-write"}}, None),
+        ({"utmgrp": "custom", "utmgrp-permission": {"emailfilter": "read-write"}}, None),
+    ],
+)
+async def test_write_rights_are_checked_against_the_planned_tables(tmp_path, groups, refused):
+    gate = FakeFortiGate()
+    gate.web_ui_state["admin"] = {"name": "robot", "super_admin": False, "profile": _profile(**groups)}
+    result, _ = await run(gate, tmp_path)
+    if refused is None:
+        assert result.status == "changed", result.reason
+    else:
+        assert result.status == "skipped"
+        assert refused in result.reason
+        assert "the API admin robot (access profile automation) cannot write" in result.reason
+        assert gate.writes == 0
+
+
+async def test_read_only_token_on_a_compliant_device_is_simply_unchanged(tmp_path):
+    gate = FakeFortiGate()
+    await run(gate, tmp_path)
+    gate.web_ui_state["admin"] = {"name": "audit", "super_admin": False, "profile": _profile(fwgrp="read")}
+    result, _ = await run(gate, tmp_path)
+    assert result.status == "unchanged", result.reason
+
+
+async def test_without_web_ui_state_the_checks_are_skipped_with_a_note(tmp_path):
+    gate = FakeFortiGate()
+
+    async def missing(path, *, vdom=None, params=None):
+        gate.total += 1
+        raise NotFound("no such path", http_status=404, error_code=-3)
+
+    gate.monitor_get = missing
+    result, _ = await run(gate, tmp_path)
+    assert result.status == "changed", result.reason
+    assert result.plan is not None
+    assert any(w.startswith("pre-flight checks not done (web-ui/state") for w in result.plan.warnings)
+
+
+async def test_a_rejected_token_on_web_ui_state_is_not_swallowed(tmp_path):
+    gate = FakeFortiGate()
+
+    async def unauthorised(path, *, vdom=None, params=None):
+        raise AuthError("token rejected", http_status=401)
+
+    gate.monitor_get = unauthorised
+    result, _ = await run(gate, tmp_path)
+    assert result.status == "failed"
+    assert result.exit_code == 2
+    assert gate.writes == 0
