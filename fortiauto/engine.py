@@ -218,7 +218,7 @@ class DeviceRun:
                     status="skipped",
                     reason=(
                         f"baseline probe failed, mail already broken ({'; '.join(broken)}); "
-                        "--force to change anyway"
+                        "force (CLI --force, Ansible force: true) to change anyway"
                     ),
                     baseline=_first(baseline),
                 )

@@ -160,9 +160,8 @@ def _refuse_if_locked(directory: Path) -> None:
     The module only reads the lock: parallel Ansible forks of one run must not exclude each other.
     """
     lock = SiteLock(directory)
-    # A read-only peek through SiteLock's helpers: it has no public "who holds it" accessor.
-    holder = lock._holder()
-    if holder is not None and not lock._stale(holder):
+    holder = lock.holder()
+    if holder is not None:
         raise LockHeld(
             f"another run holds the lock {lock.path}: run {holder.get('run_id')} "
             f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started')}"

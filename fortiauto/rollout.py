@@ -104,6 +104,11 @@ class SiteLock:
             return
         raise LockHeld(f"could not take the lock {self.path}")
 
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds the lock now (host, pid, run_id, started), or None when free or stale."""
+        holder = self._holder()
+        return None if holder is None or self._stale(holder) else holder
+
     def release(self) -> None:
         if self._held:
             self.path.unlink(missing_ok=True)

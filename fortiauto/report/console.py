@@ -48,6 +48,8 @@ def _flat(diff: dict[str, dict[str, Any]], prefix: str = "") -> list[tuple[str, 
 def render_change(change: Change) -> list[str]:
     title = f"  {change.action} {change.path}/{change.mkey} (vdom {change.vdom})"
     lines = [title]
+    if change.action == "delete":
+        return [*lines, "      - (removed)"]
     for key, before, after in _flat(change.diff):
         if change.action in ("create", "import"):
             lines.append(f"      + {key}: {_value(after)}")

@@ -66,6 +66,11 @@ def _change_lines(change: Change, *, undo: bool) -> list[str]:
         ]
     if undo and change.action in ("create", "import"):
         return [head, f"{_INDENT}delete {mkey}", "end"]
+    if change.action == "delete" and not undo:
+        return [head, f"{_INDENT}delete {mkey}", "end"]
+    if change.action == "delete":
+        # A rotated-out certificate: its private key was never stored, so only the files can restore it.
+        return [f"# re-import certificate {change.mkey} from the previous certificate and key files"]
     body = change.before if undo else change.after
     return [head, f"{_INDENT}edit {mkey}", *_set_lines(body or {}, 2), f"{_INDENT}next", "end"]
 

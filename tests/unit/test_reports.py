@@ -122,3 +122,21 @@ async def test_report_files_are_private_and_hold_no_secret(tmp_path: Path):
     for path in paths:
         assert oct(path.stat().st_mode & 0o777) == "0o600"
         assert CANARY not in path.read_text()
+
+
+def test_a_rotated_out_certificate_renders_as_a_delete():
+    from fortiauto.model import Change, Plan
+    from fortiauto.report.console import render_change
+
+    change = Change(
+        task="certificate",
+        path="vpn.certificate/local",
+        mkey="fa-mx1-0ld0ld00",
+        action="delete",
+        before={"name": "fa-mx1-0ld0ld00"},
+        after=None,
+    )
+    plan = Plan(device="fgt-1", version="7.0.15", changes=(change,))
+    assert "    delete fa-mx1-0ld0ld00" in plan_to_cli(plan)
+    assert "re-import certificate fa-mx1-0ld0ld00" in rollback_to_cli(plan)
+    assert render_change(change)[-1].strip() == "- (removed)"
