@@ -13,9 +13,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from fortiauto.engine import DeviceRun, EngineOptions
-from fortiauto.model import RunResult, exit_code_for
+from fortiauto.model import Change, Plan, RunResult, exit_code_for
 from fortiauto.report import write_reports
-from fortiauto.report.console import render_plan
+from fortiauto.report.console import render_change, render_plan
 from fortiauto.report.to_fortios_cli import plan_to_cli, rollback_to_cli
 from fortiauto.report.to_junit import run_to_junit
 from fortiauto.report.to_markdown import run_to_markdown
@@ -125,9 +125,6 @@ async def test_report_files_are_private_and_hold_no_secret(tmp_path: Path):
 
 
 def test_a_rotated_out_certificate_renders_as_a_delete():
-    from fortiauto.model import Change, Plan
-    from fortiauto.report.console import render_change
-
     change = Change(
         task="certificate",
         path="vpn.certificate/local",
