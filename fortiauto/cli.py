@@ -146,7 +146,8 @@ def _emit_run(run: RunResult, output: Output, report_dir: Path | None) -> int:
         _out().print(render_summary(run))
         for note in run.notes:
             _out().print(f"note: {note}")
-        if run.exit_code in (3, 4) and run.command == "apply":
+        wrote = any(d.requests.writes for d in run.devices)
+        if run.exit_code in (3, 4) and run.command == "apply" and wrote:
             _out().print(f"run id {run.run_id}; undo with: fortiauto rollback --run {run.run_id}")
     return run.exit_code
 
@@ -337,11 +338,11 @@ def rollback(
     if (run is None) == (not last):
         raise InputError("give exactly one of --run ID or --last")
     directory = default_journal_dir(None, journal_dir)
-    result = _run(
-        lambda stop: rollback_run(
-            directory, run_id=run, events_console=None if output is Output.json else _err()
-        )
-    )
+    console = None if output is Output.json else _err()
+    result = _run(lambda stop: rollback_run(directory, run_id=run, events_console=console))
+    for note in result.notes:
+        if note.startswith("warning: "):
+            _err().print(note, markup=False)
     return _emit_run(result, output, report_dir)
 
 

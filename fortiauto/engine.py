@@ -32,6 +32,8 @@ from fortiauto.errors import (
     NotFound,
     PlanError,
     Refused,
+    ResponseLost,
+    TLSVerifyError,
 )
 from fortiauto.events import Events
 from fortiauto.fortios.normalise import canonical, project
@@ -65,6 +67,9 @@ __all__ = [
 ]
 
 F17_NOT_DELIVERED = "F17 not-delivered"
+# Seconds to let a write whose answer was lost land before undoing it (bounded either way).
+_MIN_LOST_WRITE_GRACE = 1.0
+_MAX_LOST_WRITE_GRACE = 30.0
 _EFFECT_POLLS = 3
 _EFFECT_POLL_DELAY = 0.3
 
@@ -139,6 +144,7 @@ class _Write:
     seq: int
     change: Change
     target: Target
+    unanswered: bool = False  # sent, its answer timed out: it may still land on the device
 
 
 class DeviceRun:
@@ -385,7 +391,11 @@ class DeviceRun:
                 self._first_write = time.monotonic()
             # A lost answer (ResponseLost) is never re-sent: it fails the apply, and the rollback
             # re-reads the object first to learn whether the write took effect.
-            await task.apply(api, step.change, step.target)
+            try:
+                await task.apply(api, step.change, step.target)
+            except ResponseLost as exc:
+                write.unanswered = exc.in_flight
+                raise
             self._journal("done", seq=write.seq)
             self.events.change_applied(self.device.name, step.change)
 
@@ -487,7 +497,18 @@ class DeviceRun:
         """Undo this transaction's writes newest first, then verify by re-reading; returns what is left."""
         self.phase = Phase.ROLLBACK
         entries = [JournalEntry(self.device.name, w.seq, w.change) for w in reversed(self._writes)]
+        unanswered = [e for e, w in zip(entries, reversed(self._writes), strict=True) if w.unanswered]
+        # A write whose answer was lost may still be in flight: re-reading at once could see the
+        # old state, "restore" nothing, and be overtaken by the late write. Wait, undo, and look
+        # once more after another grace period (undo re-reads first, so a second pass is free
+        # when nothing landed late).
+        grace = min(max(_MIN_LOST_WRITE_GRACE, self.device.timeout), _MAX_LOST_WRITE_GRACE)
+        if unanswered:
+            await asyncio.sleep(grace)
         left = await undo_entries(api, entries, self._journal)
+        if unanswered and not left:
+            await asyncio.sleep(grace)
+            left = await undo_entries(api, unanswered, self._journal)
         self._writes.clear()
         return left
 
@@ -584,7 +605,13 @@ class DeviceRun:
         return (self._mail_back - self._first_write) * 1000
 
     def _failure_before_writes(self, exc: FortiautoError) -> DeviceResult:
-        code = 2 if isinstance(exc, AuthError | PlanError) or exc.exit_code == 2 else exc.exit_code
+        # Nothing was written: bad credentials, a wrong verify_tls or a plan the device can't take
+        # are input problems (exit 2); an unreachable device keeps its own code.
+        code = (
+            2
+            if isinstance(exc, AuthError | PlanError | TLSVerifyError) or exc.exit_code == 2
+            else exc.exit_code
+        )
         return DeviceResult(
             name=self.device.name, status="failed", reason=str(exc), error=exc, exit_code=code
         )

@@ -173,7 +173,15 @@ class TLSVerifyError(TransportError):
 
 
 class ResponseLost(TransportError):
-    """A write was sent but no answer came: whether it took effect is unknown until re-read."""
+    """A write was sent but no answer came: whether it took effect is unknown until re-read.
+
+    ``in_flight`` is True when the answer timed out, so the device may still carry the write out
+    later; False when the connection dropped, so the device is done with it either way.
+    """
+
+    def __init__(self, message: str, *, in_flight: bool = True, **kwargs: Any) -> None:
+        self.in_flight = in_flight
+        super().__init__(message, **kwargs)
 
 
 class AuthError(FortiOSError):

@@ -79,4 +79,5 @@ async def rollback_run(
         devices=results,
         exit_code=exit_code_for([r for r in results if r.status != "rolled_back"]),
         command="rollback",
+        notes=tuple(f"warning: {w}" for w in site.warnings),
     )

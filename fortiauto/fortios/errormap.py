@@ -217,7 +217,11 @@ def _transport_error(exc: Exception, ctx: RequestContext) -> errors.FortiOSError
         # The request left us (fully or partly); FortiOS may have applied it. Never resend blindly:
         # the caller re-reads the object to learn whether the write took effect.
         return errors.ResponseLost(
-            f"the write was sent but its answer was lost ({type(exc).__name__})", **where
+            f"the write was sent but its answer was lost ({type(exc).__name__})",
+            # Timed out: the request may still be queued on the device. A dropped connection means
+            # the device is done with it, whichever way it went.
+            in_flight=isinstance(exc, httpx.TimeoutException),
+            **where,
         )
     if isinstance(exc, httpx.TimeoutException):
         return errors.Timeout("timed out waiting for the device's answer", **where)

@@ -79,8 +79,6 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     if segments[0] == "__lab__":
         return await handle_control(request, device, "/".join(segments[1:]))
     faults = device.current_faults()
-    if faults.api_latency_ms:
-        await asyncio.sleep(faults.api_latency_ms / 1000)
     write = _is_write(request.method, segments)
     try:
         response = await _api(request, device, segments, write)
@@ -97,6 +95,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     device.requests.add(
         method=request.method, path=request.path, query=query, status=response.status, write=write
     )
+    if faults.api_latency_ms:
+        # The device did the work; only its answer is late (a client that gives up loses the answer).
+        await asyncio.sleep(faults.api_latency_ms / 1000)
     return response
 
 

@@ -97,7 +97,7 @@ class FakeFortiGate:
             raise AlreadyExists("exists", error_code=-5)
         self.objects[key] = copy.deepcopy(body)
         if lost:
-            raise ResponseLost("lost")
+            raise ResponseLost("lost", in_flight=False)
 
     async def update(self, path: str, mkey: Any, body: Any, *, vdom: Any = None, params: Any = None) -> None:
         lost = self._write()
@@ -110,7 +110,7 @@ class FakeFortiGate:
             else:
                 obj[key] = copy.deepcopy(value)
         if lost:
-            raise ResponseLost("lost")
+            raise ResponseLost("lost", in_flight=False)
 
     async def delete(self, path: str, mkey: Any, *, vdom: Any = None) -> None:
         self._write()
@@ -134,7 +134,7 @@ class FakeFortiGate:
             "certificate": "",
         }
         if lost:
-            raise ResponseLost("lost")
+            raise ResponseLost("lost", in_flight=False)
 
     async def log_get(self, path: str, *, vdom: Any = None, params: Any = None) -> str:
         self.total += 1
