@@ -11,6 +11,7 @@ into one ``SiteInvalid``; nothing is contacted.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -350,6 +351,8 @@ class _Collector:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seen: set[Loc] = field(default_factory=set)
+    # Keys already opened in this load: a fleet shares one key file, and each RSA check costs ~30 ms.
+    opened_keys: dict[str, PrivateKeyTypes] = field(default_factory=dict)
 
     def line(self, loc: Loc) -> int | None:
         for end in range(len(loc), -1, -1):
@@ -644,8 +647,12 @@ def _open_key(
     key_pem = _read_text(key_file, base_dir, "key", (*loc, "key"), out)
     if key_pem is None:
         return None
+    memo = hashlib.sha256(f"{passphrase}\0{key_pem}".encode()).hexdigest()
+    if memo in out.opened_keys:
+        return key_pem, out.opened_keys[memo]
     try:
-        return key_pem, certs.load_private_key(key_pem, passphrase)
+        out.opened_keys[memo] = certs.load_private_key(key_pem, passphrase)
+        return key_pem, out.opened_keys[memo]
     except InputError as exc:
         wrong = passphrase is not None and "wrong passphrase" in str(exc)
         out.add((*loc, "passphrase" if wrong else "key"), str(exc))

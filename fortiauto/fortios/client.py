@@ -10,6 +10,7 @@ A write whose answer is lost is never sent again: the caller gets ``ResponseLost
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -535,9 +536,15 @@ def _tls_verify(verify: bool | str | Path) -> bool | ssl.SSLContext:
         return verify
     # httpx 0.28 deprecates CA paths in verify=; an SSLContext is the supported form.
     try:
-        return ssl.create_default_context(cafile=str(verify))
+        return _ca_context(str(verify))
     except (OSError, ssl.SSLError) as exc:
         raise InputError(f"cannot load the CA bundle {verify}: {exc.strerror or exc}") from None
+
+
+@functools.lru_cache(maxsize=32)
+def _ca_context(cafile: str) -> ssl.SSLContext:
+    """One verifying context per CA bundle, shared by every device that names it (a fleet run)."""
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _clean_path(path: str) -> str:
