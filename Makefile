@@ -22,5 +22,12 @@ test: venv
 check: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/check
 
+# Benchmarks (minutes; never part of the tests): numbers go into bench/RESULTS*.md.
+bench: venv
+	$(BIN)/python bench/lab.py --write-results
+	$(BIN)/python bench/mttr.py --write-results
+	$(BIN)/python bench/fleet.py --write-results
+	$(BIN)/python bench/ansible.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lab-state
