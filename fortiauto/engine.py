@@ -56,6 +56,7 @@ from fortiauto.tasks import (
     rotation_note,
     undo_change,
 )
+from fortiauto.tasks.base import FortiOSApi
 
 __all__ = [
     "ClientFactory",
@@ -85,33 +86,15 @@ class Phase(StrEnum):
     REPORT = "report"
 
 
-class DeviceApi(Protocol):
-    """What the engine needs of a FortiOS client (``FortiOSClient`` implements it)."""
+class DeviceApi(FortiOSApi, Protocol):
+    """What the engine needs of a FortiOS client beyond the tasks' slice (``FortiOSClient``)."""
 
     @property
     def counts(self) -> RequestCounts: ...
 
     async def system_status(self) -> Any: ...
 
-    async def get(
-        self, path: str, mkey: str | int | None = None, *, vdom: Any = ..., params: Any = None
-    ) -> list[dict[str, Any]]: ...
-
-    async def get_one(
-        self, path: str, mkey: str | int, *, vdom: Any = ..., params: Any = None
-    ) -> dict[str, Any] | None: ...
-
-    async def create(self, path: str, body: Any, *, vdom: Any = ..., params: Any = None) -> Any: ...
-
-    async def update(
-        self, path: str, mkey: str | int, body: Any, *, vdom: Any = ..., params: Any = None
-    ) -> Any: ...
-
-    async def delete(self, path: str, mkey: str | int, *, vdom: Any = ...) -> Any: ...
-
     async def monitor_get(self, path: str, *, vdom: Any = ..., params: Any = None) -> Any: ...
-
-    async def monitor_post(self, path: str, body: Any, *, vdom: Any = ..., params: Any = None) -> Any: ...
 
     async def log_get(self, path: str, *, vdom: Any = ..., params: Any = None) -> Any: ...
 

@@ -15,9 +15,9 @@ from rich.table import Table
 from fortiauto.events import NullReporter
 from fortiauto.model import Change, DeviceResult, Plan, ProbeResult, RunResult
 
-__all__ = ["ConsoleReporter", "render_plan", "render_summary"]
+__all__ = ["STATUS_STYLE", "ConsoleReporter", "render_change", "render_plan", "render_summary"]
 
-_STATUS_STYLE = {
+STATUS_STYLE = {
     "unchanged": "green",
     "changed": "bold green",
     "rolled_back": "yellow",
@@ -78,7 +78,7 @@ def render_summary(run: RunResult) -> Table:
         probe = result.probe or result.baseline
         table.add_row(
             result.name,
-            f"[{_STATUS_STYLE.get(result.status, '')}]{result.status}[/]",
+            f"[{STATUS_STYLE.get(result.status, '')}]{result.status}[/]",
             str(len(result.changes)),
             "-" if probe is None else ("pass" if probe.passed else str(probe.failure_class)),
             result.effect,
@@ -116,5 +116,5 @@ class ConsoleReporter(NullReporter):
         )
 
     def device_finished(self, result: DeviceResult) -> None:
-        style = _STATUS_STYLE.get(result.status, "")
+        style = STATUS_STYLE.get(result.status, "")
         self.console.print(f"{result.name}: [{style}]{result.status}[/] - {result.reason}", highlight=False)

@@ -25,18 +25,13 @@ from rich.text import Text
 
 from fortiauto.events import NullReporter, Reporter
 from fortiauto.model import Change, DeviceResult, Plan, ProbeResult
+
+# The summary table's palette, so a device keeps its colour from live view to summary.
+from fortiauto.report.console import STATUS_STYLE as _STATUS_STYLE
 from fortiauto.report.console import ConsoleReporter, render_plan
 
 __all__ = ["DeviceRow", "LiveReporter", "fleet_reporters"]
 
-# The same palette as the summary table, so a device keeps its colour from live view to summary.
-_STATUS_STYLE = {
-    "unchanged": "green",
-    "changed": "bold green",
-    "rolled_back": "yellow",
-    "skipped": "cyan",
-    "failed": "bold red",
-}
 _ACTIVE_STYLE = {"rollback": "yellow"}
 _REFRESH_PER_SECOND = 8
 _CHROME_LINES = 7  # progress line, table title, header, rules and caption around the rows
