@@ -338,8 +338,12 @@ def rollback(
     if (run is None) == (not last):
         raise InputError("give exactly one of --run ID or --last")
     directory = default_journal_dir(None, journal_dir)
-    console = None if output is Output.json else _err()
-    result = _run(lambda stop: rollback_run(directory, run_id=run, events_console=console))
+    from fortiauto.events import Events  # noqa: PLC0415
+    from fortiauto.report.live import fleet_reporters  # noqa: PLC0415
+
+    # Devices are learnt from the journal as they start; the live view adds rows for them.
+    with fleet_reporters(_err(), [], plain=output is Output.json, show_plans=False) as reporters:
+        result = _run(lambda stop: rollback_run(directory, run_id=run, events=Events(reporters)))
     for note in result.notes:
         if note.startswith("warning: "):
             _err().print(note, markup=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fortiauto.engine import ClientFactory, rollback_device
 from fortiauto.errors import InputError
@@ -19,9 +18,6 @@ from fortiauto.journal import Journal, latest_run_id, pending_undos, read_journa
 from fortiauto.model import DeviceResult, RunResult, exit_code_for
 from fortiauto.rollout import SiteLock
 from fortiauto.site import load_site
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 __all__ = ["rollback_run"]
 
@@ -32,7 +28,6 @@ async def rollback_run(
     run_id: str | None = None,
     client_factory: ClientFactory | None = None,
     events: Events | None = None,
-    events_console: Console | None = None,
     concurrency: int = 10,
 ) -> RunResult:
     """Undo every device of run ``run_id`` (the latest when None) that still has writes to undo."""
@@ -47,10 +42,7 @@ async def rollback_run(
         from fortiauto.connect import client_for  # noqa: PLC0415
 
         client_factory = client_for
-    if events is None:
-        from fortiauto.report.console import ConsoleReporter  # noqa: PLC0415
-
-        events = Events([ConsoleReporter(events_console, show_plans=False)] if events_console else [])
+    events = events or Events()
     pending = pending_undos(entries)
     gate = asyncio.Semaphore(concurrency)
     factory = client_factory
