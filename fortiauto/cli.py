@@ -93,7 +93,7 @@ def _out() -> Console:
 
 
 def _load(site_file: Path) -> Site:
-    from fortiauto.site import load_site  # noqa: PLC0415
+    from fortiauto.siteload import load_site  # noqa: PLC0415
 
     site = load_site(site_file)
     for warning in site.warnings:

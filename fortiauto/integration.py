@@ -24,7 +24,8 @@ from fortiauto.events import Events, NullReporter
 from fortiauto.journal import ENV_VAR, Journal, journal_dir, pending_undos, read_journal
 from fortiauto.model import Change, DeviceResult, ProbeResult
 from fortiauto.rollout import FleetOptions, SiteLock, check_window, new_run_id
-from fortiauto.site import Device, Site, load_site, load_site_data
+from fortiauto.site import Device, Site
+from fortiauto.siteload import load_site, load_site_data
 from fortiauto.tasks import ORDER
 
 __all__ = ["DeviceSource", "resolve_device", "run_device_once", "undo_device_run"]

@@ -17,7 +17,7 @@ from fortiauto.events import Events
 from fortiauto.journal import Journal, latest_run_id, pending_undos, read_journal
 from fortiauto.model import DeviceResult, RunResult, exit_code_for
 from fortiauto.rollout import SiteLock
-from fortiauto.site import load_site
+from fortiauto.siteload import load_site
 
 __all__ = ["rollback_run"]
 

@@ -27,7 +27,8 @@ from ruamel.yaml import YAML
 from fortiauto.connect import client_for
 from fortiauto.probe import run_probe
 from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
-from fortiauto.site import Device, load_site
+from fortiauto.site import Device
+from fortiauto.siteload import load_site
 from fortiauto.undo import rollback_run
 from tests.integration.engine.labkit import Control
 

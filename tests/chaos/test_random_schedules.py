@@ -26,7 +26,7 @@ from fortiauto.model import RunResult
 from fortiauto.probe import run_probe
 from fortiauto.probe.delivery import LabDelivery
 from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
-from fortiauto.site import load_site
+from fortiauto.siteload import load_site
 from tests.chaos.chaoskit import InProcessOps, settle, variant
 from tests.chaos.conftest import ChaosLab
 

@@ -22,7 +22,7 @@ from fortiauto.model import RunResult
 from fortiauto.probe import run_probe
 from fortiauto.probe.delivery import LabDelivery
 from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
-from fortiauto.site import load_site
+from fortiauto.siteload import load_site
 from fortiauto.undo import rollback_run
 from tests.chaos.chaoskit import Cli, cli_env, run_cli
 from tests.security.conftest import Canaries, SecLab, site_variant

@@ -18,7 +18,7 @@ from fortiauto.model import RunResult
 from fortiauto.probe import run_probe
 from fortiauto.probe.delivery import LabDelivery
 from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
-from fortiauto.site import load_site
+from fortiauto.siteload import load_site
 from fortiauto.undo import rollback_run
 
 

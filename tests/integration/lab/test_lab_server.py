@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from fortiauto.errors import InputError
 from fortiauto.lab.server import run_lab, start_lab
-from fortiauto.site import load_site
+from fortiauto.siteload import load_site
 
 
 def test_site_file_loads_with_the_site_models(lab):

@@ -1,0 +1,687 @@
+"""Load and validate a site file into ``site.Site``: every problem at once, each with file, line and key.
+
+``load_site(path)`` reads YAML with line numbers, resolves ``${env:X}`` / ``${file:P}``
+references into secret strings, merges ``defaults`` into every device, validates with the
+models in ``site.py``, and checks certificate files (PEM parses, key matches, passphrase opens
+it, not expired). Every problem becomes a ``Problem`` (file, line, key path, one-line message)
+collected into one ``SiteInvalid``; nothing is contacted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, get_args
+
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from pydantic import (
+    BaseModel,
+    SecretStr,
+    ValidationError,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from fortiauto import certs
+from fortiauto.errors import InputError, Problem, SiteInvalid
+from fortiauto.site import (
+    SITE_RULE,
+    SUPPORTED_VERSIONS,
+    Site,
+)
+
+__all__ = ["load_site", "load_site_data", "redacted_dump"]
+
+
+Loc = tuple[str | int, ...]
+
+_DEFAULT_KEYS = (
+    "vdom",
+    "verify_tls",
+    "timeout",
+    "token",
+    "username",
+    "password",
+    "allow_insecure_http",
+    "allow_fortimanager_managed",
+)
+# A device that names any of these brings its own credentials: none are inherited, so a
+# device with username/password under a site-wide token is not "both".
+_AUTH_KEYS = frozenset({"token", "username", "password"})
+_REF = re.compile(r"\$\{([^}]*)\}")
+_LABELS = {"mode": "probe mode", "fallback": "fallback rung", "confirm_delivery": "delivery confirmer"}
+
+
+def _key_path(loc: Loc) -> str:
+    """``("devices", 0, "url")`` -> ``devices[0].url``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+@dataclass
+class _Collector:
+    """Problems and warnings found so far, with the line of every key in the file."""
+
+    file: str
+    lines: dict[Loc, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seen: set[Loc] = field(default_factory=set)
+    # Keys already opened in this load: a fleet shares one key file, and each RSA check costs ~30 ms.
+    opened_keys: dict[str, PrivateKeyTypes] = field(default_factory=dict)
+
+    def line(self, loc: Loc) -> int | None:
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return None
+
+    def add(self, loc: Loc, message: str) -> None:
+        problem = Problem(message, file=self.file, line=self.line(loc), key=_key_path(loc))
+        if not any(str(p) == str(problem) for p in self.problems):
+            self.problems.append(problem)
+        self.seen.add(loc)
+
+    def covered(self, loc: Loc) -> bool:
+        """True when a problem was already reported at ``loc`` or above it."""
+        return any(loc[:end] in self.seen for end in range(len(loc) + 1))
+
+    def warn(self, loc: Loc, message: str) -> None:
+        line = self.line(loc)
+        where = f"line {line}: {_key_path(loc)}" if line is not None else _key_path(loc)
+        text = f"{where}: {message}"
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+
+@dataclass(frozen=True)
+class _Refs:
+    """Resolves ``${env:NAME}`` and ``${file:PATH}`` inside string values."""
+
+    environ: Mapping[str, str]
+    base_dir: Path
+
+    def resolve(self, text: str, loc: Loc, out: _Collector) -> str:
+        def one(match: re.Match[str]) -> str:
+            kind, _, arg = match.group(1).partition(":")
+            value = self._lookup(kind.strip(), arg.strip(), loc, out)
+            return match.group(0) if value is None else value
+
+        return _REF.sub(one, text)
+
+    def _lookup(self, kind: str, arg: str, loc: Loc, out: _Collector) -> str | None:
+        if kind == "env":
+            if arg not in self.environ:
+                out.add(loc, f"environment variable {arg!r} is not set (${{env:{arg}}})")
+                return None
+            return self.environ[arg]
+        if kind == "file":
+            return self._read(arg, loc, out)
+        out.add(loc, f"unknown reference ${{{kind}:...}}; use ${{env:NAME}} or ${{file:PATH}}")
+        return None
+
+    def _read(self, arg: str, loc: Loc, out: _Collector) -> str | None:
+        try:
+            text = (self.base_dir / arg).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            out.add(loc, f"file {arg!r} not found (${{file:{arg}}}, relative to the site file)")
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            out.add(loc, f"cannot read file {arg!r} ({type(exc).__name__})")
+            return None
+        # Editors end files with a newline that is not part of the secret.
+        return text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+
+
+def _key_line(node: CommentedMap, key: object, fallback: int | None) -> int | None:
+    try:
+        return int(node.lc.key(key)[0]) + 1
+    except (KeyError, AttributeError, TypeError):
+        # Keys pulled in by a YAML merge (<<: *anchor) have no position of their own.
+        return fallback
+
+
+def _item_line(node: CommentedSeq, index: int, fallback: int | None) -> int | None:
+    try:
+        return int(node.lc.item(index)[0]) + 1
+    except (KeyError, AttributeError, TypeError, IndexError):
+        return fallback
+
+
+def _plain(node: object, loc: Loc, refs: _Refs, out: _Collector) -> Any:
+    """ruamel's round-trip objects as plain Python, recording lines and resolving references."""
+    here = out.line(loc)
+    if isinstance(node, Mapping):
+        result: dict[str, Any] = {}
+        for key, value in node.items():
+            sub = (*loc, str(key))
+            if isinstance(node, CommentedMap):
+                line = _key_line(node, key, here)
+                if line is not None:
+                    out.lines[sub] = line
+            if not isinstance(key, str):
+                out.add(sub, "keys must be text")
+                continue
+            result[key] = _plain(value, sub, refs, out)
+        return result
+    if isinstance(node, list | tuple):
+        items = []
+        for index, value in enumerate(node):
+            if isinstance(node, CommentedSeq):
+                line = _item_line(node, index, here)
+                if line is not None:
+                    out.lines[(*loc, index)] = line
+            items.append(_plain(value, (*loc, index), refs, out))
+        return items
+    return _scalar(node, loc, refs, out)
+
+
+def _scalar(node: object, loc: Loc, refs: _Refs, out: _Collector) -> Any:
+    if isinstance(node, TaggedScalar):
+        out.add(loc, "YAML tags are not supported here")
+        return None
+    if isinstance(node, str):
+        return refs.resolve(str(node), loc, out)
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, datetime):
+        # ruamel's TimeStamp keeps the offset in tzinfo; rebuild a plain datetime.
+        return datetime.fromisoformat(node.isoformat())
+    return node
+
+
+def _suggest(word: str, known: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _user_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    hidden: frozenset[str] = getattr(model, "LOADER_FIELDS", frozenset())
+    return tuple(name for name in model.model_fields if name not in hidden)
+
+
+def _nested_model(annotation: object) -> type[BaseModel] | None:
+    for arg in (annotation, *get_args(annotation)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _check_keys(data: dict[str, Any], allowed: tuple[str, ...], loc: Loc, out: _Collector) -> None:
+    for key in list(data):
+        if key not in allowed:
+            out.add((*loc, key), f"unknown key {key!r}{_suggest(key, allowed)}")
+            del data[key]
+
+
+def _check_model_keys(data: object, model: type[BaseModel], loc: Loc, out: _Collector) -> None:
+    """Report (and drop) unknown keys everywhere under ``data``, which should match ``model``."""
+    if isinstance(data, list):
+        for index, item in enumerate(data):
+            _check_model_keys(item, model, (*loc, index), out)
+        return
+    if not isinstance(data, dict):
+        return
+    _check_keys(data, _user_fields(model), loc, out)
+    for name, value in data.items():
+        sub = _nested_model(model.model_fields[name].annotation)
+        if sub is not None:
+            _check_model_keys(value, sub, (*loc, name), out)
+
+
+def _parse_yaml(text: str, out: _Collector) -> object:
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = str(exc.problem or exc.context or "syntax error")
+        # ruamel quotes the duplicate's value, which may be a secret: keep only the key.
+        duplicate = re.match(r'found duplicate key "([^"]*)"', problem)
+        if duplicate:
+            problem = f"duplicate key {duplicate.group(1)!r}"
+        out.problems.append(Problem(f"invalid YAML: {problem}", file=out.file, line=line))
+    except YAMLError as exc:
+        out.problems.append(Problem(f"invalid YAML ({type(exc).__name__})", file=out.file))
+    return None
+
+
+def _root_line(raw: object) -> int | None:
+    if isinstance(raw, CommentedMap | CommentedSeq):
+        return int(raw.lc.line) + 1
+    return None
+
+
+def _check_top(data: object, out: _Collector) -> dict[str, Any] | None:
+    if data is None:
+        out.problems.append(Problem("the file is empty; a site needs version: 1 and devices:", file=out.file))
+        return None
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "a single value"
+        out.problems.append(
+            Problem(
+                f"the top level must be a mapping (version:, devices: ...), not {kind}",
+                file=out.file,
+                line=out.line(()),
+            )
+        )
+        return None
+    return data
+
+
+def _check_version(data: dict[str, Any], out: _Collector) -> bool:
+    if "version" not in data:
+        out.add(("version",), "required key is missing (version: 1)")
+        return True
+    version = data["version"]
+    if isinstance(version, int) and not isinstance(version, bool) and version in SUPPORTED_VERSIONS:
+        return True
+    scalar = isinstance(version, int | float | str) and not isinstance(version, bool)
+    shown = f" {version!r}" if scalar and len(str(version)) < 20 else ""
+    out.add(("version",), f"unsupported version{shown}; this fortiauto reads version 1")
+    return False
+
+
+def _resolve_path(value: object, base_dir: Path) -> object:
+    if isinstance(value, str) and value:
+        return str((base_dir / value).resolve())
+    return value
+
+
+def _check_verify(section: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector) -> None:
+    value = section.get("verify_tls")
+    if not isinstance(value, str) or not value:
+        return
+    path = (base_dir / value).resolve()
+    if not path.is_file():
+        out.add((*loc, "verify_tls"), f"CA bundle {value!r} not found (relative to the site file)")
+        return
+    section["verify_tls"] = str(path)
+
+
+def _merge_defaults(data: dict[str, Any], out: _Collector) -> set[tuple[int, str]]:
+    """Copy ``defaults`` into each device; returns which (device, key) pairs were inherited."""
+    defaults = data.pop("defaults", None)
+    devices = data.get("devices")
+    inherited: set[tuple[int, str]] = set()
+    if defaults is None:
+        return inherited
+    if not isinstance(defaults, dict):
+        out.add(("defaults",), "expected a mapping of device settings")
+        return inherited
+    if not isinstance(devices, list):
+        return inherited
+    for index, device in enumerate(devices):
+        if not isinstance(device, dict):
+            continue
+        own_auth = bool(_AUTH_KEYS & device.keys())
+        for key, value in defaults.items():
+            if key in device or (own_auth and key in _AUTH_KEYS):
+                continue
+            device[key] = value
+            inherited.add((index, key))
+    return inherited
+
+
+def _check_duplicates(items: object, loc: Loc, what: str, out: _Collector) -> None:
+    if not isinstance(items, list):
+        return
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            where = out.line((*loc, first[name], "name"))
+            out.add((*loc, index, "name"), f"duplicate {what} name {name!r} (first at line {where})")
+        else:
+            first[name] = index
+
+
+def _read_text(written: str, base_dir: Path, what: str, loc: Loc, out: _Collector) -> str | None:
+    try:
+        return (base_dir / written).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        out.add(loc, f"{what} file {written!r} not found (relative to the site file)")
+    except (OSError, UnicodeDecodeError) as exc:
+        out.add(loc, f"cannot read the {what} file {written!r} ({type(exc).__name__})")
+    return None
+
+
+def _open_key(
+    spec: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector
+) -> tuple[str, PrivateKeyTypes] | None:
+    key_file, passphrase = spec.get("key"), spec.get("passphrase")
+    if not isinstance(key_file, str) or not (passphrase is None or isinstance(passphrase, str)):
+        return None  # the model reports the mistyped value
+    if out.covered((*loc, "passphrase")):
+        return None  # an unresolved ${env:} passphrase: do not also call it wrong
+    key_pem = _read_text(key_file, base_dir, "key", (*loc, "key"), out)
+    if key_pem is None:
+        return None
+    memo = hashlib.sha256(f"{passphrase}\0{key_pem}".encode()).hexdigest()
+    if memo in out.opened_keys:
+        return key_pem, out.opened_keys[memo]
+    try:
+        out.opened_keys[memo] = certs.load_private_key(key_pem, passphrase)
+        return key_pem, out.opened_keys[memo]
+    except InputError as exc:
+        wrong = passphrase is not None and "wrong passphrase" in str(exc)
+        out.add((*loc, "passphrase" if wrong else "key"), str(exc))
+    return None
+
+
+def _open_cert(
+    spec: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector
+) -> certs.CertificateInfo | None:
+    cert_file = spec.get("cert")
+    if not isinstance(cert_file, str):
+        return None
+    cert_pem = _read_text(cert_file, base_dir, "certificate", (*loc, "cert"), out)
+    if cert_pem is None:
+        return None
+    try:
+        info = certs.load_certificate(cert_pem)
+        certs.check_validity(info)
+    except InputError as exc:
+        out.add((*loc, "cert"), str(exc))
+        return None
+    return info
+
+
+def _load_cert_material(spec: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector) -> None:
+    """Check the certificate and key files and put what the engine needs into ``spec``."""
+    info = _open_cert(spec, loc, base_dir, out)
+    opened = _open_key(spec, loc, base_dir, out)
+    for name in ("cert", "key"):
+        spec[name] = _resolve_path(spec.get(name), base_dir)
+    if info is None or opened is None:
+        return
+    key_pem, private_key = opened
+    if not certs.key_matches(info.leaf, private_key):
+        out.add((*loc, "key"), "the private key does not match the certificate")
+        return
+    warning = certs.expiry_warning(info)
+    if warning:
+        out.warn((*loc, "cert"), warning)
+    spec.update(
+        cert_pem=info.pem,
+        key_pem=key_pem,
+        fingerprint_sha256=info.fingerprint_sha256,
+        not_after=info.not_after,
+        sans=info.sans,
+    )
+
+
+def _check_server_name(server: dict[str, Any], loc: Loc, out: _Collector) -> None:
+    probe, spec = server.get("probe"), server.get("certificate")
+    if not isinstance(probe, dict) or not isinstance(spec, dict):
+        return
+    name, sans = probe.get("server_name"), spec.get("sans")
+    if isinstance(name, str) and sans and not certs.name_covered(name, tuple(sans)):
+        out.warn(
+            (*loc, "probe", "server_name"),
+            f"{name!r} is not covered by the certificate's SANs ({', '.join(sans)})",
+        )
+
+
+def _iter_dicts(items: object, loc: Loc) -> Iterator[tuple[Loc, dict[str, Any]]]:
+    if isinstance(items, list):
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                yield (*loc, index), item
+
+
+def _prepare_devices(data: dict[str, Any], base_dir: Path, out: _Collector) -> None:
+    _check_duplicates(data.get("devices"), ("devices",), "device", out)
+    for loc, device in _iter_dicts(data.get("devices"), ("devices",)):
+        _check_verify(device, loc, base_dir, out)
+        _check_duplicates(device.get("mail_servers"), (*loc, "mail_servers"), "mail server", out)
+        for ms_loc, server in _iter_dicts(device.get("mail_servers"), (*loc, "mail_servers")):
+            spec = server.get("certificate")
+            if isinstance(spec, dict):
+                _load_cert_material(spec, (*ms_loc, "certificate"), base_dir, out)
+            _check_server_name(server, ms_loc, out)
+
+
+def _verify_off_warnings(data: dict[str, Any], inherited: set[tuple[int, str]], out: _Collector) -> None:
+    for loc, device in _iter_dicts(data.get("devices"), ("devices",)):
+        if device.get("verify_tls") is False:
+            index = loc[1]
+            assert isinstance(index, int)
+            origin: Loc = ("defaults",) if (index, "verify_tls") in inherited else loc
+            out.warn((*origin, "verify_tls"), "TLS verification is off: the device's identity is not checked")
+
+
+def _templates(data: dict[str, Any], base_dir: Path, out: _Collector) -> None:
+    value = data.get("templates")
+    if not isinstance(value, str) or not value:
+        return
+    path = (base_dir / value).resolve()
+    if not path.is_dir():
+        out.add(("templates",), f"templates folder {value!r} not found (relative to the site file)")
+        return
+    data["templates"] = str(path)
+
+
+def _type_label(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, date):
+        return "a date"
+    return type(value).__name__
+
+
+_EXPECTED = (
+    ("int_", "a whole number"),
+    ("float_", "a number"),
+    ("bool_", "true or false"),
+    ("string_type", "text"),
+    ("tuple_type", "a list"),
+    ("list_type", "a list"),
+    ("model_type", "a mapping"),
+    ("model_attributes_type", "a mapping"),
+    ("dict_type", "a mapping"),
+    ("datetime_", "a date and time such as 2026-11-24T22:00:00+01:00"),
+    ("path_type", "a path"),
+)
+_BOUNDS = {
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "less_than_equal": ("le", "must be at most {}"),
+    "greater_than": ("gt", "must be greater than {}"),
+    "less_than": ("lt", "must be less than {}"),
+}
+
+
+def _literal_message(loc: Loc, value: object, ctx: dict[str, Any]) -> str:
+    choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+    label = next((_LABELS[p] for p in reversed(loc) if isinstance(p, str) and p in _LABELS), "value")
+    shown = repr(value) if isinstance(value, str) and len(value) <= 40 else "this value"
+    hint = _suggest(value, choices) if isinstance(value, str) else ""
+    return f"unknown {label} {shown}; expected one of: {', '.join(choices)}{hint}"
+
+
+def _error_message(error: Mapping[str, Any], loc: Loc) -> str:
+    kind: str = error["type"]
+    ctx: dict[str, Any] = error.get("ctx") or {}
+    value = error.get("input")
+    if kind == SITE_RULE:
+        return str(ctx["message"])
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "literal_error":
+        return _literal_message(loc, value, ctx)
+    if kind in ("too_short", "string_too_short"):
+        return "must not be empty"
+    if loc and loc[-1] == "port" and kind in _BOUNDS:
+        return "port must be between 1 and 65535"
+    if kind in _BOUNDS:
+        bound, template = _BOUNDS[kind]
+        return template.format(ctx.get(bound))
+    for prefix, expected in _EXPECTED:
+        if kind.startswith(prefix):
+            return f"expected {expected}, got {_type_label(value)}"
+    # Anything else: pydantic's own text, first line only, never the input value.
+    return str(error.get("msg", "invalid value")).splitlines()[0].removeprefix("Value error, ")
+
+
+def _error_loc(error: Mapping[str, Any], inherited: set[tuple[int, str]]) -> Loc:
+    loc: Loc = tuple(error["loc"])
+    if error["type"] == SITE_RULE and error.get("ctx", {}).get("key"):
+        loc = (*loc, error["ctx"]["key"])
+    # A value inherited from defaults is wrong where it is written, once.
+    if len(loc) >= 3 and loc[0] == "devices":
+        index, key = loc[1], loc[2]
+        if isinstance(index, int) and isinstance(key, str) and (index, key) in inherited:
+            loc = ("defaults", key, *loc[3:])
+    return loc
+
+
+def _validate(
+    data: dict[str, Any], path: Path, inherited: set[tuple[int, str]], out: _Collector
+) -> Site | None:
+    data["path"] = path
+    data["warnings"] = tuple(out.warnings)
+    try:
+        return Site.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = _error_loc(error, inherited)
+            if not out.covered(loc):
+                out.add(loc, _error_message(error, loc))
+    return None
+
+
+def _load(
+    raw: object, *, base_dir: Path, site_path: Path, out: _Collector, environ: Mapping[str, str]
+) -> Site:
+    """The pipeline after parsing: plain data, keys, defaults, files, then the models."""
+    refs = _Refs(environ, base_dir)
+    root_line = _root_line(raw)
+    if root_line is not None:
+        out.lines[()] = root_line
+    data = _check_top(_plain(raw, (), refs, out) if raw is not None else None, out)
+    if data is None or not _check_version(data, out):
+        raise SiteInvalid(out.problems)
+    if data.get("devices") == []:
+        out.add(("devices",), "list at least one device")
+    defaults = data.get("defaults")
+    if isinstance(defaults, dict):
+        _check_keys(defaults, _DEFAULT_KEYS, ("defaults",), out)
+        _check_verify(defaults, ("defaults",), base_dir, out)
+    _check_keys(data, (*_user_fields(Site), "defaults"), (), out)
+    for name, value in data.items():
+        sub = _nested_model(Site.model_fields[name].annotation) if name != "defaults" else None
+        if sub is not None:
+            _check_model_keys(value, sub, (name,), out)
+    # Devices are checked before defaults are merged in, so that a bad default is reported once.
+    _prepare_devices(data, base_dir, out)
+    inherited = _merge_defaults(data, out)
+    _templates(data, base_dir, out)
+    _verify_off_warnings(data, inherited, out)
+    site = _validate(data, site_path, inherited, out)
+    if out.problems or site is None:
+        raise SiteInvalid(out.problems)
+    return site
+
+
+def load_site(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Site:
+    """Read, resolve and validate a site file; contacts nothing.
+
+    Args:
+        path: the site file; relative paths inside it are relative to its folder.
+        environ: where ``${env:NAME}`` looks (default ``os.environ``).
+
+    Raises:
+        SiteInvalid: every problem found, each with file, line and key path.
+    """
+    site_path = Path(path)
+    out = _Collector(file=str(path))
+    try:
+        text = site_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SiteInvalid([Problem("site file not found", file=str(path))]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SiteInvalid(
+            [Problem(f"cannot read the site file ({type(exc).__name__})", file=str(path))]
+        ) from None
+    raw = _parse_yaml(text, out)
+    if out.problems:
+        raise SiteInvalid(out.problems)
+    return _load(
+        raw,
+        base_dir=site_path.absolute().parent,
+        site_path=site_path.absolute(),
+        out=out,
+        environ=os.environ if environ is None else environ,
+    )
+
+
+def load_site_data(
+    data: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    source: str = "<data>",
+    environ: Mapping[str, str] | None = None,
+) -> Site:
+    """Validate a site given as data (e.g. Ansible module arguments) exactly as ``load_site`` does.
+
+    Problems carry ``source`` as their file name and no line numbers. The site's ``path`` is a
+    notional ``site.yml`` inside ``base_dir``, against which relative paths resolve.
+
+    Raises:
+        SiteInvalid: every problem found, each with its key path.
+    """
+    out = _Collector(file=source)
+    return _load(
+        data,
+        base_dir=base_dir.absolute(),
+        site_path=base_dir.absolute() / "site.yml",
+        out=out,
+        environ=os.environ if environ is None else environ,
+    )
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "***" if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def redacted_dump(site: Site) -> dict[str, Any]:
+    """The validated site as JSON-ready data, every secret shown as ``"***"``."""
+    dumped: dict[str, Any] = _redact(site.model_dump(mode="python"))
+    return dumped
