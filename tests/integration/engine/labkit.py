@@ -46,10 +46,9 @@ class Control:
         return data
 
     def faults(self, spec: str | dict[str, Any]) -> None:
-        body = spec if isinstance(spec, dict) else {"spec": spec}
-        response = self.http.post(
-            "/__lab__/faults", content=json.dumps(body) if isinstance(spec, dict) else spec
-        )
+        # The control API takes a fault list ("a,b=3") or a JSON object ({} clears every fault).
+        body = json.dumps(spec) if isinstance(spec, dict) else spec
+        response = self.http.post("/__lab__/faults", content=body)
         response.raise_for_status()
 
     def messages(self) -> list[dict[str, Any]]:

@@ -79,7 +79,7 @@ async def test_apply_noop_rollback(lab_factory, monkeypatch, tmp_path, version, 
 
 @pytest.mark.parametrize("fault", ["http500-on-write", "reset-on-write"])
 @pytest.mark.parametrize("write", [1, 2, 3, 4, 5])
-async def test_failure_at_each_write_restores_the_device(lab_factory, monkeypatch, tmp_path, fault, write):
+async def test_failure_at_each_write_restores_the_device(lab_factory, tmp_path, fault, write):
     lab = lab_factory("7.0")
     control = lab.control()
     pristine = control.state()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.engine.labkit import apply, cmdb, pyfortiapi_for, site_variant
 
 # Short probe budgets keep the failing cases quick; the lab's own site file uses 5 s.
 FAST = {"timeout": 1.5, "retries": 2, "retry_delay": 0.1}
 
 
-async def test_banner_hold_rolls_back_and_mail_flows_again(lab_factory, monkeypatch, tmp_path):
+async def test_banner_hold_rolls_back_and_mail_flows_again(lab_factory, tmp_path):
     lab = lab_factory("7.0")
     control = lab.control()
     pristine = control.state()
@@ -51,29 +53,23 @@ async def test_fallback_rung_keeps_mail_flowing_with_logging_on(lab_factory, mon
     assert not any(name.startswith("fa-") for name in certs)  # the full rung's import was undone
 
 
-async def test_accepted_but_never_delivered_rolls_back(lab_factory, monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    ("fault", "failure_class"),
+    [
+        ("blackhole-after-data", "F17 not-delivered"),  # 250 after the dot, never delivered
+        ("wrong-cert", "F12 certificate-mismatch"),  # the FortiGate presents another certificate
+    ],
+)
+async def test_mail_broken_after_the_change_rolls_back(lab_factory, tmp_path, fault, failure_class):
     lab = lab_factory("7.0")
     control = lab.control()
     pristine = control.state()
-    control.faults("blackhole-after-data")
+    control.faults(fault)
     run = await apply(site_variant(lab.site, "nofallback", fallback=None, probe=FAST), tmp_path / "j")
     device = run.devices[0]
     assert device.status == "rolled_back", device.reason
     assert device.probe is not None
-    assert device.probe.failure_class == "F17 not-delivered"
-    assert control.state() == pristine
-
-
-async def test_wrong_certificate_rolls_back(lab_factory, monkeypatch, tmp_path):
-    lab = lab_factory("7.0")
-    control = lab.control()
-    pristine = control.state()
-    control.faults("wrong-cert")
-    run = await apply(site_variant(lab.site, "nofallback", fallback=None, probe=FAST), tmp_path / "j")
-    device = run.devices[0]
-    assert device.status == "rolled_back", device.reason
-    assert device.probe is not None
-    assert device.probe.failure_class == "F12 certificate-mismatch"
+    assert device.probe.failure_class == failure_class
     assert control.state() == pristine
 
 
