@@ -64,6 +64,8 @@ def select_devices(site: Site, limit: Sequence[str]) -> list[Device]:
 
 def estimate_seconds(device: Device) -> float:
     """Worst case for one device: three probes (baseline, after, confirm) with retries, plus its requests."""
+    # Each step of an attempt has its own timeout; a stalled attempt waits on about four of them
+    # (connect/banner, EHLO, TLS, the final dot) before it is given up.
     probes = sum(
         3 * ms.probe.retries * (ms.probe.timeout * 4 + ms.probe.retry_delay) for ms in device.mail_servers
     )
