@@ -36,7 +36,7 @@ if __package__ in (None, ""):
 
 from ruamel.yaml import YAML
 
-from fortiauto.lab.server import LabThread
+from fortiauto_lab.server import LabThread
 from tests.e2e.ansible_kit import BIN, REPO, run_playbook
 from tests.integration.engine.labkit import Control
 

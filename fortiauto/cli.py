@@ -27,7 +27,7 @@ from fortiauto import __version__
 from fortiauto.errors import FortiautoError, InputError
 
 if TYPE_CHECKING:
-    from fortiauto.model import RunResult
+    from fortiauto.results import RunResult
     from fortiauto.site import Site
 
 __all__ = ["app", "main"]
@@ -93,7 +93,7 @@ def _out() -> Console:
 
 
 def _load(site_file: Path) -> Site:
-    from fortiauto.siteload import load_site  # noqa: PLC0415
+    from fortiauto.site.loader import load_site  # noqa: PLC0415
 
     site = load_site(site_file)
     for warning in site.warnings:
@@ -252,8 +252,8 @@ def _fleet(
     plain: bool = False,
     show_diff: bool = True,
 ) -> RunResult:
-    from fortiauto.connect import client_for  # noqa: PLC0415
     from fortiauto.events import Events  # noqa: PLC0415
+    from fortiauto.fortios.connect import client_for  # noqa: PLC0415
     from fortiauto.journal import journal_dir as default_journal_dir  # noqa: PLC0415
     from fortiauto.probe import run_probe  # noqa: PLC0415
     from fortiauto.probe.delivery import LabDelivery  # noqa: PLC0415
@@ -358,7 +358,7 @@ def lab_up(
     faults: Annotated[str | None, typer.Option("--faults", help="e.g. 'fgt-001:banner-hold-on-utm'")] = None,
 ) -> int:
     """Run a mock FortiGate fleet until Ctrl-C; writes site.yml, ca.pem, hosts.yml and lab.json."""
-    from fortiauto.lab.server import run_lab  # noqa: PLC0415
+    from fortiauto_lab.server import run_lab  # noqa: PLC0415
 
     return run_lab(state_dir, devices=devices, version=version, faults=faults)
 

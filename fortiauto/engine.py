@@ -39,11 +39,11 @@ from fortiauto.events import Events
 from fortiauto.fortios.normalise import canonical, project
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.journal import Journal, JournalEntry, change_to_json
-from fortiauto.model import Change, DeviceResult, Effect, Plan, ProbeResult, RequestCounts
 from fortiauto.plan import Fact, Step, build_plan
 from fortiauto.preflight import Preflight, run_preflight
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.render import render_desired
+from fortiauto.results import Change, DeviceResult, Effect, Plan, ProbeResult, RequestCounts
 from fortiauto.site import Device, MailServer, ProbeSpec
 from fortiauto.tasks import (
     ORDER,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from fortiauto.model import Change, DeviceResult, Plan, ProbeResult
+from fortiauto.results import Change, DeviceResult, Plan, ProbeResult
 
 __all__ = ["Events", "NullReporter", "Reporter"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fortiauto.errors import InputError
-from fortiauto.model import Change
+from fortiauto.results import Change
 
 __all__ = ["Journal", "JournalEntry", "journal_dir", "latest_run_id", "pending_undos", "read_journal"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from fortiauto.errors import PlanError
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.model import Change, Plan
+from fortiauto.results import Change, Plan
 from fortiauto.tasks import ORDER, Target, Task
 
 __all__ = ["Fact", "Step", "build_plan"]

@@ -24,8 +24,8 @@ from fortiauto.engine import ClientFactory, DeviceRun, EngineOptions, Prober
 from fortiauto.errors import InputError, LockHeld, WindowClosed
 from fortiauto.events import Events
 from fortiauto.journal import Journal
-from fortiauto.model import DeviceResult, RunResult, exit_code_for
 from fortiauto.probe.delivery import DeliveryCheck
+from fortiauto.results import DeviceResult, RunResult, exit_code_for
 from fortiauto.site import Device, Site
 
 __all__ = ["FleetOptions", "SiteLock", "estimate_seconds", "new_run_id", "run_fleet", "select_devices"]

@@ -15,9 +15,9 @@ from fortiauto.engine import ClientFactory, rollback_device
 from fortiauto.errors import InputError
 from fortiauto.events import Events
 from fortiauto.journal import Journal, latest_run_id, pending_undos, read_journal
-from fortiauto.model import DeviceResult, RunResult, exit_code_for
+from fortiauto.results import DeviceResult, RunResult, exit_code_for
 from fortiauto.rollout import SiteLock
-from fortiauto.siteload import load_site
+from fortiauto.site.loader import load_site
 
 __all__ = ["rollback_run"]
 
@@ -39,7 +39,7 @@ async def rollback_run(
         raise InputError(f"journal {run_id} has no run header naming its site file")
     site = load_site(Path(header["site"]))
     if client_factory is None:
-        from fortiauto.connect import client_for  # noqa: PLC0415
+        from fortiauto.fortios.connect import client_for  # noqa: PLC0415
 
         client_factory = client_for
     events = events or Events()

@@ -54,7 +54,7 @@ from fortiauto.fortios.errormap import (
     secret_values,
 )
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.model import RequestCounts
+from fortiauto.results import RequestCounts
 
 __all__ = ["USE_DEFAULT", "FortiOSClient", "UseDefault"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from enum import StrEnum
 
-from fortiauto.model import ProbeResult, ProbeStep
+from fortiauto.results import ProbeResult, ProbeStep
 
 __all__ = ["FailureClass", "against_baseline", "is_permanent"]
 

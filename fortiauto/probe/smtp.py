@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Literal
 
-from fortiauto.model import ProbeResult, ProbeStep
 from fortiauto.probe.certcheck import check_cert, looks_like_inspection_ca, read_cert
 from fortiauto.probe.classify import FailureClass, against_baseline, is_permanent
 from fortiauto.probe.wire import BadReply, ConnectionClosed, Reply, Wire
+from fortiauto.results import ProbeResult, ProbeStep
 from fortiauto.site import ProbeSpec, ProbeTransaction
 
 __all__ = ["probe_once", "run_probe"]

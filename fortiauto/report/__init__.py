@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from fortiauto.model import RunResult
+from fortiauto.results import RunResult
 
 __all__ = ["write_reports"]
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fortiauto.events import NullReporter
-from fortiauto.model import Change, DeviceResult, Plan, ProbeResult, RunResult
+from fortiauto.results import Change, DeviceResult, Plan, ProbeResult, RunResult
 
 __all__ = ["STATUS_STYLE", "ConsoleReporter", "render_change", "render_plan", "render_summary"]
 

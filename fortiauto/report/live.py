@@ -24,11 +24,11 @@ from rich.table import Table
 from rich.text import Text
 
 from fortiauto.events import NullReporter, Reporter
-from fortiauto.model import Change, DeviceResult, Plan, ProbeResult
 
 # The summary table's palette, so a device keeps its colour from live view to summary.
 from fortiauto.report.console import STATUS_STYLE as _STATUS_STYLE
 from fortiauto.report.console import ConsoleReporter, render_plan
+from fortiauto.results import Change, DeviceResult, Plan, ProbeResult
 
 __all__ = ["DeviceRow", "LiveReporter", "fleet_reporters"]
 

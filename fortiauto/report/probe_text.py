@@ -6,7 +6,7 @@ formatting of data the probe already scrubbed (no AUTH secret ever reaches a tra
 
 from __future__ import annotations
 
-from fortiauto.model import ProbeResult
+from fortiauto.results import ProbeResult
 
 __all__ = ["render_probe"]
 

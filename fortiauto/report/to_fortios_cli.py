@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fortiauto.fortios.normalise import MULTI_VALUE_KEYS
-from fortiauto.model import Change, Plan
+from fortiauto.results import Change, Plan
 
 __all__ = ["plan_to_cli", "rollback_to_cli"]
 

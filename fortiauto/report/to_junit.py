@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from fortiauto.model import RunResult
 from fortiauto.report.probe_text import render_probe
+from fortiauto.results import RunResult
 
 __all__ = ["run_to_junit"]
 

@@ -7,11 +7,11 @@ import socket
 
 import jinja2
 
-from fortiauto.model import RunResult
 from fortiauto.render import templates_dir
 from fortiauto.report.console import render_plan
 from fortiauto.report.probe_text import render_probe
 from fortiauto.report.to_fortios_cli import plan_to_cli, rollback_to_cli
+from fortiauto.results import RunResult
 
 __all__ = ["run_to_markdown"]
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 from fortiauto.errors import NotFound, PlanError, RollbackError
 from fortiauto.fortios.normalise import differing
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.model import Change
+from fortiauto.results import Change
 from fortiauto.site import MailServer
 
 __all__ = ["REGISTRY", "CmdbObjectTask", "Diff", "FortiOSApi", "Target", "Task", "undo_change"]

@@ -13,8 +13,8 @@ from typing import Any
 
 from fortiauto.certs import pem_fingerprint
 from fortiauto.errors import PlanError
-from fortiauto.model import Change
 from fortiauto.render import certificate_name
+from fortiauto.results import Change
 from fortiauto.tasks.base import Diff, FortiOSApi, Target, Task
 
 __all__ = ["CertificateTask"]

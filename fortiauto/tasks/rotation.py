@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from fortiauto.model import Change
 from fortiauto.render import certificate_name
+from fortiauto.results import Change
 from fortiauto.site import MailServer
 
 __all__ = [

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 """Ansible module: run the fortiauto engine for one FortiGate (check mode = plan, --diff = before/after).
 
-The module is a thin shell around ``fortiauto.integration``: it turns Ansible arguments into
+The module is a thin shell around ``fortiauto.api``: it turns Ansible arguments into
 that module's calls and its result into an Ansible result (``changed``, ``failed``, ``skipped``,
 ``diff``). The engine itself (plan, journaled writes, probe, rollback) never knows it runs under
 Ansible. It runs on the controller (``connection: local``) with an interpreter that has
@@ -373,7 +373,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 try:
     from fortiauto.errors import FortiautoError
-    from fortiauto.integration import resolve_device, run_device_once, undo_device_run
+    from fortiauto.api import resolve_device, run_device_once, undo_device_run
 except ImportError:  # reported by main() with the interpreter's traceback
     FORTIAUTO_IMPORT_ERROR: str | None = traceback.format_exc()
 else:

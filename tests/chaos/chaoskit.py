@@ -24,11 +24,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from fortiauto.connect import client_for
+from fortiauto.fortios.connect import client_for
 from fortiauto.probe import run_probe
 from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
 from fortiauto.site import Device
-from fortiauto.siteload import load_site
+from fortiauto.site.loader import load_site
 from fortiauto.undo import rollback_run
 from tests.integration.engine.labkit import Control
 

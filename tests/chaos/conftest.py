@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fortiauto.lab.server import LabThread
+from fortiauto_lab.server import LabThread
 from tests.integration.engine.labkit import Control
 
 DEVICES = 5

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from fortiauto.connect import client_for
-from fortiauto.model import RunResult
+from fortiauto.fortios.connect import client_for
 from fortiauto.probe import run_probe
 from fortiauto.probe.delivery import LabDelivery
+from fortiauto.results import RunResult
 from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
-from fortiauto.siteload import load_site
+from fortiauto.site.loader import load_site
 from tests.chaos.chaoskit import InProcessOps, settle, variant
 from tests.chaos.conftest import ChaosLab
 

@@ -21,7 +21,7 @@ import pytest
 from fortiauto.probe import run_probe
 from fortiauto.probe.delivery import LabDelivery
 from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
-from fortiauto.siteload import load_site
+from fortiauto.site.loader import load_site
 from tests.chaos.chaoskit import (
     CliOps,
     TripAtWrite,

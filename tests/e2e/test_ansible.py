@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 import yaml
 
+from fortiauto.api import resolve_device
 from fortiauto.errors import InputError
-from fortiauto.integration import resolve_device
-from fortiauto.lab.server import LabThread
 from fortiauto.rollout import new_run_id
 from fortiauto.site import CertificateSpec, Device, MailServer, PolicyRef, ProbeSpec, ProbeTransaction
+from fortiauto_lab.server import LabThread
 from tests.e2e.ansible_kit import (
     BIN,
     FAST_PROBE,

@@ -20,9 +20,9 @@ from rich.console import Console
 
 from fortiauto.engine import DeviceRun, EngineOptions
 from fortiauto.events import Events
-from fortiauto.model import Change, DeviceResult, Plan, ProbeResult
 from fortiauto.report.console import ConsoleReporter
 from fortiauto.report.live import LiveReporter, fleet_reporters
+from fortiauto.results import Change, DeviceResult, Plan, ProbeResult
 from tests.e2e.clikit import (
     Fleet,
     assert_no_traceback,

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from fortiauto.connect import client_for
-from fortiauto.model import RunResult
+from fortiauto.fortios.connect import client_for
 from fortiauto.probe import run_probe
 from fortiauto.probe.delivery import LabDelivery
+from fortiauto.results import RunResult
 from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
-from fortiauto.siteload import load_site
+from fortiauto.site.loader import load_site
 from fortiauto.undo import rollback_run
 from tests.chaos.chaoskit import Cli, cli_env, run_cli
 from tests.security.conftest import Canaries, SecLab, site_variant

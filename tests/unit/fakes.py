@@ -14,7 +14,7 @@ from typing import Any
 
 from fortiauto.errors import AlreadyExists, NotFound, ResponseLost, ServerError
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.model import ProbeResult, RequestCounts
+from fortiauto.results import ProbeResult, RequestCounts
 from fortiauto.site import CertificateSpec, Device, MailServer, PolicyRef, ProbeSpec
 
 FP = "ab12cd34" + "0" * 56

@@ -13,12 +13,12 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from fortiauto.engine import DeviceRun, EngineOptions
-from fortiauto.model import Change, Plan, RunResult, exit_code_for
 from fortiauto.report import write_reports
 from fortiauto.report.console import render_change, render_plan
 from fortiauto.report.to_fortios_cli import plan_to_cli, rollback_to_cli
 from fortiauto.report.to_junit import run_to_junit
 from fortiauto.report.to_markdown import run_to_markdown
+from fortiauto.results import Change, Plan, RunResult, exit_code_for
 from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
 
 CANARY = "CANARY-SECRET-7f3a"

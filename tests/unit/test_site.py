@@ -18,7 +18,7 @@ import pytest
 from fortiauto.certs import pem_fingerprint
 from fortiauto.errors import InputError, SiteInvalid
 from fortiauto.site import Site
-from fortiauto.siteload import load_site, load_site_data, redacted_dump
+from fortiauto.site.loader import load_site, load_site_data, redacted_dump
 from tests.fixtures.make_certs import PASSPHRASE, write_leaf
 
 HERE = Path(__file__).resolve().parent

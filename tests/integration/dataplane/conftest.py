@@ -11,8 +11,8 @@ import pytest
 import trustme
 from dataplane_support import MAIL_NAME, Certs, FakeDevice, Pem
 
-from fortiauto.lab.dataplane import VipListener
-from fortiauto.lab.smtp_backend import MailBackend
+from fortiauto_lab.dataplane import VipListener
+from fortiauto_lab.smtp_backend import MailBackend
 
 StartVip = Callable[..., Awaitable[int]]
 

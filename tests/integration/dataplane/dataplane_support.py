@@ -11,9 +11,9 @@ import ssl
 import uuid
 from dataclasses import dataclass, field
 
-from fortiauto.lab.faults import Faults
-from fortiauto.lab.smtp_backend import MailBackend
-from fortiauto.lab.view import Inspection
+from fortiauto_lab.faults import Faults
+from fortiauto_lab.smtp_backend import MailBackend
+from fortiauto_lab.view import Inspection
 
 MAIL_NAME = "mx1.example.test"
 READ_TIMEOUT = 5.0  # a bound so a broken relay fails the test instead of hanging it

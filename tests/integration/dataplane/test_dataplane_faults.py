@@ -10,9 +10,9 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from dataplane_support import Certs, FakeDevice, SmtpClient, delivered, der, mail_through, no_verify, token
 
-from fortiauto.lab.faults import Faults
-from fortiauto.lab.smtp_backend import MailBackend
-from fortiauto.lab.view import Inspection
+from fortiauto_lab.faults import Faults
+from fortiauto_lab.smtp_backend import MailBackend
+from fortiauto_lab.view import Inspection
 
 HOLD_TIMEOUT = 1.5  # how long the test client waits for a banner that should never come
 

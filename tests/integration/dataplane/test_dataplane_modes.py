@@ -19,9 +19,9 @@ from dataplane_support import (
     token,
 )
 
-from fortiauto.lab.dataplane import EMAILFILTER_LOGID
-from fortiauto.lab.smtp_backend import MailBackend
-from fortiauto.lab.view import Inspection
+from fortiauto_lab.dataplane import EMAILFILTER_LOGID
+from fortiauto_lab.smtp_backend import MailBackend
+from fortiauto_lab.view import Inspection
 
 # The policy after fortiauto's change: proxy mode, UTM on, email filter logging all SMTP.
 LOGGING = {"proxy": True, "utm": True, "logs_smtp": True}

@@ -9,10 +9,10 @@ import struct
 import pytest
 from dataplane_support import READ_TIMEOUT, Certs, FakeDevice, SmtpClient, delivered, mail_through, token
 
-from fortiauto.lab.dataplane import MAX_LINE, VipListener
-from fortiauto.lab.faults import Faults
-from fortiauto.lab.smtp_backend import MailBackend
-from fortiauto.lab.view import Inspection
+from fortiauto_lab.dataplane import MAX_LINE, VipListener
+from fortiauto_lab.faults import Faults
+from fortiauto_lab.smtp_backend import MailBackend
+from fortiauto_lab.view import Inspection
 
 STOP_BOUND = 10.0  # stop() must return; this only bounds a broken one so the test fails
 

@@ -15,9 +15,9 @@ import pytest
 from cryptography import x509
 from dataplane_support import Certs, FakeDevice, delivered, token
 
-from fortiauto.lab.faults import Faults
-from fortiauto.lab.smtp_backend import MailBackend
-from fortiauto.lab.view import Inspection
+from fortiauto_lab.faults import Faults
+from fortiauto_lab.smtp_backend import MailBackend
+from fortiauto_lab.view import Inspection
 
 SWAKS = shutil.which("swaks")
 pytestmark = pytest.mark.skipif(SWAKS is None, reason="swaks is not installed (apt-get install swaks)")

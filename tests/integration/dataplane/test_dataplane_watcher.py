@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fortiauto.lab.dataplane import (
+from fortiauto_lab.dataplane import (
     EMAILFILTER_LOGID,
     MAX_LINE,
     MAX_PENDING,
@@ -13,7 +13,7 @@ from fortiauto.lab.dataplane import (
     SmtpWatcher,
     emailfilter_log,
 )
-from fortiauto.lab.view import Inspection
+from fortiauto_lab.view import Inspection
 
 
 def _session(watcher: SmtpWatcher, script: list[tuple[str, bytes]]) -> list[object]:

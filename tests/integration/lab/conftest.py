@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fortiauto.lab.server import Lab, LabThread
+from fortiauto_lab.server import Lab, LabThread
 
 
 class Api:

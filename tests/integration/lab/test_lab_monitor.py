@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from fortiauto.lab.pki import issue_cert, make_ca
+from fortiauto_lab.pki import issue_cert, make_ca
 
 IMPORT = "/api/v2/monitor/vpn-certificate/local/import"
 CERTS = "/api/v2/cmdb/vpn.certificate/local"

@@ -14,8 +14,8 @@ from cryptography import x509
 from ruamel.yaml import YAML
 
 from fortiauto.errors import InputError
-from fortiauto.lab.server import run_lab, start_lab
-from fortiauto.siteload import load_site
+from fortiauto.site.loader import load_site
+from fortiauto_lab.server import run_lab, start_lab
 
 
 def test_site_file_loads_with_the_site_models(lab):
@@ -94,7 +94,7 @@ async def test_bad_input_is_refused_before_anything_starts(tmp_path, kwargs):
 def test_run_lab_prints_ready_and_stops_on_sigterm(tmp_path):
     state = tmp_path / "state"
     code = (
-        "import sys; from fortiauto.lab.server import run_lab; "
+        "import sys; from fortiauto_lab.server import run_lab; "
         f"sys.exit(run_lab({str(state)!r}, devices=2, version='7.2', faults=None))"
     )
     command = [sys.executable, "-c", code]

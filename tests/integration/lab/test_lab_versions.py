@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fortiauto.errors import InputError
-from fortiauto.lab.server import resolve_version
+from fortiauto_lab.server import resolve_version
 
 SSL = "/api/v2/cmdb/firewall/ssl-ssh-profile"
 EMAIL = "/api/v2/cmdb/emailfilter/profile"

@@ -11,7 +11,7 @@ from pytest_httpx import HTTPXMock
 from fortiauto.errors import InputError, NotFound
 from fortiauto.fortios import USE_DEFAULT, FortiOSClient
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.model import RequestCounts
+from fortiauto.results import RequestCounts
 from tests.unit.fortios.conftest import BASE, TOKEN, cmdb_url, envelope, error_envelope, only_request
 
 POLICY = {"policyid": 12, "name": "inbound-smtp", "srcintf": [{"name": "wan1", "q_origin_key": "wan1"}]}

@@ -8,7 +8,7 @@ from pytest_httpx import HTTPXMock
 
 from fortiauto import errors
 from fortiauto.fortios import FortiOSClient
-from fortiauto.model import RequestCounts
+from fortiauto.results import RequestCounts
 from tests.unit.fortios.conftest import BASE, TOKEN, envelope, error_envelope
 
 OK = envelope(results=[{"name": "vip-mx1"}])

@@ -7,9 +7,9 @@ import re
 
 import trustme
 
-from fortiauto.model import ProbeResult
 from fortiauto.probe import probe_once, run_probe
 from fortiauto.report.probe_text import render_probe
+from fortiauto.results import ProbeResult
 from fortiauto.site import ProbeTransaction
 from tests.unit.probe.conftest import SpecFactory
 from tests.unit.probe.servers import (

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from fortiauto.model import ProbeResult
 from fortiauto.probe import FailureClass, against_baseline, probe_once, run_probe
+from fortiauto.results import ProbeResult
 from fortiauto.site import ProbeTransaction
 from tests.unit.probe.conftest import SpecFactory
 from tests.unit.probe.servers import Mailbox, Tls, aiosmtpd_server, banner_then, scripted

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fortiauto.model import ProbeResult, ProbeStep
 from fortiauto.report.probe_text import render_probe
+from fortiauto.results import ProbeResult, ProbeStep
 
 
 def test_failed_probe_renders_verdict_transcript_steps_and_warnings() -> None:

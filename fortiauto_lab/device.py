@@ -1,7 +1,7 @@
 """One mock FortiGate: its config store, credentials, sessions, faults, request log and email filter log.
 
 The REST app (``app.py``) serves a ``LabDevice``; the SMTP data plane reads it through
-``fortiauto.lab.view.DeviceView``: ``inspection(vip)`` turns the policy bound to a VIP
+``fortiauto_lab.view.DeviceView``: ``inspection(vip)`` turns the policy bound to a VIP
 into an ``Inspection`` (which SSL mode, proxy or flow, UTM, whether SMTP is logged), and
 ``log_emailfilter`` appends the log lines the FortiOS log API serves. Fault counters
 ("the Nth write from when the fault was set") live here so the app stays stateless, and so do
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.lab.faults import Faults
-from fortiauto.lab.seed import FactoryCerts
-from fortiauto.lab.store import ConfigStore
-from fortiauto.lab.view import Inspection, SslMode
+from fortiauto_lab.faults import Faults
+from fortiauto_lab.seed import FactoryCerts
+from fortiauto_lab.store import ConfigStore
+from fortiauto_lab.view import Inspection, SslMode
 
 __all__ = ["LabDevice", "MessageSource", "RequestLog", "Session", "build_number"]
 
@@ -110,7 +110,7 @@ class RequestLog:
 
 
 class LabDevice:
-    """A mock FortiGate (implements ``fortiauto.lab.view.DeviceView``)."""
+    """A mock FortiGate (implements ``fortiauto_lab.view.DeviceView``)."""
 
     def __init__(
         self,

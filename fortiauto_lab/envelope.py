@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from fortiauto.lab.device import LabDevice
+    from fortiauto_lab.device import LabDevice
 
 __all__ = [
     "UNAUTHORIZED_HTML",

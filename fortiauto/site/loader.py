@@ -31,7 +31,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from fortiauto import certs
 from fortiauto.errors import InputError, Problem, SiteInvalid
-from fortiauto.site import (
+from fortiauto.site.models import (
     SITE_RULE,
     SUPPORTED_VERSIONS,
     Site,

@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from fortiauto.lab.auth import authenticate
-from fortiauto.lab.backup import render_backup
-from fortiauto.lab.cmdb import VdomError, resolve_vdoms
-from fortiauto.lab.envelope import BodyError, Target, envelope, error_envelope, json_response, parse_body
-from fortiauto.lab.fields import CmdbError
-from fortiauto.lab.pki import CertKey, KeyMismatch, cert_facts, load_key_pair, load_pkcs12_pair
-from fortiauto.lab.query import FilterError, apply_format, matches, page, parse_filters
+from fortiauto_lab.auth import authenticate
+from fortiauto_lab.backup import render_backup
+from fortiauto_lab.cmdb import VdomError, resolve_vdoms
+from fortiauto_lab.envelope import BodyError, Target, envelope, error_envelope, json_response, parse_body
+from fortiauto_lab.fields import CmdbError
+from fortiauto_lab.pki import CertKey, KeyMismatch, cert_facts, load_key_pair, load_pkcs12_pair
+from fortiauto_lab.query import FilterError, apply_format, matches, page, parse_filters
 
 if TYPE_CHECKING:
-    from fortiauto.lab.device import LabDevice
+    from fortiauto_lab.device import LabDevice
 
 __all__ = ["READ_ONLY_POSTS", "handle_monitor"]
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 
-from fortiauto.lab.envelope import BodyError, json_response, parse_body
+from fortiauto_lab.envelope import BodyError, json_response, parse_body
 
 if TYPE_CHECKING:
-    from fortiauto.lab.device import LabDevice, Session
+    from fortiauto_lab.device import LabDevice, Session
 
 __all__ = [
     "Principal",

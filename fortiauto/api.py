@@ -22,10 +22,10 @@ from fortiauto.engine import DeviceRun, EngineOptions, rollback_device
 from fortiauto.errors import InputError, LockHeld
 from fortiauto.events import Events, NullReporter
 from fortiauto.journal import ENV_VAR, Journal, journal_dir, pending_undos, read_journal
-from fortiauto.model import Change, DeviceResult, ProbeResult
+from fortiauto.results import Change, DeviceResult, ProbeResult
 from fortiauto.rollout import FleetOptions, SiteLock, check_window, new_run_id
 from fortiauto.site import Device, Site
-from fortiauto.siteload import load_site, load_site_data
+from fortiauto.site.loader import load_site, load_site_data
 from fortiauto.tasks import ORDER
 
 __all__ = ["DeviceSource", "resolve_device", "run_device_once", "undo_device_run"]
@@ -185,7 +185,7 @@ async def run_device_once(
         WindowClosed: outside the site's change window, without ``force``.
         LockHeld: a CLI run holds the journal directory's lock.
     """
-    from fortiauto.connect import client_for  # noqa: PLC0415 - keeps argument errors fast
+    from fortiauto.fortios.connect import client_for  # noqa: PLC0415 - keeps argument errors fast
     from fortiauto.probe import run_probe  # noqa: PLC0415
     from fortiauto.probe.delivery import LabDelivery  # noqa: PLC0415
 
@@ -273,7 +273,7 @@ async def undo_device_run(source: DeviceSource, run_id: str, *, check: bool = Fa
         InputError: there is no journal for ``run_id``.
         LockHeld: a CLI run holds the journal directory's lock.
     """
-    from fortiauto.connect import client_for  # noqa: PLC0415
+    from fortiauto.fortios.connect import client_for  # noqa: PLC0415
 
     path = source.journal_dir / f"{run_id}.jsonl"
     name = source.device.name

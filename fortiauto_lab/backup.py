@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from fortiauto.lab.fields import Field, ObjectSpec, defaults, mask_secret
+from fortiauto_lab.fields import Field, ObjectSpec, defaults, mask_secret
 
 if TYPE_CHECKING:
-    from fortiauto.lab.device import LabDevice
+    from fortiauto_lab.device import LabDevice
 
 __all__ = ["render_backup"]
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from fortiauto.errors import InputError
-from fortiauto.lab.envelope import json_response, unauthorized
-from fortiauto.lab.faults import Faults, parse_fault_list
+from fortiauto_lab.envelope import json_response, unauthorized
+from fortiauto_lab.faults import Faults, parse_fault_list
 
 if TYPE_CHECKING:
-    from fortiauto.lab.device import LabDevice
+    from fortiauto_lab.device import LabDevice
 
 __all__ = ["handle_control"]
 

@@ -33,14 +33,14 @@ from ruamel.yaml.comments import CommentedMap
 
 from fortiauto.errors import InputError
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.lab.app import make_app
-from fortiauto.lab.dataplane import VipListener
-from fortiauto.lab.device import LabDevice
-from fortiauto.lab.faults import Faults, faults_for_device, parse_fault_spec
-from fortiauto.lab.pki import CertKey, issue_cert, make_ca
-from fortiauto.lab.schema import build_schema
-from fortiauto.lab.seed import MAIL_SITES, make_factory_certs, seed_template
-from fortiauto.lab.smtp_backend import MailBackend
+from fortiauto_lab.app import make_app
+from fortiauto_lab.dataplane import VipListener
+from fortiauto_lab.device import LabDevice
+from fortiauto_lab.faults import Faults, faults_for_device, parse_fault_spec
+from fortiauto_lab.pki import CertKey, issue_cert, make_ca
+from fortiauto_lab.schema import build_schema
+from fortiauto_lab.seed import MAIL_SITES, make_factory_certs, seed_template
+from fortiauto_lab.smtp_backend import MailBackend
 
 __all__ = ["VERSIONS", "Lab", "LabThread", "resolve_version", "run_lab", "start_lab"]
 

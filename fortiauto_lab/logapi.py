@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from fortiauto.lab.cmdb import VdomError, resolve_vdoms
-from fortiauto.lab.envelope import Target, envelope, error_envelope, json_response
-from fortiauto.lab.query import FilterError, matches, parse_filters
+from fortiauto_lab.cmdb import VdomError, resolve_vdoms
+from fortiauto_lab.envelope import Target, envelope, error_envelope, json_response
+from fortiauto_lab.query import FilterError, matches, parse_filters
 
 if TYPE_CHECKING:
-    from fortiauto.lab.device import LabDevice
+    from fortiauto_lab.device import LabDevice
 
 __all__ = ["handle_log", "raw_line"]
 

@@ -18,8 +18,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fortiauto.lab.fields import NULL_UUID, CmdbError, Field, ObjectSpec, iter_refs, mask_secret, table_row
-from fortiauto.lab.schema import Schema
+from fortiauto_lab.fields import NULL_UUID, CmdbError, Field, ObjectSpec, iter_refs, mask_secret, table_row
+from fortiauto_lab.schema import Schema
 
 __all__ = ["ConfigStore"]
 

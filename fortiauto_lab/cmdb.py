@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from fortiauto.lab.envelope import BodyError, Target, envelope, error_envelope, json_response, parse_body
-from fortiauto.lab.fields import CmdbError, ObjectSpec
-from fortiauto.lab.query import FilterError, apply_format, matches, page, parse_filters
-from fortiauto.lab.schema import schema_json
+from fortiauto_lab.envelope import BodyError, Target, envelope, error_envelope, json_response, parse_body
+from fortiauto_lab.fields import CmdbError, ObjectSpec
+from fortiauto_lab.query import FilterError, apply_format, matches, page, parse_filters
+from fortiauto_lab.schema import schema_json
 
 if TYPE_CHECKING:
-    from fortiauto.lab.device import LabDevice
+    from fortiauto_lab.device import LabDevice
 
 __all__ = ["VdomError", "handle_cmdb", "resolve_vdoms"]
 

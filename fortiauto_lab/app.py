@@ -21,7 +21,7 @@ import urllib.parse
 
 from aiohttp import web
 
-from fortiauto.lab.auth import (
+from fortiauto_lab.auth import (
     Principal,
     authenticate,
     csrf_ok,
@@ -29,12 +29,12 @@ from fortiauto.lab.auth import (
     handle_logincheck,
     handle_logout,
 )
-from fortiauto.lab.cmdb import handle_cmdb
-from fortiauto.lab.control import handle_control
-from fortiauto.lab.device import LabDevice
-from fortiauto.lab.envelope import Target, error_envelope, json_response, unauthorized
-from fortiauto.lab.logapi import handle_log
-from fortiauto.lab.monitor import READ_ONLY_POSTS, handle_monitor
+from fortiauto_lab.cmdb import handle_cmdb
+from fortiauto_lab.control import handle_control
+from fortiauto_lab.device import LabDevice
+from fortiauto_lab.envelope import Target, error_envelope, json_response, unauthorized
+from fortiauto_lab.logapi import handle_log
+from fortiauto_lab.monitor import READ_ONLY_POSTS, handle_monitor
 
 __all__ = ["DEVICE", "MAX_BODY", "make_app"]
 

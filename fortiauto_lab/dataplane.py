@@ -32,15 +32,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fortiauto.lab.faults import Faults
-from fortiauto.lab.pki import CertKey, issue_cert
-from fortiauto.lab.smtp_backend import (
+from fortiauto_lab.faults import Faults
+from fortiauto_lab.pki import CertKey, issue_cert
+from fortiauto_lab.smtp_backend import (
     MailBackend,
     client_tls_context,
     header_fields,
     server_tls_context,
 )
-from fortiauto.lab.view import DeviceView, Inspection
+from fortiauto_lab.view import DeviceView, Inspection
 
 __all__ = [
     "EMAILFILTER_LOGID",

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.lab.pki import CertKey, issue_cert, make_ca
-from fortiauto.lab.schema import Schema
-from fortiauto.lab.store import ConfigStore
+from fortiauto_lab.pki import CertKey, issue_cert, make_ca
+from fortiauto_lab.schema import Schema
+from fortiauto_lab.store import ConfigStore
 
 __all__ = ["MAIL_SITES", "VDOMS", "FactoryCerts", "MailSite", "make_factory_certs", "seed_template"]
 

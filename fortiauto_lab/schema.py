@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.lab.fields import ANY_IP, NULL_UUID, CmdbError, Field, ObjectSpec, mask_secret
+from fortiauto_lab.fields import ANY_IP, NULL_UUID, CmdbError, Field, ObjectSpec, mask_secret
 
 __all__ = ["FACTORY_CERTS", "Schema", "build_schema", "schema_json"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from fortiauto.lab.faults import Faults
+from fortiauto_lab.faults import Faults
 
 __all__ = ["DeviceView", "Inspection", "SslMode"]
 
