@@ -27,12 +27,25 @@ envelopes into the ``FortiOSError`` branch at exactly one boundary
     ├── PlanError                       exit 2: the device cannot take the plan (missing policy, vdom ...)
     │   └── PlanNotPrepared             apply called without a prepared plan
     ├── ApplyError                      exit 3: a write failed; the engine rolls back
-    │   └── ConcurrentEdit              the object changed since it was planned
+    │   ├── ConcurrentEdit              the object changed since it was planned
+    │   ├── ReadBackMismatch            a write answered "success" that the read-back does not show
+    │   └── JournalUnwritable           the journal cannot record (full or read-only): no write is sent
     ├── ProbeError                      exit 3: mail does not flow after the change
     ├── RollbackError                   exit 4: the device could not be restored; a human is needed
-    └── Refused                         exit 5
-        ├── WindowClosed                outside the change window
-        └── LockHeld                    another run holds the site lock
+    ├── Refused                         exit 5
+    │   ├── WindowClosed                outside the change window
+    │   └── LockHeld                    another run holds the site lock
+    └── FortiManagerError               exit 4: FortiManager answered badly or not at all
+        ├── FortiManagerTransportError  no usable HTTP exchange (connect, timeout, TLS, lost answer)
+        ├── FortiManagerAuthError       login refused, bad API key, 401/403
+        ├── FortiManagerAPIError        a JSON-RPC status code other than 0: .code, .url
+        │   ├── FortiManagerNotFound    -3 object does not exist, -6 invalid url
+        │   ├── FortiManagerAlreadyExists  -2
+        │   ├── FortiManagerInvalidData -10 / -9998 / -10131: data refused for the url
+        │   └── FortiManagerNoPermission  -11 / -10147 / -20020
+        ├── WorkspaceLocked (Refused)   exit 5: another admin holds the ADOM workspace lock
+        ├── InstallFailed               an install task ended with errors (.task_id, .lines)
+        └── TaskTimeout                 a task did not end in time (.task_id, .percent)
 """
 
 from __future__ import annotations
@@ -47,11 +60,21 @@ __all__ = [
     "ConcurrentEdit",
     "ConnectError",
     "DependencyFailed",
+    "FortiManagerAPIError",
+    "FortiManagerAlreadyExists",
+    "FortiManagerAuthError",
+    "FortiManagerError",
+    "FortiManagerInvalidData",
+    "FortiManagerNoPermission",
+    "FortiManagerNotFound",
+    "FortiManagerTransportError",
     "FortiOSError",
     "FortiautoError",
     "InUse",
     "InputError",
+    "InstallFailed",
     "InvalidValue",
+    "JournalUnwritable",
     "LockHeld",
     "NotFound",
     "PlanError",
@@ -59,16 +82,19 @@ __all__ = [
     "ProbeError",
     "Problem",
     "RateLimited",
+    "ReadBackMismatch",
     "Refused",
     "ResponseLost",
     "RollbackError",
     "ServerError",
     "SiteInvalid",
     "TLSVerifyError",
+    "TaskTimeout",
     "Timeout",
     "TransportError",
     "UnsupportedVersion",
     "WindowClosed",
+    "WorkspaceLocked",
 ]
 
 
@@ -269,6 +295,14 @@ class ConcurrentEdit(ApplyError):
     """The object changed on the device between plan and write (someone else is editing)."""
 
 
+class ReadBackMismatch(ApplyError):
+    """After the writes, the device does not hold what was written (a swallowed or dropped write)."""
+
+
+class JournalUnwritable(ApplyError):
+    """The journal line could not be made durable, so the write it guards was not sent."""
+
+
 class ProbeError(FortiautoError):
     """Mail does not flow through the VIP after the change."""
 
@@ -293,3 +327,89 @@ class WindowClosed(Refused):
 
 class LockHeld(Refused):
     """Another run holds the site's lock."""
+
+
+class FortiManagerError(FortiautoError):
+    """FortiManager answered with an error, or could not be reached (``fortimanager/errormap.py`` maps)."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, method: str = "", url: str = "", fortimanager: str = "") -> None:
+        self.method = method
+        self.url = url
+        self.fortimanager = fortimanager
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        where = " ".join(p for p in (self.method, self.url) if p)
+        prefix = f"{self.fortimanager}: " if self.fortimanager else ""
+        return f"{prefix}{base} ({where})" if where else f"{prefix}{base}"
+
+
+class FortiManagerTransportError(FortiManagerError):
+    """No usable HTTP exchange with FortiManager; ``in_flight`` when a write may still be carried out."""
+
+    def __init__(self, message: str, *, in_flight: bool = False, **kwargs: Any) -> None:
+        self.in_flight = in_flight
+        super().__init__(message, **kwargs)
+
+
+class FortiManagerAuthError(FortiManagerError):
+    """The login or the API key was refused."""
+
+
+class FortiManagerAPIError(FortiManagerError):
+    """A JSON-RPC result whose status code is not 0."""
+
+    def __init__(self, message: str, *, code: int | None = None, **kwargs: Any) -> None:
+        self.code = code
+        super().__init__(message, **kwargs)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} [code {self.code}]" if self.code is not None else text
+
+
+class FortiManagerNotFound(FortiManagerAPIError):
+    """-3 (object does not exist) or -6 (invalid url: an ADOM, package or device in it is missing)."""
+
+
+class FortiManagerAlreadyExists(FortiManagerAPIError):
+    """-2: an object with that name already exists."""
+
+
+class FortiManagerInvalidData(FortiManagerAPIError):
+    """-10 and kin: FortiManager refused the data for that url."""
+
+
+class FortiManagerNoPermission(FortiManagerAPIError):
+    """-11 / -10147 / -20020: the admin lacks the right, or the ADOM workspace is not locked by us."""
+
+
+class WorkspaceLocked(FortiManagerError, Refused):
+    """Another administrator holds the ADOM workspace lock: refused before any write."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, holder: str = "", **kwargs: Any) -> None:
+        self.holder = holder
+        super().__init__(message, **kwargs)
+
+
+class InstallFailed(FortiManagerError):
+    """An install task ended with errors; the device may hold part of the change."""
+
+    def __init__(self, message: str, *, task_id: int = 0, lines: tuple[str, ...] = (), **kwargs: Any) -> None:
+        self.task_id = task_id
+        self.lines = lines
+        super().__init__(message, **kwargs)
+
+
+class TaskTimeout(FortiManagerError):
+    """A FortiManager task did not end in time; what it did to the device is unknown until re-read."""
+
+    def __init__(self, message: str, *, task_id: int = 0, percent: int = 0, **kwargs: Any) -> None:
+        self.task_id = task_id
+        self.percent = percent
+        super().__init__(message, **kwargs)
