@@ -455,6 +455,16 @@ def _prepare_devices(data: dict[str, Any], base_dir: Path, out: _Collector) -> N
             if isinstance(spec, dict):
                 _load_cert_material(spec, (*ms_loc, "certificate"), base_dir, out)
             _check_server_name(server, ms_loc, out)
+            _check_imap_ca(server, ms_loc, base_dir, out)
+
+
+def _check_imap_ca(server: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector) -> None:
+    """``probe.confirm_delivery.imap.verify_tls`` may name a CA bundle, relative to the site file."""
+    probe = server.get("probe")
+    confirm = probe.get("confirm_delivery") if isinstance(probe, dict) else None
+    imap = confirm.get("imap") if isinstance(confirm, dict) else None
+    if isinstance(imap, dict):
+        _check_verify(imap, (*loc, "probe", "confirm_delivery", "imap"), base_dir, out)
 
 
 def _verify_off_warnings(data: dict[str, Any], inherited: set[tuple[int, str]], out: _Collector) -> None:

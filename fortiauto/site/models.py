@@ -10,14 +10,19 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    SerializerFunctionWrapHandler,
+    Tag,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -26,11 +31,14 @@ from pydantic_core import PydanticCustomError
 __all__ = [
     "CertificateSpec",
     "ChangeWindow",
+    "DeliveryConfirm",
     "Device",
+    "ImapConfirm",
     "MailServer",
     "PolicyRef",
     "ProbeSpec",
     "ProbeTransaction",
+    "ProbeVia",
     "Rollout",
     "Site",
 ]
@@ -57,10 +65,163 @@ class _Strict(BaseModel):
 
 
 class ProbeTransaction(_Strict):
-    """A test message the probe sends through the VIP (MAIL FROM / RCPT TO)."""
+    """A test message the probe sends through the VIP (MAIL FROM / RCPT TO).
 
-    mail_from: str
+    Without ``mail_from`` the probe derives one in the recipient's domain (probe/sender.py),
+    a domain that has an MX record, so FortiOS's return-email DNS check passes.
+    """
+
+    mail_from: str | None = None
     rcpt_to: str
+
+
+_IMAP_PORTS = {"imap": 143, "imaps": 993}
+
+
+class ImapConfirm(_Strict):
+    """The mailbox where a delivered probe message lands, read over IMAP (probe/imap.py).
+
+    ``imap://`` upgrades with STARTTLS (never falls back to clear text), ``imaps://`` is
+    implicit TLS; ``verify_tls`` is on by default and may name a CA bundle instead.
+    """
+
+    url: str
+    username: str = Field(min_length=1)
+    password: SecretStr
+    mailbox: str = Field("INBOX", min_length=1)
+    timeout: float = Field(60.0, gt=0, le=3600)
+    verify_tls: bool | Path = True
+
+    @field_validator("url")
+    @classmethod
+    def _imap_url(cls, url: str) -> str:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise _rule("the URL's port must be a number between 1 and 65535") from None
+        if parts.scheme not in _IMAP_PORTS:
+            raise _rule("the URL must start with imaps:// (implicit TLS) or imap:// (STARTTLS)")
+        if not parts.hostname:
+            raise _rule("the URL has no host")
+        if parts.username is not None or parts.password is not None:
+            raise _rule("credentials do not belong in the URL; use username and password")
+        if port == 0 or parts.path not in ("", "/") or parts.query:
+            raise _rule("give only scheme, host and port, like imaps://mail.example.net:993")
+        return url
+
+    @field_validator("verify_tls", mode="before")
+    @classmethod
+    def _verify_shape(cls, value: object) -> bool | Path:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str | Path) and str(value):
+            return Path(value)
+        raise _rule("expected true, false or the path of a CA bundle")
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or _IMAP_PORTS[parts.scheme]
+
+    @property
+    def implicit_tls(self) -> bool:
+        return urlsplit(self.url).scheme == "imaps"
+
+
+def _confirmer_kind(value: object) -> str | None:
+    if isinstance(value, ImapConfirm | dict):
+        return "imap"
+    return "lab" if value == "lab" else None
+
+
+def _unwrap_imap(value: object) -> object:
+    # ``{imap: {...}}`` in the file; the model keeps the inner mapping (errors point at imap.<key>).
+    return value["imap"] if isinstance(value, dict) and set(value) == {"imap"} else value
+
+
+# ``confirm_delivery: lab`` or ``confirm_delivery: {imap: {url, username, password, ...}}``.
+DeliveryConfirm = Annotated[
+    Annotated[Literal["lab"], Tag("lab")]
+    | Annotated[ImapConfirm, BeforeValidator(_unwrap_imap), Tag("imap")],
+    Discriminator(_confirmer_kind),
+]
+
+
+_ENDPOINT = re.compile(
+    r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:@\[\]]+))(?::(?P<port>\d+))?$"
+)
+
+
+def parse_endpoint(text: str, default_port: int) -> tuple[str | None, str, int]:
+    """``[user@]host[:port]`` (``[v6]:port`` for IPv6) as (user, host, port); ``ValueError`` if not."""
+    match = _ENDPOINT.match(text.strip())
+    if match is None:
+        raise ValueError(text)
+    port = int(match.group("port") or default_port)
+    if not 1 <= port <= 65535:
+        raise ValueError(text)
+    return match.group("user"), match.group("v6") or match.group("host"), port
+
+
+class ProbeVia(_Strict):
+    """Where the probe's TCP connection starts (probe/vantage.py): an SSH host or a SOCKS5 proxy.
+
+    ``{ssh: user@host[:port], key, known_hosts[, passphrase]}``: the SSH host opens the
+    connection (direct-tcpip port forwarding); its host key must be in ``known_hosts``.
+    ``{socks5: host[:port]}``: a SOCKS5 proxy without authentication opens it. Either way
+    the mail server's name is resolved at the vantage, as an outside sender would.
+    """
+
+    ssh: str | None = None
+    key: Path | None = None
+    known_hosts: Path | None = None
+    passphrase: SecretStr | None = None
+    socks5: str | None = None
+
+    @model_validator(mode="after")
+    def _one_vantage(self) -> ProbeVia:
+        if (self.ssh is None) == (self.socks5 is None):
+            raise _rule("give exactly one of ssh: user@host:port or socks5: host:port")
+        if self.ssh is not None:
+            try:
+                user, _, _ = parse_endpoint(self.ssh, 22)
+            except ValueError:
+                raise _rule("expected user@host or user@host:port", "ssh") from None
+            if user is None:
+                raise _rule("name the SSH user: user@host:port", "ssh")
+            for needed in ("key", "known_hosts"):
+                if getattr(self, needed) is None:
+                    raise _rule(f"an ssh vantage needs {needed}: PATH (relative to the site file)", needed)
+            return self
+        assert self.socks5 is not None
+        try:
+            user, _, _ = parse_endpoint(self.socks5, 1080)
+        except ValueError:
+            raise _rule("expected host:port", "socks5") from None
+        if user is not None:
+            raise _rule("SOCKS5 authentication is not supported; give host:port", "socks5")
+        extra = [k for k in ("key", "known_hosts", "passphrase") if getattr(self, k) is not None]
+        if extra:
+            raise _rule(f"{extra[0]} belongs to an ssh vantage, not to socks5", extra[0])
+        return self
+
+    @property
+    def label(self) -> str:
+        """How reports name the vantage: ``ssh probe@host:22`` or ``socks5 host:1080``."""
+        if self.ssh is not None:
+            user, host, port = parse_endpoint(self.ssh, 22)
+            return f"ssh {user}@{_host_port(host, port)}"
+        _, host, port = parse_endpoint(self.socks5 or "", 1080)
+        return f"socks5 {_host_port(host, port)}"
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ProbeSpec(_Strict):
@@ -73,18 +234,53 @@ class ProbeSpec(_Strict):
     timeout: float = Field(10.0, gt=0)
     retries: int = Field(3, ge=1, le=10)
     retry_delay: float = Field(2.0, ge=0)
-    ehlo: str = "probe.fortiauto.invalid"
+    # None: the vantage's or this machine's FQDN (probe/sender.py), a name HELO DNS lookups resolve.
+    ehlo: str | None = None
     transaction: ProbeTransaction | None = None
+    via: ProbeVia | None = None  # None: connect from this machine
+    # Also verify the served chain (PKIX, as strict senders do): true = system trust store, or a CA bundle.
+    verify_chain: bool | Path = False
     username: str | None = None
     password: SecretStr | None = None
-    # Who can confirm the message reached the mailbox (probe/delivery.py); only the lab can today.
-    confirm_delivery: Literal["lab"] | None = None
+    # Who confirms the message reached the mailbox (probe/delivery.py): the lab, or an IMAP mailbox.
+    confirm_delivery: DeliveryConfirm | None = None
+
+    @field_validator("confirm_delivery", mode="before")
+    @classmethod
+    def _confirmer_shape(cls, value: object) -> object:
+        if value is None or value == "lab" or isinstance(value, ImapConfirm):
+            return value
+        if isinstance(value, str):
+            shown = repr(value) if len(value) <= 40 else "this value"
+            raise _rule(f"unknown delivery confirmer {shown}; expected one of: lab, {{imap: {{url, ...}}}}")
+        if not isinstance(value, dict) or set(value) != {"imap"}:
+            raise _rule("expected lab or {imap: {url, username, password, mailbox, timeout}}")
+        return value
+
+    @field_serializer("confirm_delivery", mode="wrap")
+    def _confirmer_dump(self, value: object, handler: SerializerFunctionWrapHandler) -> object:
+        # Dumped in the file's own shape, so a dump validates again.
+        dumped = handler(value)
+        return {"imap": dumped} if isinstance(value, ImapConfirm) else dumped
+
+    @field_validator("verify_chain", mode="before")
+    @classmethod
+    def _chain_shape(cls, value: object) -> bool | Path:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str | Path) and str(value):
+            return Path(value)
+        raise _rule("expected true (the system trust store), false or the path of a CA bundle")
 
     @model_validator(mode="after")
     def _login_pair(self) -> ProbeSpec:
         if (self.username is None) != (self.password is None):
             missing = "password" if self.password is None else "username"
             raise _rule("SMTP AUTH needs both username and password", missing)
+        if self.verify_chain is not False and self.server_name is None:
+            raise _rule(
+                "verify_chain needs server_name: the name senders check the chain against", "server_name"
+            )
         return self
 
 
