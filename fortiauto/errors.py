@@ -12,10 +12,12 @@ envelopes into the ``FortiOSError`` branch at exactly one boundary
     ├── FortiOSError                    exit 4: the device answered badly or not at all
     │   ├── TransportError              no usable HTTP exchange
     │   │   ├── ConnectError
+    │   │   │   └── Unreachable         no connection before any request: refused, DNS, no route, timeout
     │   │   ├── Timeout
     │   │   ├── TLSVerifyError          certificate verification failed (names verify_tls)
     │   │   └── ResponseLost            a write was sent but its answer never came
     │   ├── AuthError                   401 / 403
+    │   ├── MalformedAnswer             an answer that is not a FortiOS envelope for what was asked
     │   └── APIError                    an error envelope: .http_status, .error_code, .cli_error
     │       ├── NotFound                404 / -3
     │       ├── AlreadyExists           -5
@@ -76,6 +78,7 @@ __all__ = [
     "InvalidValue",
     "JournalUnwritable",
     "LockHeld",
+    "MalformedAnswer",
     "NotFound",
     "PlanError",
     "PlanNotPrepared",
@@ -92,6 +95,7 @@ __all__ = [
     "TaskTimeout",
     "Timeout",
     "TransportError",
+    "Unreachable",
     "UnsupportedVersion",
     "WindowClosed",
     "WorkspaceLocked",
@@ -190,6 +194,19 @@ class ConnectError(TransportError):
     """The TCP or TLS connection could not be made."""
 
 
+class Unreachable(ConnectError):
+    """No connection to the device before any request was sent: refused, DNS, no route, connect timeout.
+
+    ``url`` is the device URL and ``cause`` the reason in words ("connection refused", "name does
+    not resolve", "timed out after 10 s"); nothing reached the device, so nothing was changed.
+    """
+
+    def __init__(self, message: str, *, url: str = "", cause: str = "", **kwargs: Any) -> None:
+        self.url = url
+        self.cause = cause
+        super().__init__(message, **kwargs)
+
+
 class Timeout(TransportError):
     """The device did not answer in time."""
 
@@ -215,6 +232,21 @@ class AuthError(FortiOSError):
 
     def __init__(self, message: str, *, http_status: int = 401, **kwargs: Any) -> None:
         self.http_status = http_status
+        super().__init__(message, **kwargs)
+
+
+class MalformedAnswer(FortiOSError):
+    """The device (or something in front of it) answered with something that is not a FortiOS envelope.
+
+    A 200 with an HTML or empty body, non-JSON, JSON that is not an object, no ``status``, a read
+    without ``results`` (or of the wrong shape), a write not reporting success, or an echoed
+    ``mkey`` that is not the one asked for. Never success and never "absent"; after a write,
+    whether it took effect is unknown until the object is read again (as with ``ResponseLost``).
+    """
+
+    def __init__(self, message: str, *, http_status: int = 200, reason: str = "", **kwargs: Any) -> None:
+        self.http_status = http_status
+        self.reason = reason
         super().__init__(message, **kwargs)
 
 
