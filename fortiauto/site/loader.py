@@ -1,10 +1,12 @@
 """Load and validate a site file into ``site.Site``: every problem at once, each with file, line and key.
 
-``load_site(path)`` reads YAML with line numbers, resolves ``${env:X}`` / ``${file:P}``
-references into secret strings, merges ``defaults`` into every device, validates with the
-models in ``site.py``, and checks certificate files (PEM parses, key matches, passphrase opens
-it, not expired). Every problem becomes a ``Problem`` (file, line, key path, one-line message)
-collected into one ``SiteInvalid``; nothing is contacted.
+``load_site(path)`` reads the file (``files.py``: regular files only, size-capped), parses it
+with libyaml into plain data and a line for every key (``yamldata.py``), resolves
+``${env:X}`` / ``${file:P}`` references into secret strings, merges ``defaults`` into every
+device, validates with the models in ``models.py``, and checks certificate files (PEM parses,
+key matches, passphrase opens it, not expired; each file read and checked once per load).
+Every problem becomes a ``Problem`` (file, line, key path, one-line message) collected into
+one ``SiteInvalid``; nothing is contacted.
 """
 
 from __future__ import annotations
@@ -25,22 +27,18 @@ from pydantic import (
     SecretStr,
     ValidationError,
 )
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from fortiauto import certs
 from fortiauto.errors import InputError, Problem, SiteInvalid
+from fortiauto.site.files import REFERENCED_FILE_CAP, SITE_FILE_CAP, read_capped
 from fortiauto.site.models import (
     SITE_RULE,
     SUPPORTED_VERSIONS,
     Site,
 )
+from fortiauto.site.yamldata import Loc, key_path, parse_yaml
 
 __all__ = ["load_site", "load_site_data", "redacted_dump"]
-
-
-Loc = tuple[str | int, ...]
 
 _DEFAULT_KEYS = (
     "vdom",
@@ -59,14 +57,6 @@ _REF = re.compile(r"\$\{([^}]*)\}")
 _LABELS = {"mode": "probe mode", "fallback": "fallback rung", "confirm_delivery": "delivery confirmer"}
 
 
-def _key_path(loc: Loc) -> str:
-    """``("devices", 0, "url")`` -> ``devices[0].url``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
 @dataclass
 class _Collector:
     """Problems and warnings found so far, with the line of every key in the file."""
@@ -76,8 +66,14 @@ class _Collector:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seen: set[Loc] = field(default_factory=set)
-    # Keys already opened in this load: a fleet shares one key file, and each RSA check costs ~30 ms.
+    shown: set[str] = field(default_factory=set)
+    # A fleet names one certificate, key and CA bundle for every device: each file is read and
+    # checked once per load (an RSA key check costs ~30 ms).
+    texts: dict[Path, str | InputError] = field(default_factory=dict)
     opened_keys: dict[str, PrivateKeyTypes] = field(default_factory=dict)
+    opened_certs: dict[str, certs.CertificateInfo | InputError] = field(default_factory=dict)
+    matched: dict[tuple[str, str], bool] = field(default_factory=dict)
+    ca_bundles: dict[Path, str | None] = field(default_factory=dict)
 
     def line(self, loc: Loc) -> int | None:
         for end in range(len(loc), -1, -1):
@@ -86,10 +82,30 @@ class _Collector:
         return None
 
     def add(self, loc: Loc, message: str) -> None:
-        problem = Problem(message, file=self.file, line=self.line(loc), key=_key_path(loc))
-        if not any(str(p) == str(problem) for p in self.problems):
+        problem = Problem(message, file=self.file, line=self.line(loc), key=key_path(loc))
+        if str(problem) not in self.shown:
+            self.shown.add(str(problem))
             self.problems.append(problem)
         self.seen.add(loc)
+
+    def text(self, path: Path) -> str:
+        """The UTF-8 text of a file the site names, read once per load (``files.read_capped``).
+
+        Raises:
+            InputError: why it cannot be used, a phrase to follow the file's name.
+        """
+        cached = self.texts.get(path)
+        if cached is None:
+            try:
+                cached = read_capped(path, cap=REFERENCED_FILE_CAP).decode("utf-8")
+            except InputError as exc:
+                cached = exc
+            except UnicodeDecodeError:
+                cached = InputError("is not UTF-8 text")
+            self.texts[path] = cached
+        if isinstance(cached, InputError):
+            raise cached
+        return cached
 
     def covered(self, loc: Loc) -> bool:
         """True when a problem was already reported at ``loc`` or above it."""
@@ -97,7 +113,7 @@ class _Collector:
 
     def warn(self, loc: Loc, message: str) -> None:
         line = self.line(loc)
-        where = f"line {line}: {_key_path(loc)}" if line is not None else _key_path(loc)
+        where = f"line {line}: {key_path(loc)}" if line is not None else key_path(loc)
         text = f"{where}: {message}"
         if text not in self.warnings:
             self.warnings.append(text)
@@ -131,75 +147,29 @@ class _Refs:
 
     def _read(self, arg: str, loc: Loc, out: _Collector) -> str | None:
         try:
-            text = (self.base_dir / arg).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            out.add(loc, f"file {arg!r} not found (${{file:{arg}}}, relative to the site file)")
+            text = out.text(self.base_dir / arg)
+        except InputError as exc:
+            out.add(loc, f"file {arg!r} {exc} (${{file:{arg}}}, relative to the site file)")
             return None
-        except (OSError, UnicodeDecodeError) as exc:
-            out.add(loc, f"cannot read file {arg!r} ({type(exc).__name__})")
-            return None
-        # Editors end files with a newline that is not part of the secret.
+        # Editors end files with one newline that is not part of the secret; anything more
+        # (a blank line, spaces) stays, and the models refuse it where it cannot be right.
         return text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
 
 
-def _key_line(node: CommentedMap, key: object, fallback: int | None) -> int | None:
-    try:
-        return int(node.lc.key(key)[0]) + 1
-    except (KeyError, AttributeError, TypeError):
-        # Keys pulled in by a YAML merge (<<: *anchor) have no position of their own.
-        return fallback
-
-
-def _item_line(node: CommentedSeq, index: int, fallback: int | None) -> int | None:
-    try:
-        return int(node.lc.item(index)[0]) + 1
-    except (KeyError, AttributeError, TypeError, IndexError):
-        return fallback
-
-
 def _plain(node: object, loc: Loc, refs: _Refs, out: _Collector) -> Any:
-    """ruamel's round-trip objects as plain Python, recording lines and resolving references."""
-    here = out.line(loc)
+    """A copy of parsed (or caller-given) data with references resolved; keys must be text."""
     if isinstance(node, Mapping):
         result: dict[str, Any] = {}
         for key, value in node.items():
-            sub = (*loc, str(key))
-            if isinstance(node, CommentedMap):
-                line = _key_line(node, key, here)
-                if line is not None:
-                    out.lines[sub] = line
             if not isinstance(key, str):
-                out.add(sub, "keys must be text")
+                out.add((*loc, str(key)), "keys must be text")
                 continue
-            result[key] = _plain(value, sub, refs, out)
+            result[key] = _plain(value, (*loc, key), refs, out)
         return result
     if isinstance(node, list | tuple):
-        items = []
-        for index, value in enumerate(node):
-            if isinstance(node, CommentedSeq):
-                line = _item_line(node, index, here)
-                if line is not None:
-                    out.lines[(*loc, index)] = line
-            items.append(_plain(value, (*loc, index), refs, out))
-        return items
-    return _scalar(node, loc, refs, out)
-
-
-def _scalar(node: object, loc: Loc, refs: _Refs, out: _Collector) -> Any:
-    if isinstance(node, TaggedScalar):
-        out.add(loc, "YAML tags are not supported here")
-        return None
-    if isinstance(node, str):
-        return refs.resolve(str(node), loc, out)
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, datetime):
-        # ruamel's TimeStamp keeps the offset in tzinfo; rebuild a plain datetime.
-        return datetime.fromisoformat(node.isoformat())
+        return [_plain(value, (*loc, index), refs, out) for index, value in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        return refs.resolve(node, loc, out)
     return node
 
 
@@ -240,29 +210,6 @@ def _check_model_keys(data: object, model: type[BaseModel], loc: Loc, out: _Coll
         sub = _nested_model(model.model_fields[name].annotation)
         if sub is not None:
             _check_model_keys(value, sub, (*loc, name), out)
-
-
-def _parse_yaml(text: str, out: _Collector) -> object:
-    try:
-        return YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = str(exc.problem or exc.context or "syntax error")
-        # ruamel quotes the duplicate's value, which may be a secret: keep only the key.
-        duplicate = re.match(r'found duplicate key "([^"]*)"', problem)
-        if duplicate:
-            problem = f"duplicate key {duplicate.group(1)!r}"
-        out.problems.append(Problem(f"invalid YAML: {problem}", file=out.file, line=line))
-    except YAMLError as exc:
-        out.problems.append(Problem(f"invalid YAML ({type(exc).__name__})", file=out.file))
-    return None
-
-
-def _root_line(raw: object) -> int | None:
-    if isinstance(raw, CommentedMap | CommentedSeq):
-        return int(raw.lc.line) + 1
-    return None
 
 
 def _check_top(data: object, out: _Collector) -> dict[str, Any] | None:
@@ -353,11 +300,9 @@ def _check_duplicates(items: object, loc: Loc, what: str, out: _Collector) -> No
 
 def _read_text(written: str, base_dir: Path, what: str, loc: Loc, out: _Collector) -> str | None:
     try:
-        return (base_dir / written).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        out.add(loc, f"{what} file {written!r} not found (relative to the site file)")
-    except (OSError, UnicodeDecodeError) as exc:
-        out.add(loc, f"cannot read the {what} file {written!r} ({type(exc).__name__})")
+        return out.text(base_dir / written)
+    except InputError as exc:
+        out.add(loc, f"{what} file {written!r} {exc} (relative to the site file)")
     return None
 
 
@@ -592,9 +537,6 @@ def _load(
 ) -> Site:
     """The pipeline after parsing: plain data, keys, defaults, files, then the models."""
     refs = _Refs(environ, base_dir)
-    root_line = _root_line(raw)
-    if root_line is not None:
-        out.lines[()] = root_line
     data = _check_top(_plain(raw, (), refs, out) if raw is not None else None, out)
     if data is None or not _check_version(data, out):
         raise SiteInvalid(out.problems)
@@ -620,6 +562,18 @@ def _load(
     return site
 
 
+def _site_text(path: Path, file: str) -> str:
+    try:
+        # Checked from fstat before reading: a huge file is refused without reading it.
+        return read_capped(path, cap=SITE_FILE_CAP).decode("utf-8-sig")
+    except InputError as exc:
+        message = "site file not found" if str(exc) == "not found" else f"the site file {exc}"
+        raise SiteInvalid([Problem(message, file=file)]) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise SiteInvalid([Problem("the site file is not UTF-8 text", file=file, line=line)]) from None
+
+
 def load_site(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Site:
     """Read, resolve and validate a site file; contacts nothing.
 
@@ -632,19 +586,12 @@ def load_site(path: str | Path, *, environ: Mapping[str, str] | None = None) -> 
     """
     site_path = Path(path)
     out = _Collector(file=str(path))
-    try:
-        text = site_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SiteInvalid([Problem("site file not found", file=str(path))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SiteInvalid(
-            [Problem(f"cannot read the site file ({type(exc).__name__})", file=str(path))]
-        ) from None
-    raw = _parse_yaml(text, out)
-    if out.problems:
-        raise SiteInvalid(out.problems)
+    parsed = parse_yaml(_site_text(site_path, out.file), file=out.file)
+    if parsed.problems:
+        raise SiteInvalid(parsed.problems)
+    out.lines = parsed.lines
     return _load(
-        raw,
+        parsed.data,
         base_dir=site_path.absolute().parent,
         site_path=site_path.absolute(),
         out=out,
