@@ -3,8 +3,12 @@
 Tasks read facts and write changes through it, the engine asks it for the device's version and
 request counts. It builds ``/api/v2/{cmdb,monitor,log}`` URLs (vdom on every call, mkeys encoded
 with no safe characters), signs requests with ``auth.py``, retries what is safe to retry, parses
-answers with ``envelope.py`` and lets ``errormap.py`` turn every failure into ``fortiauto.errors``.
-A write whose answer is lost is never sent again: the caller gets ``ResponseLost`` and re-reads.
+answers with ``envelope.py`` and lets ``errormap.py`` turn every failure, and every answer that
+is not a well-formed FortiOS envelope for what was asked, into ``fortiauto.errors``. A write
+whose answer is lost or mangled is never sent again: the caller gets ``ResponseLost`` or
+``MalformedAnswer`` and re-reads. Write answers carry ``concurrent_edit`` (``revisions.py``).
+Creating a client installs the log redaction of ``redact.py``; ``verify="sha256:..."`` pins
+the device's own certificate (``pinning.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from fortiauto.errors import (
     AuthError,
     FortiOSError,
     InputError,
+    MalformedAnswer,
     NotFound,
     RateLimited,
     ServerError,
@@ -36,23 +41,25 @@ from fortiauto.errors import (
     TransportError,
 )
 from fortiauto.fortios.auth import (
-    LOGIN_PATH,
-    LOGOUT_PATH,
+    API_LOGIN_PATH,
     LoginRejected,
     SessionAuth,
     TokenAuth,
     as_secret,
     auth_for,
 )
-from fortiauto.fortios.envelope import Envelope, SystemStatus, parse_envelope
+from fortiauto.fortios.envelope import Envelope, SystemStatus, decode_body, parse_envelope
 from fortiauto.fortios.errormap import (
     SECRET_FIELDS,
     RequestContext,
     mapped_errors,
     nothing_sent,
-    raise_for_envelope,
+    raise_for_answer,
     secret_values,
 )
+from fortiauto.fortios.pinning import is_pin, parse_pin, pinned_context
+from fortiauto.fortios.redact import install_log_redaction
+from fortiauto.fortios.revisions import RevisionTrail
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.results import RequestCounts
 
@@ -66,7 +73,8 @@ _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 _T = TypeVar("_T")
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
-_NO_JSON = object()
+# A log read may answer plain text (the raw log format); an HTML page is never a log.
+_TEXT_LOG_PROBLEMS = frozenset({"a body that is not JSON", "an empty body"})
 
 
 class UseDefault:
@@ -89,7 +97,8 @@ class FortiOSClient:
     """Async client for one FortiGate's REST API, authenticated by API token or session login.
 
     Use it as ``async with FortiOSClient(url, token=...) as api:``; entering logs in (session
-    mode), leaving logs out and closes the connections.
+    mode), leaving logs out and closes the connections. ``verify`` is True (system CAs), False,
+    a CA bundle path, or ``"sha256:<hex>"`` to pin the device's own certificate.
     """
 
     def __init__(
@@ -108,10 +117,11 @@ class FortiOSClient:
         name: str = "",
         allow_insecure_http: bool = False,
     ) -> None:
+        install_log_redaction()
         self._name = name
         self._url = _base_url(url)
         token, password = as_secret(token), as_secret(password)
-        self._auth = auth_for(token, username, password)
+        self._auth = auth_for(token, username, password, device=name)
         if self._url.scheme == "http" and self._auth is not None and not allow_insecure_http:
             raise InputError(
                 f"{self._url} is plain http: credentials would cross the network in clear text "
@@ -131,6 +141,7 @@ class FortiOSClient:
         self._total = 0
         self._writes = 0
         self._version: FortiOSVersion | None = None
+        self._revisions = RevisionTrail()
 
     def __repr__(self) -> str:
         mode = {TokenAuth: "token", SessionAuth: "session"}.get(type(self._auth), "none")
@@ -195,10 +206,16 @@ class FortiOSClient:
         """``GET monitor/system/status``: version, serial, hostname, build and model."""
         envelope = await self._call("GET", "monitor", "system/status", vdom=USE_DEFAULT)
         try:
+            if not isinstance(envelope.results, dict):
+                raise ValueError("system status answer has no results object")
             return SystemStatus.from_envelope(envelope)
         except ValueError as exc:
             ctx = self._context("GET", "monitor/system/status", None, self._resolve_vdom(USE_DEFAULT))
-            raise FortiOSError(f"unexpected system status answer: {exc}", **ctx.where()) from exc
+            raise MalformedAnswer(
+                f"not a FortiOS answer: unexpected system status answer: {exc}",
+                reason=str(exc),
+                **ctx.where(),
+            ) from exc
 
     # --- CMDB -----------------------------------------------------------------------------
 
@@ -210,9 +227,14 @@ class FortiOSClient:
         vdom: str | object = USE_DEFAULT,
         params: Mapping[str, str | list[str]] | None = None,
     ) -> list[dict[str, Any]]:
-        """CMDB GET of a table, a member (a list of one) or a singleton (``[object]``); always a list."""
+        """CMDB GET of a table, a member (a list of one) or a singleton (``[object]``); always a list.
+
+        Raises ``MalformedAnswer`` when the answer has no ``results`` or results of the wrong
+        shape (a member read is exactly one object: a missing member is FortiOS's 404).
+        """
         envelope = await self._call("GET", "cmdb", path, mkey, vdom=vdom, params=params)
-        return _as_list(envelope.results)
+        results = envelope.results
+        return [results] if isinstance(results, dict) else list(results)
 
     async def get_one(
         self,
@@ -222,12 +244,12 @@ class FortiOSClient:
         vdom: str | object = USE_DEFAULT,
         params: Mapping[str, str | list[str]] | None = None,
     ) -> dict[str, Any] | None:
-        """One CMDB member, or ``None`` when FortiOS answers 404."""
+        """One CMDB member, or ``None`` only when FortiOS itself answers 404 (or -3) for that mkey."""
         try:
             found = await self.get(path, mkey, vdom=vdom, params=params)
         except NotFound:
             return None
-        return found[0] if found else None
+        return found[0]
 
     async def create(
         self,
@@ -236,9 +258,13 @@ class FortiOSClient:
         *,
         vdom: str | object = USE_DEFAULT,
         params: Mapping[str, str | list[str]] | None = None,
+        mkey: str | int | None = None,
     ) -> Envelope:
-        """POST a new member to a CMDB table (the mkey is inside ``body``)."""
-        return await self._call("POST", "cmdb", path, vdom=vdom, params=params, body=body)
+        """POST a new member to a CMDB table (the mkey is inside ``body``).
+
+        ``mkey``, when given, is the key FortiOS must echo (a name; not an auto-assigned policyid).
+        """
+        return await self._call("POST", "cmdb", path, vdom=vdom, params=params, body=body, expect_mkey=mkey)
 
     async def update(
         self,
@@ -303,14 +329,12 @@ class FortiOSClient:
         vdom: str | object = USE_DEFAULT,
         params: Mapping[str, str | list[str]] | None = None,
     ) -> Any:
-        """``GET /api/v2/log/<path>``: the ``results`` when the answer is JSON, else its text."""
-        response, _ = await self._exchange("GET", "log", path, vdom=vdom, params=params)
-        body = _json(response)
-        if body is _NO_JSON:
-            return response.text
-        if isinstance(body, dict) and "results" in body:
-            return body["results"]
-        return body
+        """``GET /api/v2/log/<path>``: the ``results`` of a JSON answer, or the raw log text.
+
+        An HTML page, a JSON answer without ``results`` or any other non-envelope is ``MalformedAnswer``.
+        """
+        response, envelope = await self._exchange("GET", "log", path, vdom=vdom, params=params, text_ok=True)
+        return response.text if envelope is None else envelope.results
 
     # --- the exchange -------------------------------------------------------------------
 
@@ -324,8 +348,12 @@ class FortiOSClient:
         vdom: str | object,
         params: Mapping[str, str | list[str]] | None = None,
         body: Mapping[str, Any] | None = None,
+        expect_mkey: str | int | None = None,
     ) -> Envelope:
-        _, envelope = await self._exchange(method, api, path, mkey, vdom=vdom, params=params, body=body)
+        _, envelope = await self._exchange(
+            method, api, path, mkey, vdom=vdom, params=params, body=body, expect_mkey=expect_mkey
+        )
+        assert envelope is not None  # only text_ok exchanges answer without an envelope
         return envelope
 
     async def _exchange(
@@ -338,34 +366,57 @@ class FortiOSClient:
         vdom: str | object,
         params: Mapping[str, str | list[str]] | None = None,
         body: Mapping[str, Any] | None = None,
-    ) -> tuple[httpx.Response, Envelope]:
+        expect_mkey: str | int | None = None,
+        text_ok: bool = False,
+    ) -> tuple[httpx.Response, Envelope | None]:
         path = _clean_path(path)
         resolved_vdom = self._resolve_vdom(vdom)
         url = f"/api/v2/{api}/{path}"
         if mkey is not None:
             url = f"{url}/{quote(str(mkey), safe='')}"
         ctx_path = path if api == "cmdb" else f"{api}/{path}"
-        ctx = self._context(method, ctx_path, mkey, resolved_vdom, body)
+        ctx = self._context(method, ctx_path, mkey, resolved_vdom, body, api=api, expect_mkey=expect_mkey)
         query = _query(params, resolved_vdom)
         http = self._client()
 
-        async def once() -> tuple[httpx.Response, Envelope]:
+        async def once() -> tuple[httpx.Response, Envelope | None]:
             request = http.build_request(method, url, params=query, json=None if body is None else dict(body))
             response = await self._send(http, request, ctx)
+            value, problem = decode_body(response.content, response.headers.get("content-type", ""))
+            if text_ok and problem in _TEXT_LOG_PROBLEMS and 200 <= response.status_code < 300:
+                return response, None
             envelope = parse_envelope(
-                _json_or_none(response), http_status=response.status_code, http_method=method
+                value if problem is None else None, http_status=response.status_code, http_method=method
             )
             self._learn_version(envelope)
-            return response, raise_for_envelope(ctx, envelope)
+            return response, self._checked(ctx, path, envelope, problem)
 
         return await self._retrying(ctx, once)
+
+    def _checked(self, ctx: RequestContext, path: str, envelope: Envelope, problem: str | None) -> Envelope:
+        """The envelope once ``errormap`` accepts it, with what it tells about revisions recorded."""
+        try:
+            envelope = raise_for_answer(ctx, envelope, problem)
+        except NotFound:
+            if ctx.api == "cmdb" and ctx.method == "GET":
+                self._revisions.read(ctx.vdom, path, ctx.mkey, envelope.revision)
+            raise
+        if ctx.method == "GET":
+            if ctx.api == "cmdb":
+                self._revisions.read(ctx.vdom, path, ctx.mkey, envelope.revision)
+            return envelope
+        if ctx.api != "cmdb":
+            self._revisions.unrevisioned_write()
+            return envelope
+        written = ctx.mkey if ctx.mkey is not None else envelope.mkey
+        return self._revisions.wrote(ctx.vdom, path, written, envelope)
 
     async def _send(
         self, http: httpx.AsyncClient, request: httpx.Request, ctx: RequestContext, *, api: bool = True
     ) -> httpx.Response:
         """One attempt and its DEBUG line (method, path and query, outcome, ms; never headers or body).
 
-        ``api=False`` is for ``/logincheck`` and ``/logout``: sent outside the auth flow (which would
+        ``api=False`` is for the login and logout requests: sent outside the auth flow (which would
         otherwise log in to log in) and left out of the request counts.
         """
         started = time.perf_counter()
@@ -415,13 +466,17 @@ class FortiOSClient:
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     async def _login(self, http: httpx.AsyncClient, auth: SessionAuth) -> None:
-        ctx = self._context("POST", LOGIN_PATH.lstrip("/"), None, None, write=True)
+        ctx = self._context("POST", API_LOGIN_PATH.lstrip("/"), None, None, write=True, api="login")
 
         async def once() -> None:
-            request = auth.login_request(http.base_url)
-            response = await self._send(http, request, ctx, api=False)
-            with mapped_errors(ctx):
-                auth.accept_login(response)
+            request: httpx.Request | None = auth.login_start(http.base_url)
+            while request is not None:
+                step = self._context(
+                    "POST", request.url.path.lstrip("/"), None, None, write=True, api="login"
+                )
+                response = await self._send(http, request, step, api=False)
+                with mapped_errors(step):
+                    request = auth.login_next(response)
 
         await self._retrying(ctx, once)
 
@@ -430,7 +485,7 @@ class FortiOSClient:
         auth.forget()
         if request is None:
             return
-        ctx = self._context("POST", LOGOUT_PATH.lstrip("/"), None, None, write=True)
+        ctx = self._context(request.method, request.url.path.lstrip("/"), None, None, write=True, api="login")
         try:
             await self._send(http, request, ctx, api=False)
         except FortiOSError as err:
@@ -445,7 +500,7 @@ class FortiOSClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._state is _State.CLOSED:
-            raise RuntimeError("FortiOSClient is closed")
+            raise RuntimeError("FortiOSClient is closed")  # a bug in the caller, not a device failure
         if self._http is None:
             self._http = httpx.AsyncClient(
                 base_url=self._url,
@@ -469,7 +524,10 @@ class FortiOSClient:
         body: Mapping[str, Any] | None = None,
         *,
         write: bool | None = None,
+        api: str = "cmdb",
+        expect_mkey: str | int | None = None,
     ) -> RequestContext:
+        session = self._auth.secrets() if isinstance(self._auth, SessionAuth) else ()
         return RequestContext(
             method=method,
             path=path,
@@ -477,7 +535,11 @@ class FortiOSClient:
             vdom=vdom,
             device=self._name,
             write=method in _WRITE_METHODS if write is None else write,
-            secrets=self._secrets + secret_values(body),
+            secrets=self._secrets + session + secret_values(body),
+            api=api,
+            expect_mkey=expect_mkey,
+            url=str(self._url).rstrip("/"),
+            timeout=self._timeout,
         )
 
     def _resolve_vdom(self, vdom: str | object) -> str | None:
@@ -509,7 +571,7 @@ def _may_retry(err: FortiOSError, *, write: bool) -> bool:
         return True
     if write:
         return False
-    return isinstance(err, TransportError | ServerError | RateLimited)
+    return isinstance(err, TransportError | ServerError | RateLimited | MalformedAnswer)
 
 
 def _reached_device(err: FortiOSError) -> bool:
@@ -534,6 +596,9 @@ def _base_url(url: str) -> httpx.URL:
 def _tls_verify(verify: bool | str | Path) -> bool | ssl.SSLContext:
     if isinstance(verify, bool):
         return verify
+    if is_pin(verify):
+        # One context per client: the pin travels in its SSLObject class.
+        return pinned_context(parse_pin(str(verify)))
     # httpx 0.28 deprecates CA paths in verify=; an SSLContext is the supported form.
     try:
         return _ca_context(str(verify))
@@ -568,25 +633,3 @@ def _query(params: Mapping[str, str | list[str]] | None, vdom: str | None) -> di
 
 def _prefix(name: str) -> str:
     return f"{name}: " if name else ""
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return _NO_JSON
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    body = _json(response)
-    return None if body is _NO_JSON else body
-
-
-def _as_list(results: Any) -> list[dict[str, Any]]:
-    if results is None:
-        return []
-    if isinstance(results, dict):
-        return [results]
-    if isinstance(results, list):
-        return [item for item in results if isinstance(item, dict)]
-    return []

@@ -2,19 +2,22 @@
 
 The client hands each response body here after the HTTP exchange and before error mapping
 (``errormap.py`` reads ``status``, ``http_status``, ``error`` and ``cli_error`` from the result);
-tasks and the engine see ``Envelope.results`` and the write metadata (``mkey``, ``revision_changed``).
-Shapes follow shared/reference/fortios-protocol.md section 5: monitor success envelopes omit
-``http_status``, 401 answers are HTML, 7.6.5 sends ``cli_error`` as a list. No I/O.
+tasks and the engine see ``Envelope.results`` and the write metadata (``mkey``, ``revision``,
+``old_revision``, ``revision_changed``, and the client's ``concurrent_edit`` verdict). Shapes follow
+FortiOS's REST envelope (docs/fortios-client.md): monitor success envelopes omit ``http_status``,
+401 answers are HTML, 7.6.5 sends ``cli_error`` as a list. ``decode_body`` says what a body is
+when it is not a JSON object, so ``errormap`` can refuse it. No I/O.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from fortiauto.fortios.version import FortiOSVersion
 
-__all__ = ["Envelope", "SystemStatus", "parse_envelope"]
+__all__ = ["Envelope", "SystemStatus", "decode_body", "parse_envelope"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ class Envelope:
     error: int | None
     cli_error: str | None
     raw: dict[str, Any]
+    # Set by the client on write answers: the device revision it last saw for the object (advanced
+    # through its own writes since), and whether ``old_revision`` proves someone else wrote since:
+    # True = another change landed between that read and this write, False = none did,
+    # None = cannot tell (no revision in the answer, object never read, an unrevisioned write between).
+    revision_seen: str | None = None
+    concurrent_edit: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,6 +81,26 @@ class SystemStatus:
             build=envelope.build,
             model=model,
         )
+
+
+def decode_body(content: bytes, content_type: str) -> tuple[Any, str | None]:
+    """The JSON value of a body and, when it is not a JSON object, what it is instead, in words.
+
+    ``(value, None)`` for a JSON object; ``(value_or_None, "an HTML page")``,
+    ``"an empty body"``, ``"a body that is not JSON"`` or ``"JSON that is not an object (list)"``
+    otherwise. FortiOS answers every API request with a JSON object (its 401 page excepted).
+    """
+    text = content.decode("utf-8", "replace").strip()
+    if not text:
+        return None, "an empty body"
+    try:
+        value = json.loads(text)
+    except ValueError:
+        looks_html = "html" in content_type.lower() or text[:1] == "<"
+        return None, "an HTML page" if looks_html else "a body that is not JSON"
+    if not isinstance(value, dict):
+        return value, f"JSON that is not an object ({type(value).__name__})"
+    return value, None
 
 
 def parse_envelope(body: Any, *, http_status: int, http_method: str) -> Envelope:

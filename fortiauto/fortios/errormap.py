@@ -1,15 +1,20 @@
 """The one boundary where httpx exceptions and FortiOS error envelopes become ``fortiauto.errors``.
 
 The client runs every exchange inside ``mapped_errors`` and passes every parsed answer to
-``raise_for_envelope``; nothing above the client ever sees an httpx exception. Each error
-carries where it happened (``RequestContext``: method, path, mkey, vdom, device) and, for API
-errors, the HTTP status, FortiOS error code and ``cli_error`` — scrubbed of the request's
-secrets, since a CLI error can echo a value back. Codes follow shared/reference/fortios-protocol.md
-section 6. Also answers the one retry question that needs httpx knowledge: was anything sent?
+``raise_for_answer``; nothing above the client ever sees an httpx exception. An answer that is
+not a well-formed FortiOS envelope for what was asked is ``MalformedAnswer`` — never success,
+never "absent". Each error carries where it happened (``RequestContext``: method, path, mkey,
+vdom, device) and, for API errors, the HTTP status, FortiOS error code and ``cli_error`` —
+scrubbed of the request's secrets, since a CLI error can echo a value back. A connection that
+never came up is ``Unreachable`` naming the URL and the cause in words. Codes follow FortiOS's
+CLI return codes (docs/fortios-client.md). Also answers the one retry question that needs httpx
+knowledge: was anything sent?
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,6 +26,8 @@ import httpx
 from fortiauto import errors
 from fortiauto.fortios.auth import LoginRejected
 from fortiauto.fortios.envelope import Envelope
+from fortiauto.fortios.pinning import PinMismatch
+from fortiauto.fortios.redact import redact
 
 __all__ = [
     "SECRET_FIELDS",
@@ -28,6 +35,7 @@ __all__ = [
     "error_for_envelope",
     "mapped_errors",
     "nothing_sent",
+    "raise_for_answer",
     "raise_for_envelope",
     "secret_values",
 ]
@@ -92,6 +100,12 @@ class RequestContext:
     device: str = ""
     write: bool = False
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    # What a well-formed answer must look like: the API ("cmdb", "monitor", "log"), the mkey a
+    # create expects FortiOS to echo, the device URL and timeout for transport messages.
+    api: str = "cmdb"
+    expect_mkey: Any = None
+    url: str = ""
+    timeout: float | None = None
 
     def where(self) -> dict[str, Any]:
         return {
@@ -103,12 +117,13 @@ class RequestContext:
         }
 
     def scrub(self, text: str | None) -> str | None:
+        """``text`` with this request's secrets and anything shaped like a credential replaced."""
         if text is None:
             return None
         for secret in self.secrets:
             if secret:
                 text = text.replace(secret, _REDACTED)
-        return text
+        return redact(text)
 
 
 @contextmanager
@@ -129,6 +144,23 @@ def nothing_sent(error: errors.FortiOSError) -> bool:
     return isinstance(error.__cause__, _NOT_SENT)
 
 
+def raise_for_answer(ctx: RequestContext, envelope: Envelope, problem: str | None = None) -> Envelope:
+    """The envelope when it is a well-formed FortiOS success answer to ``ctx``, else raise.
+
+    ``problem`` is ``decode_body``'s description of a body that is not a JSON object. An error
+    answer raises its ``APIError``/``AuthError``; anything that is not what FortiOS sends for
+    this request raises ``MalformedAnswer``.
+    """
+    if not 200 <= envelope.http_status < 300 or envelope.status == "error":
+        raise error_for_envelope(ctx, envelope, problem)
+    if problem is not None:
+        raise _malformed(ctx, envelope, f"HTTP {envelope.http_status} with {problem}")
+    wrong = _shape_problem(ctx, envelope)
+    if wrong is not None:
+        raise _malformed(ctx, envelope, wrong)
+    return envelope
+
+
 def raise_for_envelope(ctx: RequestContext, envelope: Envelope) -> Envelope:
     """Return the envelope when FortiOS reports success, else raise the matching ``FortiOSError``."""
     if envelope.ok:
@@ -136,9 +168,19 @@ def raise_for_envelope(ctx: RequestContext, envelope: Envelope) -> Envelope:
     raise error_for_envelope(ctx, envelope)
 
 
-def error_for_envelope(ctx: RequestContext, envelope: Envelope) -> errors.FortiOSError:
-    """The error an unsuccessful envelope stands for (401 HTML pages arrive as body-less envelopes)."""
+def error_for_envelope(
+    ctx: RequestContext, envelope: Envelope, problem: str | None = None
+) -> errors.FortiOSError:
+    """The error an unsuccessful envelope stands for (401 HTML pages arrive as body-less envelopes).
+
+    A 404 (or -3) is ``NotFound`` only when it is FortiOS's own error envelope for the mkey asked:
+    callers read ``NotFound`` as "the object is absent", so a proxy's 404 page must not pass for it.
+    """
     status, code = envelope.http_status, envelope.error
+    if status == 404 or code == -3:
+        wrong = _not_found_problem(ctx, envelope, problem)
+        if wrong is not None:
+            return _malformed(ctx, envelope, wrong)
     if status in (401, 403):
         return errors.AuthError(_STATUS_TEXT[status], http_status=status, **ctx.where())
     cls = _api_error_class(status, code)
@@ -169,6 +211,73 @@ def secret_values(body: Any) -> tuple[str, ...]:
         for item in body:
             found.extend(secret_values(item))
     return tuple(found)
+
+
+def _malformed(ctx: RequestContext, envelope: Envelope, what: str) -> errors.MalformedAnswer:
+    after = " (the write may or may not have taken effect: read the object again)" if ctx.write else ""
+    return errors.MalformedAnswer(
+        f"not a FortiOS answer: {what}{after}",
+        http_status=envelope.http_status,
+        reason=what,
+        **ctx.where(),
+    )
+
+
+def _not_found_problem(ctx: RequestContext, envelope: Envelope, problem: str | None) -> str | None:
+    if problem is not None:
+        return f"HTTP {envelope.http_status} with {problem}"
+    if envelope.raw.get("status") != "error":
+        return f"HTTP {envelope.http_status} without FortiOS's error status"
+    return _mkey_problem(ctx, envelope)
+
+
+def _mkey_problem(ctx: RequestContext, envelope: Envelope) -> str | None:
+    asked = ctx.mkey if ctx.mkey is not None else ctx.expect_mkey
+    if asked is None or "mkey" not in envelope.raw:
+        return None
+    if str(envelope.raw["mkey"]) != str(asked):
+        return f"it names mkey {envelope.raw['mkey']!r}, not {asked!r}"
+    return None
+
+
+def _shape_problem(ctx: RequestContext, envelope: Envelope) -> str | None:
+    """What makes a 2xx answer not FortiOS's success envelope for ``ctx``, or ``None``."""
+    raw = envelope.raw
+    if "status" not in raw:
+        return "an envelope without status"
+    if envelope.status != "success":
+        return f"status {envelope.status!r}, not success"
+    echoed = raw.get("http_method")
+    if isinstance(echoed, str) and echoed.upper() != ctx.method:
+        return f"an answer to a {echoed.upper()}, not to this {ctx.method}"
+    wrong = _mkey_problem(ctx, envelope)
+    if wrong is not None or ctx.method != "GET":
+        return wrong
+    if "results" not in raw:
+        return "a read answer without results"
+    if ctx.api == "cmdb":
+        return _cmdb_results_problem(envelope.results, member=ctx.mkey is not None)
+    return None
+
+
+def _cmdb_results_problem(results: Any, *, member: bool) -> str | None:
+    if member:
+        # A member read is a list of exactly one object; a missing member is a 404, never [].
+        if not isinstance(results, list) or len(results) != 1 or not isinstance(results[0], dict):
+            return f"a member read whose results are {_shape(results)}, not a list of one object"
+        return None
+    if isinstance(results, dict):
+        return None  # a singleton such as system/global
+    if not isinstance(results, list) or not all(isinstance(item, dict) for item in results):
+        return f"a table read whose results are {_shape(results)}, not a list of objects"
+    return None
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, list):
+        kinds = sorted({type(item).__name__ for item in value})
+        return f"a list of {len(value)} ({', '.join(kinds)})" if value else "an empty list"
+    return f"a {type(value).__name__}"
 
 
 def _api_error_class(status: int, code: int | None) -> type[errors.APIError]:
@@ -203,16 +312,26 @@ def _login_error(exc: LoginRejected, ctx: RequestContext) -> errors.FortiOSError
 
 def _transport_error(exc: Exception, ctx: RequestContext) -> errors.FortiOSError:
     where = ctx.where()
-    if isinstance(exc, httpx.ConnectError) and _cert_verify_failure(exc):
+    target = ctx.url or "the device"
+    mismatch = _find_cause(exc, PinMismatch)
+    if isinstance(mismatch, PinMismatch):
         return errors.TLSVerifyError(
-            f"TLS certificate verification failed ({_cert_verify_failure(exc)}); "
-            "set verify_tls to the CA bundle that signed the device's certificate",
+            f"{target}: the certificate's SHA-256 fingerprint is {mismatch.seen}, not the pinned "
+            f"{mismatch.expected}; nothing was sent (check verify_tls, or who answers at this address)",
             **where,
         )
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return errors.Timeout("timed out connecting to the device", **where)
-    if isinstance(exc, httpx.ConnectError):
-        return errors.ConnectError("could not connect to the device", **where)
+    verify_failure = _cert_verify_failure(exc)
+    if isinstance(exc, httpx.ConnectError) and verify_failure:
+        return errors.TLSVerifyError(
+            f"{target}: certificate verify failed: {ctx.scrub(verify_failure)}; set verify_tls to the CA "
+            "bundle that signed the device's certificate, or pin it with verify_tls: sha256:<fingerprint>",
+            **where,
+        )
+    if isinstance(exc, httpx.PoolTimeout):
+        return errors.Timeout("timed out waiting for a free connection to the device", **where)
+    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
+        cause = _connect_cause(exc, ctx.timeout)
+        return errors.Unreachable(f"cannot reach {target}: {cause}", url=ctx.url, cause=cause, **where)
     if ctx.write:
         # The request left us (fully or partly); FortiOS may have applied it. Never resend blindly:
         # the caller re-reads the object to learn whether the write took effect.
@@ -224,19 +343,59 @@ def _transport_error(exc: Exception, ctx: RequestContext) -> errors.FortiOSError
             **where,
         )
     if isinstance(exc, httpx.TimeoutException):
-        return errors.Timeout("timed out waiting for the device's answer", **where)
-    return errors.TransportError(f"the exchange with the device failed ({type(exc).__name__})", **where)
+        return errors.Timeout(f"timed out waiting for the answer of {target}{_after(ctx.timeout)}", **where)
+    if isinstance(exc, httpx.LocalProtocolError):
+        # httpcore's text quotes the offending header value, which may be a credential.
+        return errors.TransportError(f"the request could not be sent: {ctx.scrub(str(exc))}", **where)
+    return errors.TransportError(f"the exchange with {target} failed ({type(exc).__name__})", **where)
 
 
-def _cert_verify_failure(exc: BaseException) -> str | None:
-    """The verifier's reason when ``exc`` was caused by certificate verification, else ``None``."""
+def _after(timeout: float | None) -> str:
+    return "" if timeout is None else f" after {timeout:g} s"
+
+
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.EHOSTUNREACH: "no route to host",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ECONNRESET: "connection reset while connecting",
+    errno.ETIMEDOUT: "timed out",
+}
+
+
+def _connect_cause(exc: BaseException, timeout: float | None) -> str:
+    """Why a connection never came up, in words: refused, DNS, no route, timeout, TLS handshake."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"timed out{_after(timeout)}"
+    if _find_cause(exc, socket.gaierror) is not None:
+        return "name does not resolve"
+    tls = _find_cause(exc, ssl.SSLError)
+    if isinstance(tls, ssl.SSLError):
+        return f"TLS handshake failed: {tls.reason or tls.strerror or tls}"
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.errno in _ERRNO_WORDS:
+            return _ERRNO_WORDS[cause.errno]
+    return f"connection failed ({exc})"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current.verify_message or "certificate verify failed"
+        yield current
         current = current.__cause__ or current.__context__
+
+
+def _find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    return next((cause for cause in _causes(exc) if isinstance(cause, kind)), None)
+
+
+def _cert_verify_failure(exc: BaseException) -> str | None:
+    """The verifier's reason when ``exc`` was caused by certificate verification, else ``None``."""
+    failure = _find_cause(exc, ssl.SSLCertVerificationError)
+    if isinstance(failure, ssl.SSLCertVerificationError):
+        return failure.verify_message or "certificate rejected"
     if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        return "certificate verify failed"
+        return "certificate rejected"
     return None

@@ -68,6 +68,13 @@ def error_envelope(
     return body
 
 
+def echo_envelope(request: httpx.Request) -> httpx.Response:
+    """A well-formed success answer to any request: one object for reads, none for writes."""
+    if request.method == "GET":
+        return httpx.Response(200, json=envelope(results=[{"name": "x"}]))
+    return httpx.Response(200, json=envelope(method=request.method))
+
+
 def only_request(httpx_mock: HTTPXMock) -> httpx.Request:
     """The single request the test made (fails when there were none or several)."""
     request = httpx_mock.get_request()

@@ -1,4 +1,8 @@
-"""Both auth modes: the Bearer token, and the /logincheck session with its cookie and CSRF dance."""
+"""Both auth modes: the Bearer token, and the session login.
+
+The session logs in through /api/v2/authentication (6.4.2+, the only way from 7.6.3) and falls
+back to the legacy /logincheck cookie and CSRF dance on builds that answer that endpoint 404.
+"""
 
 from __future__ import annotations
 
@@ -32,13 +36,24 @@ def login_cookies(*names: str, value: str = f'"{CSRF}"') -> list[tuple[str, str]
     return headers
 
 
-def add_login(httpx_mock: HTTPXMock, *cookie_names: str, body: str = LOGIN_OK_BODY) -> None:
+def add_api_login_unsupported(httpx_mock: HTTPXMock) -> None:
+    """An older build: /api/v2/authentication is an unknown path."""
+    httpx_mock.add_response(method="POST", url=f"{BASE}/api/v2/authentication", status_code=404, text="")
+
+
+def add_logincheck(httpx_mock: HTTPXMock, *cookie_names: str, body: str = LOGIN_OK_BODY) -> None:
     httpx_mock.add_response(
         method="POST",
         url=f"{BASE}/logincheck",
         text=body,
         headers=login_cookies(*cookie_names),
     )
+
+
+def add_login(httpx_mock: HTTPXMock, *cookie_names: str, body: str = LOGIN_OK_BODY) -> None:
+    """A legacy session login: the API endpoint is unknown, /logincheck answers."""
+    add_api_login_unsupported(httpx_mock)
+    add_logincheck(httpx_mock, *cookie_names, body=body)
 
 
 def add_logout(httpx_mock: HTTPXMock) -> None:
@@ -81,7 +96,8 @@ async def test_session_login_csrf_on_writes_and_logout(
         await client.get("firewall/vip")
         await client.update("firewall/vip", "x", {"comment": "y"})
 
-    login, get, put, logout = httpx_mock.get_requests()
+    unsupported, login, get, put, logout = httpx_mock.get_requests()
+    assert unsupported.url.path == "/api/v2/authentication"
     assert parse_qs(login.content.decode()) == {
         "username": [USERNAME],
         "secretkey": [PASSWORD],
@@ -101,8 +117,12 @@ async def test_session_login_happens_on_enter(httpx_mock: HTTPXMock) -> None:
     add_login(httpx_mock, "ccsrftoken")
     add_logout(httpx_mock)
     async with FortiOSClient(BASE, username=USERNAME, password=PASSWORD):
-        assert [r.url.path for r in httpx_mock.get_requests()] == ["/logincheck"]
-    assert [r.url.path for r in httpx_mock.get_requests()] == ["/logincheck", "/logout"]
+        assert [r.url.path for r in httpx_mock.get_requests()] == ["/api/v2/authentication", "/logincheck"]
+    assert [r.url.path for r in httpx_mock.get_requests()] == [
+        "/api/v2/authentication",
+        "/logincheck",
+        "/logout",
+    ]
 
 
 async def test_session_logs_in_lazily_without_open(httpx_mock: HTTPXMock) -> None:
@@ -112,13 +132,14 @@ async def test_session_logs_in_lazily_without_open(httpx_mock: HTTPXMock) -> Non
     client = FortiOSClient(BASE, username=USERNAME, password=PASSWORD)
     await client.create("firewall/vip", {"name": "x"})
     await client.close()
-    login, create, logout = httpx_mock.get_requests()
+    _, login, create, logout = httpx_mock.get_requests()
     assert (login.url.path, logout.url.path) == ("/logincheck", "/logout")
     assert create.headers["x-csrftoken"] == CSRF
 
 
 async def test_failed_login_is_an_auth_error_and_nothing_else_is_sent(httpx_mock: HTTPXMock) -> None:
     # A refused login still answers 200; the body starts with 0 and the cookies are "0&0".
+    add_api_login_unsupported(httpx_mock)
     httpx_mock.add_response(
         method="POST",
         url=f"{BASE}/logincheck",
@@ -130,13 +151,14 @@ async def test_failed_login_is_an_auth_error_and_nothing_else_is_sent(httpx_mock
         await client.__aenter__()
     assert caught.value.device == "fgt-1"
     assert caught.value.http_status == 401
-    assert len(httpx_mock.get_requests()) == 1  # no retry: repeated failures lock the admin out
+    assert len(httpx_mock.get_requests()) == 2  # no retry: repeated failures lock the admin out
     with pytest.raises(RuntimeError):
         await client.get("firewall/vip")  # a client whose open failed is closed
 
 
 async def test_login_without_csrf_cookie_is_an_auth_error(httpx_mock: HTTPXMock) -> None:
     # FortiOS 7.6.3+ answers /logincheck with 200 and no session cookie at all.
+    add_api_login_unsupported(httpx_mock)
     httpx_mock.add_response(method="POST", url=f"{BASE}/logincheck", text=LOGIN_OK_BODY)
     with pytest.raises(AuthError, match="no CSRF cookie"):
         async with FortiOSClient(BASE, username=USERNAME, password=PASSWORD):
@@ -144,6 +166,7 @@ async def test_login_without_csrf_cookie_is_an_auth_error(httpx_mock: HTTPXMock)
 
 
 async def test_login_lockout_is_rate_limited(httpx_mock: HTTPXMock) -> None:
+    add_api_login_unsupported(httpx_mock)
     httpx_mock.add_response(method="POST", url=f"{BASE}/logincheck", status_code=429, text="")
     with pytest.raises(RateLimited):
         async with FortiOSClient(BASE, username=USERNAME, password=PASSWORD):
@@ -153,7 +176,7 @@ async def test_login_lockout_is_rate_limited(httpx_mock: HTTPXMock) -> None:
 async def test_expired_session_logs_in_again_once(httpx_mock: HTTPXMock) -> None:
     add_login(httpx_mock, "ccsrftoken")
     httpx_mock.add_response(method="PUT", status_code=401, text="<html><body>401 Unauthorized</body></html>")
-    add_login(httpx_mock, "ccsrftoken")
+    add_logincheck(httpx_mock, "ccsrftoken")
     httpx_mock.add_response(method="PUT", json=envelope(method="PUT", mkey="x"))
     add_logout(httpx_mock)
     async with FortiOSClient(BASE, username=USERNAME, password=PASSWORD) as client:
@@ -161,9 +184,10 @@ async def test_expired_session_logs_in_again_once(httpx_mock: HTTPXMock) -> None
     assert result.status == "success"
     paths = [(r.method, r.url.path) for r in httpx_mock.get_requests()]
     assert paths == [
+        ("POST", "/api/v2/authentication"),
         ("POST", "/logincheck"),
         ("PUT", "/api/v2/cmdb/firewall/vip/x"),
-        ("POST", "/logincheck"),
+        ("POST", "/logincheck"),  # the flow that worked is remembered
         ("PUT", "/api/v2/cmdb/firewall/vip/x"),
         ("POST", "/logout"),
     ]
@@ -172,7 +196,7 @@ async def test_expired_session_logs_in_again_once(httpx_mock: HTTPXMock) -> None
 async def test_session_401_after_fresh_login_is_an_auth_error(httpx_mock: HTTPXMock) -> None:
     add_login(httpx_mock, "ccsrftoken")
     httpx_mock.add_response(method="GET", status_code=401, text="<html>401 Unauthorized</html>")
-    add_login(httpx_mock, "ccsrftoken")
+    add_logincheck(httpx_mock, "ccsrftoken")
     httpx_mock.add_response(method="GET", status_code=401, text="<html>401 Unauthorized</html>")
     add_logout(httpx_mock)
     async with FortiOSClient(BASE, username=USERNAME, password=PASSWORD, retries=0) as client:
@@ -185,7 +209,7 @@ async def test_failed_logout_does_not_raise(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(method="POST", url=f"{BASE}/logout", status_code=500, text="")
     async with FortiOSClient(BASE, username=USERNAME, password=PASSWORD):
         pass
-    assert len(httpx_mock.get_requests()) == 2
+    assert len(httpx_mock.get_requests()) == 3
 
 
 async def test_token_401_is_not_retried(httpx_mock: HTTPXMock, delays: list[float]) -> None:

@@ -152,9 +152,9 @@ async def test_redirect_to_https_is_an_api_error(httpx_mock: HTTPXMock) -> None:
 
 TRANSPORT_ERRORS = [
     # (method, httpx exception, expected class)
-    ("GET", httpx.ConnectError("All connection attempts failed"), errors.ConnectError),
-    ("PUT", httpx.ConnectError("All connection attempts failed"), errors.ConnectError),
-    ("GET", httpx.ConnectTimeout("timed out"), errors.Timeout),
+    ("GET", httpx.ConnectError("All connection attempts failed"), errors.Unreachable),
+    ("PUT", httpx.ConnectError("All connection attempts failed"), errors.Unreachable),
+    ("GET", httpx.ConnectTimeout("timed out"), errors.Unreachable),
     ("GET", httpx.ReadTimeout("timed out"), errors.Timeout),
     ("GET", httpx.ReadError("connection reset"), errors.TransportError),
     ("GET", httpx.RemoteProtocolError("Server disconnected"), errors.TransportError),

@@ -86,12 +86,18 @@ async def test_session_client_and_failed_login(
     httpx_mock: HTTPXMock, debug_logs: pytest.LogCaptureFixture
 ) -> None:
     cookies = [("set-cookie", f'ccsrftoken="{CSRF}"; path=/'), ("set-cookie", 'APSCOOKIE_1="x"; path=/')]
+    httpx_mock.add_response(method="POST", url=f"{BASE}/api/v2/authentication", status_code=404, text="")
     httpx_mock.add_response(method="POST", url=f"{BASE}/logincheck", text="1", headers=cookies)
     httpx_mock.add_response(
         status_code=403, json=error_envelope(403, cli_error=f"password {PASSWORD} rejected", method="PUT")
     )
     httpx_mock.add_response(method="POST", url=f"{BASE}/logout", text="")
-    httpx_mock.add_response(method="POST", url=f"{BASE}/logincheck", text="0")
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}/api/v2/authentication",
+        status_code=401,
+        json={"status": -1, "status_message": "LOGIN_FAILED"},
+    )
 
     caught: list[BaseException] = []
     async with FortiOSClient(BASE, username=USERNAME, password=PASSWORD, name="fgt-2") as client:

@@ -12,7 +12,15 @@ from fortiauto.errors import InputError, NotFound
 from fortiauto.fortios import USE_DEFAULT, FortiOSClient
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.results import RequestCounts
-from tests.unit.fortios.conftest import BASE, TOKEN, cmdb_url, envelope, error_envelope, only_request
+from tests.unit.fortios.conftest import (
+    BASE,
+    TOKEN,
+    cmdb_url,
+    echo_envelope,
+    envelope,
+    error_envelope,
+    only_request,
+)
 
 POLICY = {"policyid": 12, "name": "inbound-smtp", "srcintf": [{"name": "wan1", "q_origin_key": "wan1"}]}
 
@@ -60,7 +68,7 @@ async def test_client_default_vdom(httpx_mock: HTTPXMock) -> None:
 
 
 async def test_every_kind_of_call_carries_the_vdom(api: FortiOSClient, httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(json=envelope(results=[]), is_reusable=True)
+    httpx_mock.add_callback(echo_envelope, is_reusable=True)
     await api.get("firewall/vip")
     await api.get_one("firewall/vip", "vip-mx1")
     await api.create("firewall/vip", {"name": "x"})
@@ -227,7 +235,7 @@ async def test_version_is_learned_from_any_envelope_even_an_error(
 
 
 async def test_counts_reads_and_writes(api: FortiOSClient, httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(json=envelope(results=[]), is_reusable=True)
+    httpx_mock.add_callback(echo_envelope, is_reusable=True)
     await api.get("firewall/vip")
     await api.get_one("firewall/vip", "a")
     await api.monitor_get("system/status")
@@ -240,7 +248,7 @@ async def test_counts_reads_and_writes(api: FortiOSClient, httpx_mock: HTTPXMock
 
 
 async def test_counts_are_per_client(httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(json=envelope(results=[]), is_reusable=True)
+    httpx_mock.add_callback(echo_envelope, is_reusable=True)
     async with FortiOSClient(BASE, token=TOKEN) as one, FortiOSClient(BASE, token=TOKEN) as two:
         await one.get("firewall/vip")
         await one.get("firewall/vip")
