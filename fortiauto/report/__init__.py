@@ -1,4 +1,4 @@
-"""Reporters and report files: console, JSON, JUnit XML, Markdown change record, FortiOS CLI."""
+"""Reporters and report files: console, JSON, JUnit XML, Markdown change record, HTML, FortiOS CLI."""
 
 from __future__ import annotations
 
@@ -17,17 +17,23 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def write_reports(run: RunResult, directory: Path) -> list[Path]:
-    """Write the run's reports (0600 files in a 0700 directory); returns their paths."""
+def write_reports(run: RunResult, directory: Path, *, journal_dir: Path | None = None) -> list[Path]:
+    """Write the run's reports (0600 files in a 0700 directory); returns their paths.
+
+    ``journal_dir`` goes into the back-out command, so it works from any directory.
+    """
+    from fortiauto.report.to_html import run_to_html  # noqa: PLC0415
     from fortiauto.report.to_junit import run_to_junit  # noqa: PLC0415
     from fortiauto.report.to_markdown import run_to_markdown  # noqa: PLC0415
 
+    journal = None if journal_dir is None else str(journal_dir.resolve())
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
     outputs = {
         f"{run.run_id}.json": json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n",
         f"{run.run_id}.junit.xml": run_to_junit(run),
-        f"{run.run_id}.md": run_to_markdown(run),
+        f"{run.run_id}.md": run_to_markdown(run, journal_dir=journal),
+        f"{run.run_id}.html": run_to_html(run, journal_dir=journal),
     }
     paths = []
     for name, text in outputs.items():

@@ -1,33 +1,64 @@
 """Human output: a plan as a readable diff, one line per event, and a summary table (rich).
 
 Implements the ``events.Reporter`` protocol; on a TTY it also shows a live status table. All
-text is built from result objects, which hold no secrets.
+text is built from result objects, which hold no secrets. Nothing here is rich markup: text from
+a device or a file goes into ``rich.text.Text`` objects (never parsed), one line each
+(``safe.one_line``), so ``[http 500, error -1]`` shows literally and a newline cannot forge a line.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from fortiauto.events import NullReporter
+from fortiauto.report.safe import one_line
 from fortiauto.results import Change, DeviceResult, Plan, ProbeResult, RunResult
 
-__all__ = ["STATUS_STYLE", "ConsoleReporter", "render_change", "render_plan", "render_summary"]
+__all__ = [
+    "STATUS_STYLE",
+    "ConsoleReporter",
+    "change_title",
+    "device_line",
+    "make_console",
+    "probe_cell",
+    "render_change",
+    "render_plan",
+    "render_summary",
+]
+
+# Without a terminal (a pipe, a CI log, a file) there is no width to respect: rich's default of
+# 80 columns would wrap a table's reasons one word per line. Tables are not expanded, so they
+# take their natural width; COLUMNS, when set, still wins.
+_NO_TERMINAL_WIDTH = 10_000
 
 STATUS_STYLE = {
     "unchanged": "green",
     "changed": "bold green",
+    "unproven": "yellow",  # mail flows, the fix is in place, but its effect is not in the log
+    "fallback": "yellow",  # mail flows on a fallback rung, not with the full fix
     "rolled_back": "yellow",
+    "refused": "cyan",
     "skipped": "cyan",
     "failed": "bold red",
 }
 
 
+def make_console(*, stderr: bool = False, file: IO[str] | None = None) -> Console:
+    """The CLI's console: no markup parsing, no highlighting, full width when not a terminal."""
+    console = Console(stderr=stderr, file=file, highlight=False, soft_wrap=True, markup=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        console.width = _NO_TERMINAL_WIDTH
+    return console
+
+
 def _value(value: Any) -> str:
-    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+    return one_line(json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value)
 
 
 def _flat(diff: dict[str, dict[str, Any]], prefix: str = "") -> list[tuple[str, Any, Any]]:
@@ -45,8 +76,26 @@ def _flat(diff: dict[str, dict[str, Any]], prefix: str = "") -> list[tuple[str, 
     return rows
 
 
+def _policy_name(change: Change) -> str | None:
+    """The policy's name when the data has it (a ``policy_name`` field, else the object's name)."""
+    if change.path != "firewall/policy":
+        return None
+    name = getattr(change, "policy_name", None)
+    for body in (change.before, change.after):
+        if name is None and body:
+            name = body.get("name")
+    return None if name in (None, "") else str(name)
+
+
+def change_title(change: Change) -> str:
+    """``update firewall/policy/1 "inbound-smtp" (vdom root)``: what, where, and the policy's name."""
+    name = _policy_name(change)
+    label = f" {json.dumps(one_line(name))}" if name is not None else ""
+    return one_line(f"{change.action} {change.path}/{change.mkey}{label} (vdom {change.vdom})")
+
+
 def render_change(change: Change) -> list[str]:
-    title = f"  {change.action} {change.path}/{change.mkey} (vdom {change.vdom})"
+    title = f"  {change_title(change)}"
     lines = [title]
     if change.action == "delete":
         return [*lines, "      - (removed)"]
@@ -60,32 +109,44 @@ def render_change(change: Change) -> list[str]:
 
 def render_plan(plan: Plan) -> str:
     rung = f" [fallback rung {plan.rung}]" if plan.rung else ""
-    lines = [f"{plan.device} (FortiOS {plan.version}){rung}"]
+    lines = [one_line(f"{plan.device} (FortiOS {plan.version}){rung}")]
     if plan.empty:
         lines.append("  no changes")
     for change in plan.changes:
         lines.extend(render_change(change))
-    lines.extend(f"  = {label}: {reason}" for label, reason in plan.noop_reasons.items())
-    lines.extend(f"  ! warning: {w}" for w in plan.warnings)
+    lines.extend(one_line(f"  = {label}: {reason}") for label, reason in plan.noop_reasons.items())
+    lines.extend(one_line(f"  ! warning: {w}") for w in plan.warnings)
     return "\n".join(lines)
 
 
+def probe_cell(probe: ProbeResult | None) -> str:
+    return "-" if probe is None else ("pass" if probe.passed else one_line(probe.failure_class or "?"))
+
+
+def _status(status: str) -> Text:
+    return Text(one_line(status), style=STATUS_STYLE.get(status, ""))
+
+
 def render_summary(run: RunResult) -> Table:
-    table = Table(title=f"run {run.run_id}: exit {run.exit_code}")
+    table = Table(title=Text(one_line(f"run {run.run_id}: exit {run.exit_code}")))
     for column in ("device", "status", "changes", "probe", "effect", "fallback", "reason"):
         table.add_column(column)
     for result in run.devices:
-        probe = result.probe or result.baseline
         table.add_row(
-            result.name,
-            f"[{STATUS_STYLE.get(result.status, '')}]{result.status}[/]",
+            Text(one_line(result.name)),
+            _status(result.status),
             str(len(result.changes)),
-            "-" if probe is None else ("pass" if probe.passed else str(probe.failure_class)),
-            result.effect,
-            result.fallback_used or "-",
-            result.reason,
+            Text(probe_cell(result.probe or result.baseline)),
+            Text(one_line(result.effect)),
+            Text(one_line(result.fallback_used or "-")),
+            Text(one_line(result.reason)),
         )
     return table
+
+
+def device_line(result: DeviceResult) -> Text:
+    """``fgt-1: changed - applied and probe passed``, the status in its colour."""
+    return Text.assemble(one_line(result.name), ": ", _status(result.status), " - ", one_line(result.reason))
 
 
 class ConsoleReporter(NullReporter):
@@ -96,25 +157,25 @@ class ConsoleReporter(NullReporter):
         self.show_plans = show_plans
         self.show_diff = show_diff
 
+    def _line(self, text: Text | str) -> None:
+        self.console.print(text if isinstance(text, Text) else Text(one_line(text)), highlight=False)
+
     def device_started(self, device: str) -> None:
-        self.console.print(f"[bold]{device}[/]: started", highlight=False)
+        self._line(Text.assemble((one_line(device), "bold"), ": started"))
 
     def change_planned(self, device: str, plan: Plan) -> None:
         if self.show_plans:
-            self.console.print(
-                render_plan(plan) if self.show_diff else f"{device}: {len(plan.changes)} change(s)"
-            )
+            if self.show_diff:
+                self.console.print(Text(render_plan(plan)), highlight=False)
+            else:
+                self._line(f"{device}: {len(plan.changes)} change(s)")
 
     def change_applied(self, device: str, change: Change) -> None:
-        self.console.print(f"{device}: {change.action} {change.path}/{change.mkey} ok", highlight=False)
+        self._line(f"{device}: {change.action} {change.path}/{change.mkey} ok")
 
     def probe_finished(self, device: str, stage: str, result: ProbeResult) -> None:
         verdict = "passed" if result.passed else f"FAILED {result.failure_class}"
-        self.console.print(
-            f"{device}: {stage} probe {verdict} ({result.mode}, {result.attempts} attempt(s))",
-            highlight=False,
-        )
+        self._line(f"{device}: {stage} probe {verdict} ({result.mode}, {result.attempts} attempt(s))")
 
     def device_finished(self, result: DeviceResult) -> None:
-        style = STATUS_STYLE.get(result.status, "")
-        self.console.print(f"{result.name}: [{style}]{result.status}[/] - {result.reason}", highlight=False)
+        self._line(device_line(result))

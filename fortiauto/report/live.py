@@ -4,7 +4,8 @@ An ``events.Reporter`` like ``console.ConsoleReporter``: the engine and the roll
 this module only keeps a small per-device state machine (phase, status, last detail) and draws
 it with ``rich.live``. ``fleet_reporters`` is what ``cli`` calls: the live view on a real
 terminal, the plain one-line ``ConsoleReporter`` elsewhere (pipes, CI logs), none when quiet.
-Everything shown comes from result objects, which hold no secrets.
+Everything shown comes from result objects, which hold no secrets; text from a device is put
+in ``Text`` objects (never parsed as markup), one line each.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from types import TracebackType
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.live import Live
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -27,7 +27,8 @@ from fortiauto.events import NullReporter, Reporter
 
 # The summary table's palette, so a device keeps its colour from live view to summary.
 from fortiauto.report.console import STATUS_STYLE as _STATUS_STYLE
-from fortiauto.report.console import ConsoleReporter, render_plan
+from fortiauto.report.console import ConsoleReporter, device_line, render_plan
+from fortiauto.report.safe import one_line
 from fortiauto.results import Change, DeviceResult, Plan, ProbeResult
 
 __all__ = ["DeviceRow", "LiveReporter", "fleet_reporters"]
@@ -134,7 +135,7 @@ class LiveReporter(NullReporter):
             self._move(device, "plan", f"no changes{rung}")
         if self.show_plans and self.show_diff:
             # Console.print while the view is live goes above it and leaves the view intact.
-            self.console.print(render_plan(plan), markup=False, highlight=False)
+            self.console.print(Text(render_plan(plan)), highlight=False)
 
     def change_applied(self, device: str, change: Change) -> None:
         with self._lock:
@@ -157,13 +158,10 @@ class LiveReporter(NullReporter):
     def device_finished(self, result: DeviceResult) -> None:
         with self._lock:
             row = self._row(result.name)
-            row.phase, row.status, row.detail = "done", result.status, result.reason
+            row.phase, row.status, row.detail = "done", result.status, one_line(result.reason)
             row.order = self._tick()
             self._progress.update(self._task, completed=self.done, tally=self._tally())
-        style = _STATUS_STYLE.get(result.status, "")
-        self.console.print(
-            f"{result.name}: [{style}]{result.status}[/] - {escape(result.reason)}", highlight=False
-        )
+        self.console.print(device_line(result), highlight=False)
         self._refresh()
 
     # -- state -----------------------------------------------------------------------------
@@ -186,7 +184,7 @@ class LiveReporter(NullReporter):
     def _move(self, device: str, phase: str, detail: str) -> None:
         with self._lock:
             row = self._row(device)
-            row.phase, row.detail, row.order = phase, detail, self._tick()
+            row.phase, row.detail, row.order = phase, one_line(detail), self._tick()
         self._refresh()
 
     def _tally(self) -> str:
@@ -221,8 +219,8 @@ class LiveReporter(NullReporter):
         table.add_column("detail", overflow="ellipsis", no_wrap=True, ratio=1)
         for name, phase, status, detail in snapshot:
             phase_style = _ACTIVE_STYLE.get(phase, "bold" if phase not in ("pending", "done") else "dim")
-            shown = "-" if status is None else f"[{_STATUS_STYLE.get(status, '')}]{status}[/]"
-            table.add_row(name, f"[{phase_style}]{phase}[/]", shown, Text(detail))
+            shown = Text("-") if status is None else Text(status, style=_STATUS_STYLE.get(status, ""))
+            table.add_row(Text(one_line(name)), Text(phase, style=phase_style), shown, Text(detail))
         return table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

@@ -1,11 +1,13 @@
 """A ProbeResult as swaks-like text: verdict, the SMTP transcript, then one timed line per step.
 
 Used by ``fortiauto probe`` and embedded in the console, JUnit and Markdown reports. Pure
-formatting of data the probe already scrubbed (no AUTH secret ever reaches a transcript).
+formatting of data the probe already scrubbed (no AUTH secret ever reaches a transcript). What
+the server sent is shown one line per entry (``safe.one_line``): a banner cannot forge lines.
 """
 
 from __future__ import annotations
 
+from fortiauto.report.safe import one_line
 from fortiauto.results import ProbeResult
 
 __all__ = ["render_probe"]
@@ -42,9 +44,12 @@ def _steps(result: ProbeResult) -> list[str]:
 def render_probe(result: ProbeResult) -> str:
     """Render one probe result (the last attempt's transcript) as plain text, newline-terminated."""
     lines = [_verdict(result), *result.transcript]
+    vantage = getattr(result, "vantage", None)  # issue 15: where the probe connected from
+    if vantage:
+        lines.insert(1, f"=== via {vantage}")
     if result.steps:
         lines.append("--- steps")
         lines.extend(_steps(result))
     lines.extend(_facts(result))
     lines.extend(f"!!! {warning}" for warning in result.warnings)
-    return "\n".join(lines) + "\n"
+    return "\n".join(one_line(line) for line in lines) + "\n"

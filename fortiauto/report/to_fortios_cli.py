@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fortiauto.fortios.normalise import MULTI_VALUE_KEYS
+from fortiauto.report.safe import one_line
 from fortiauto.results import Change, Plan
 
 __all__ = ["plan_to_cli", "rollback_to_cli"]
@@ -22,7 +23,7 @@ def _config_path(path: str) -> str:
 
 
 def _quote(value: Any) -> str:
-    text = str(value)
+    text = one_line(value)
     return f'"{text}"' if text == "" or any(c in text for c in ' "\t') else text
 
 
@@ -37,7 +38,7 @@ def _set_lines(body: dict[str, Any], depth: int) -> list[str]:
             lines.extend(_set_lines(value, depth + 1))
             lines.append(f"{pad}end")
         elif isinstance(value, list):
-            names = [str(v.get("name")) if isinstance(v, dict) else str(v) for v in value]
+            names = [one_line(v.get("name")) if isinstance(v, dict) else one_line(v) for v in value]
             lines.append(
                 f"{pad}set {key} " + " ".join(f'"{n}"' for n in names) if names else f"{pad}unset {key}"
             )
@@ -97,9 +98,10 @@ def _wrap_vdoms(changes: Iterable[Change], *, undo: bool) -> list[str]:
 def plan_to_cli(plan: Plan) -> str:
     """The change, in the order fortiauto applies it."""
     if plan.empty:
-        return f"# {plan.device}: nothing to change\n"
+        return one_line(f"# {plan.device}: nothing to change") + "\n"
     header = [
-        f"# {plan.device} (FortiOS {plan.version}): the change" + (f", rung {plan.rung}" if plan.rung else "")
+        one_line(f"# {plan.device} (FortiOS {plan.version}): the change")
+        + (f", rung {plan.rung}" if plan.rung else "")
     ]
     return "\n".join(header + _wrap_vdoms(plan.changes, undo=False)) + "\n"
 
@@ -107,6 +109,6 @@ def plan_to_cli(plan: Plan) -> str:
 def rollback_to_cli(plan: Plan) -> str:
     """The undo, newest change first: un-bind, then delete what the change created."""
     if plan.empty:
-        return f"# {plan.device}: nothing to roll back\n"
-    header = [f"# {plan.device} (FortiOS {plan.version}): the rollback"]
+        return one_line(f"# {plan.device}: nothing to roll back") + "\n"
+    header = [one_line(f"# {plan.device} (FortiOS {plan.version}): the rollback")]
     return "\n".join(header + _wrap_vdoms(reversed(plan.changes), undo=True)) + "\n"
