@@ -85,11 +85,16 @@ def _global(
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    """stderr. Full width without a terminal; nothing printed is parsed as rich markup (issue 14)."""
+    from fortiauto.report.console import make_console  # noqa: PLC0415
+
+    return make_console(stderr=True)
 
 
 def _out() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    from fortiauto.report.console import make_console  # noqa: PLC0415
+
+    return make_console()
 
 
 def _load(site_file: Path) -> Site:
