@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 _FAILED = '"0%260"'
+# The session cookie is APSCOOKIE_<n> up to 7.6.2, session_key_<port>_<hash> from 7.6.3 (KB 227837).
+_SESSION_COOKIES = ("APSCOOKIE_", "session_key_")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def _cookies(header: str) -> dict[str, str]:
 
 
 def _url_token_allowed(device: LabDevice) -> bool:
-    if device.version.accepts_url_token:
+    if not device.version.has("auth.url-token-opt-in"):
         return True
     setting = device.store.singleton(device.store.vdoms[0], "system/global").get("rest-api-key-url-query")
     return setting == "enable"
@@ -71,7 +73,7 @@ def authenticate(device: LabDevice, request: web.Request) -> Principal | None:
     if url_token is not None:
         return Principal("token") if _url_token_allowed(device) and device.token_valid(url_token) else None
     for name, value in _cookies(request.headers.get("Cookie", "")).items():
-        if name.startswith("APSCOOKIE_"):
+        if name.startswith(_SESSION_COOKIES):
             session = device.session_by_cookie(value)
             if session is not None:
                 return Principal("cookie", session)
@@ -97,13 +99,22 @@ def _credentials(raw: bytes) -> tuple[str, str]:
     return fields.get("username", ""), fields.get("secretkey", "")
 
 
-def _session_cookies(response: web.StreamResponse, device: LabDevice, session: Session | None) -> None:
+def _cookie_names(device: LabDevice) -> tuple[str, ...]:
+    """Session cookie, then CSRF cookie name(s), as this release names them (protocol 7.2, 7.3)."""
     n = device.port
+    if device.version.has("auth.session-key-cookies"):
+        suffix = device.serial[-8:].lower()
+        return (f"session_key_{n}_{suffix}", f"ccsrf_token_{n}_{suffix}")
+    return (f"APSCOOKIE_{n}", "ccsrftoken", f"ccsrftoken_{n}")
+
+
+def _session_cookies(response: web.StreamResponse, device: LabDevice, session: Session | None) -> None:
     csrf = f'"{session.csrf}"' if session else _FAILED
     aps = f'"{session.cookie}"' if session else _FAILED
-    response.headers.add("Set-Cookie", f"APSCOOKIE_{n}={aps}; path=/; secure; HttpOnly; SameSite=Strict")
-    response.headers.add("Set-Cookie", f"ccsrftoken={csrf}; path=/; secure")
-    response.headers.add("Set-Cookie", f"ccsrftoken_{n}={csrf}; path=/; secure")
+    session_name, *csrf_names = _cookie_names(device)
+    response.headers.add("Set-Cookie", f"{session_name}={aps}; path=/; secure; HttpOnly; SameSite=Strict")
+    for name in csrf_names:
+        response.headers.add("Set-Cookie", f"{name}={csrf}; path=/; secure")
 
 
 async def handle_logincheck(request: web.Request, device: LabDevice) -> web.Response:
@@ -112,6 +123,9 @@ async def handle_logincheck(request: web.Request, device: LabDevice) -> web.Resp
         # Ansible 2.3.x sends a GET here before using its token; any answer will do.
         return web.Response(text="", content_type="text/html")
     username, password = _credentials(await request.read())
+    if not device.version.has("auth.logincheck-session"):
+        # 7.6.3+: /logincheck answers 200 but opens no session and sets no cookie (KB 227837).
+        return web.Response(text='1document.location="/";\n', content_type="text/html")
     session = device.login(username, password)
     if session is None:
         response = web.Response(text='0document.location="/login?errmsg=1";\n', content_type="text/html")
@@ -131,13 +145,15 @@ async def handle_logout(request: web.Request, device: LabDevice) -> web.Response
     response = web.Response(text='<html><body><script>top.location="/login";</script></body></html>\n')
     response.content_type = "text/html"
     expired = "path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; secure"
-    for name in (f"APSCOOKIE_{device.port}", "ccsrftoken", f"ccsrftoken_{device.port}"):
+    for name in _cookie_names(device):
         response.headers.add("Set-Cookie", f'{name}=""; {expired}')
     return response
 
 
 async def handle_authentication(request: web.Request, device: LabDevice) -> web.Response:
     """``/api/v2/authentication``: POST logs in (``session_key`` works as Bearer), PUT renews, DELETE ends."""
+    if not device.version.has("auth.api-authentication"):
+        return web.Response(text="404 Not Found\n", status=404, content_type="text/html")
     if request.method == "DELETE":
         principal = authenticate(device, request)
         if principal is None or principal.session is None:

@@ -1,6 +1,6 @@
 """A mock FortiGate's configuration as FortiOS CLI text: what ``monitor/system/config/backup`` returns.
 
-The header is the one real backups start with (``#config-version=FGVM64-<x.y.z>-FW-build<NNNN>-<date>:...``,
+The header is the one real backups start with (``#config-version=<MODEL>-<x.y.z>-FW-build<NNNN>-<date>:...``,
 ``#conf_file_ver=``, ``#buildno=``, ``#global_vdom=1``); the body is ``config global`` then
 one ``config vdom / edit <vdom>`` block per vdom, each object showing only the attributes
 that differ from their defaults, as ``show`` does. Secrets appear as ``ENC`` masks only.
@@ -86,7 +86,7 @@ def render_backup(device: LabDevice, *, vdom: str | None = None) -> str:
     user = device.username
     build = f"{device.build:04d}"
     header = [
-        f"#config-version=FGVM64-{device.version}-FW-build{build}-240101:opmode=0:vdom=1:user={user}",
+        f"#config-version={device.model.code}-{device.version}-FW-build{build}-240101:opmode=0:vdom=1:user={user}",
         f"#conf_file_ver={int(store.revision[:12], 16)}",
         f"#buildno={build}",
         "#global_vdom=1",

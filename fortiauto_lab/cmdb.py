@@ -87,8 +87,8 @@ def _status_results(device: LabDevice) -> dict[str, Any]:
         "serial": device.serial,
         "version": device.version.tag,
         "build": device.build,
-        "model_name": "FortiGate",
-        "model": "FGVM64",
+        "model_name": device.model.name.split("-", 1)[0],
+        "model": device.model.code,
     }
 
 
@@ -206,7 +206,7 @@ def _collection(call: _Call) -> list[dict[str, Any]]:
 
 def _list_meta(call: _Call) -> dict[str, Any]:
     # 7.x list answers carry these counters (third-party docs; harmless for older clients).
-    if not call.device.version.at_least(7, 0):
+    if not call.device.version.has("rest.list-counters"):
         return {}
     total = len(call.device.store.members(call.vdom, call.spec.path))
     return {"size": total, "matched_count": total, "next_idx": total - 1}

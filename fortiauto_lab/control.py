@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from fortiauto.errors import InputError
 from fortiauto_lab.envelope import json_response, unauthorized
+from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.faults import Faults, parse_fault_list
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def parse_faults_body(raw: bytes) -> Faults:
     """A control-API fault body: a fault list (``"a,b=3"``), its JSON string, or a JSON object.
 
     Raises:
-        InputError: an unknown fault name or a bad argument.
+        LabInputError: an unknown fault name or a bad argument.
     """
     text = raw.decode("utf-8", "replace").strip()
     try:
@@ -47,7 +47,7 @@ def parse_faults_body(raw: bytes) -> Faults:
         value = text
     if isinstance(value, dict | str):
         return parse_fault_list(value)
-    raise InputError("faults must be a fault list string or a JSON object")
+    raise LabInputError("faults must be a fault list string or a JSON object")
 
 
 async def handle_control(request: web.Request, device: LabDevice, name: str) -> web.Response:
@@ -64,7 +64,7 @@ async def handle_control(request: web.Request, device: LabDevice, name: str) -> 
     if route == ("POST", "faults"):
         try:
             faults = parse_faults_body(await request.read())
-        except InputError as exc:
+        except LabInputError as exc:
             return json_response({"error": str(exc)}, 400)
         device.set_faults(faults)
         return json_response(faults.to_json())

@@ -15,40 +15,24 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from fortiauto.fortios.version import FortiOSVersion
 from fortiauto_lab.faults import Faults
+from fortiauto_lab.hardware import DEFAULT_MODEL, Model
+from fortiauto_lab.pki import CertKey, chain_for, names_of
+from fortiauto_lab.release import Release, build_number
+from fortiauto_lab.revisions import Revisions
+from fortiauto_lab.rules import PROFILE_FIELDS, policy_based
 from fortiauto_lab.seed import FactoryCerts
+from fortiauto_lab.states import make_shared_cert, shape_store
 from fortiauto_lab.store import ConfigStore
 from fortiauto_lab.view import Inspection, SslMode
 
 __all__ = ["LabDevice", "MessageSource", "RequestLog", "Session", "build_number"]
 
-# Builds of the releases the lab plays (FortiOS release notes); others get a plausible one.
-_BUILDS = {
-    "6.4.14": 2093,
-    "7.0.12": 523,
-    "7.0.15": 632,
-    "7.2.10": 1706,
-    "7.4.8": 2795,
-}
-_UTM_FIELDS = (
-    "av-profile",
-    "webfilter-profile",
-    "dnsfilter-profile",
-    "emailfilter-profile",
-    "dlp-sensor",
-    "dlp-profile",
-    "file-filter-profile",
-    "ips-sensor",
-    "application-list",
-    "voip-profile",
-    "icap-profile",
-    "waf-profile",
-    "ssh-filter-profile",
-)
+_SHAPING = ("ngfw_policy_based", "profile_group", "shared_ssl_profile")
 _MAX_LOG = 10_000  # email filter log lines kept, as a FortiGate's memory log rolls over
 _MAX_REQUESTS = 10_000
 _HA = "system/ha"
@@ -63,14 +47,11 @@ HaRole = Literal["primary", "secondary"]
 WriteRefusal = Literal["ha-secondary", "read-only"]
 
 
-def build_number(version: FortiOSVersion) -> int:
-    return _BUILDS.get(str(version), 1000 + version.minor * 100 + version.patch)
-
-
 class MessageSource(Protocol):
     """What the data plane's mail backend offers the control API (``MailBackend``)."""
 
     host: str
+    hostname: str
     smtp_port: int
     smtps_port: int
     messages: list[dict[str, Any]]
@@ -116,34 +97,42 @@ class LabDevice:
         self,
         name: str,
         *,
-        version: FortiOSVersion,
+        version: Release,
         serial: str,
         template: ConfigStore,
         certs: FactoryCerts,
         faults: Faults | None = None,
         username: str = "admin",
+        model: Model = DEFAULT_MODEL,
+        token: str | None = None,
+        password: str | None = None,
+        shared_cert: CertKey | None = None,
     ) -> None:
         self.name = name
         self.version = version
+        self.model = model
         self.build = build_number(version)
         self.serial = serial
         self.username = username
-        self.password = secrets.token_hex(12)
-        self.token = secrets.token_hex(15)
+        self.password = password or secrets.token_hex(12)
+        self.token = token or secrets.token_hex(15)
         self.port = 0
         self._template = template
         self._certs = certs
+        self._shared_cert = shared_cert or make_shared_cert(certs.ca_ssl)
+        self._initial_faults = faults or Faults()
+        self._faults = self._initial_faults
         self.store = self._fresh_store()
+        self.revisions = Revisions()
         self.requests = RequestLog()
         self.emailfilter_log: deque[dict[str, str]] = deque(maxlen=_MAX_LOG)
         self.backends: dict[str, MessageSource] = {}  # vip -> mail backend (wired by server.py)
         self.hits: dict[tuple[str, int], int] = {}
         self._sessions: dict[str, Session] = {}
-        self._initial_faults = faults or Faults()
-        self._faults = self._initial_faults
         self._api_requests = 0
         self._writes = 0
         self._recent: deque[float] = deque()
+        self.on_faults_changed: Callable[[], None] | None = None  # server.py rewrites lab.json
         self._sync_states()
 
     def __repr__(self) -> str:
@@ -152,6 +141,13 @@ class LabDevice:
     def _fresh_store(self) -> ConfigStore:
         store = self._template.copy(uuid_seed=self.serial)
         store.seed(store.vdoms[0], "system/global", {"hostname": self.name, "alias": self.name})
+        shape_store(
+            store,
+            policy_based=self._faults.ngfw_policy_based,
+            profile_group=self._faults.profile_group,
+            shared_ssl_profile=self._faults.shared_ssl_profile,
+            shared_cert=self._shared_cert,
+        )
         return store
 
     @property
@@ -213,19 +209,71 @@ class LabDevice:
         return any(vip in {m["name"] for m in g.get("member", [])} for g in groups)
 
     def _inspect(self, vdom: str, policy: dict[str, Any]) -> Inspection:
-        proxy = policy.get("inspection-mode") == "proxy"
-        utm_on = policy.get("utm-status") == "enable"
-        ssl_mode, server_cert = self._ssl_mode(vdom, str(policy.get("ssl-ssh-profile", "")))
+        applied = self._applied_profiles(vdom, policy)
+        if applied is None:
+            return Inspection(policyid=None)  # policy-based: no security policy lets it through
+        proxy = applied.get("inspection-mode") == "proxy"
+        utm_on = applied.get("utm-status") == "enable"
+        vip = next(iter(n["name"] for n in policy.get("dstaddr", [])), "")
+        ssl_mode, server_cert = self._ssl_mode(vdom, str(applied.get("ssl-ssh-profile", "")), vip)
+        emailfilter = str(applied.get("emailfilter-profile", ""))
+        checks = self._spam_checks(vdom, emailfilter)
+        logs = proxy and utm_on and self._logs_smtp(vdom, emailfilter)
+        if self.store.schema.strict and not checks:
+            # Whether log-all logs with spam filtering off is not documented: the conservative
+            # reading is that a profile that performs no check inspects (and logs) nothing.
+            logs = False
         return Inspection(
             policyid=int(policy["policyid"]),
             ssl_mode=ssl_mode,
             server_cert=server_cert,
             proxy=proxy,
-            utm=utm_on and any(policy.get(f) for f in _UTM_FIELDS),
-            logs_smtp=proxy and utm_on and self._logs_smtp(vdom, str(policy.get("emailfilter-profile", ""))),
+            utm=utm_on and any(applied.get(f) for f in PROFILE_FIELDS),
+            logs_smtp=logs,
+            spam_checks=checks,
         )
 
-    def _ssl_mode(self, vdom: str, name: str) -> tuple[SslMode, tuple[str, str] | None]:
+    def _applied_profiles(self, vdom: str, policy: dict[str, Any]) -> dict[str, Any] | None:
+        """The profiles that act on the session: the policy's, its profile group's, or a security policy's."""
+        applied = dict(policy)
+        if policy_based(self.store, vdom):
+            security = self._security_policy(vdom, policy)
+            if security is None:
+                return None
+            applied = {k: v for k, v in policy.items() if k not in PROFILE_FIELDS}
+            applied |= {k: security.get(k) for k in PROFILE_FIELDS if security.get(k)}
+            applied |= {"utm-status": "enable", "inspection-mode": "flow"}
+            source = security
+        else:
+            source = policy
+        if source.get("profile-type") == "group":
+            group_name = str(source.get("profile-group", ""))
+            if self.store.exists(vdom, "firewall/profile-group", group_name):
+                group = self.store.get(vdom, "firewall/profile-group", group_name)
+                applied = {k: v for k, v in applied.items() if k not in PROFILE_FIELDS}
+                applied |= {k: v for k, v in group.items() if k != "name" and v}
+        return applied
+
+    def _security_policy(self, vdom: str, policy: dict[str, Any]) -> dict[str, Any] | None:
+        # Which security policy a session matches after its SSL policy is not modelled in full:
+        # the first enabled accept rule naming the same destination, or "all".
+        wanted = {d["name"] for d in policy.get("dstaddr", [])} | {"all"}
+        for security in self.store.members(vdom, "firewall/security-policy"):
+            names = {d["name"] for d in security.get("dstaddr", [])}
+            if security.get("status") == "enable" and security.get("action") == "accept" and names & wanted:
+                return security
+        return None
+
+    def _spam_checks(self, vdom: str, name: str) -> tuple[str, ...]:
+        """The anti-spam checks the email filter performs: its ``options`` when spam filtering is on."""
+        if not name or not self.store.exists(vdom, "emailfilter/profile", name):
+            return ()
+        profile = self.store.get(vdom, "emailfilter/profile", name)
+        if profile.get("spam-filtering") != "enable":
+            return ()
+        return tuple(str(profile.get("options", "")).split())
+
+    def _ssl_mode(self, vdom: str, name: str, vip: str = "") -> tuple[SslMode, tuple[str, str] | None]:
         if not name or not self.store.exists(vdom, "firewall/ssl-ssh-profile", name):
             return "none", None
         profile = self.store.get(vdom, "firewall/ssl-ssh-profile", name)
@@ -234,7 +282,7 @@ class LabDevice:
             or profile.get("ssl", {}).get("inspect-all") == "deep-inspection"
         )
         if smtp_deep and profile.get("server-cert-mode") == "replace":
-            return "replace", self._server_cert(vdom, profile.get("server-cert"))
+            return "replace", self._server_cert(vdom, profile.get("server-cert"), vip)
         if smtp_deep:
             return "resign", None
         if "certificate-inspection" in (
@@ -244,10 +292,24 @@ class LabDevice:
             return "certificate", None
         return "none", None
 
-    def _server_cert(self, vdom: str, value: Any) -> tuple[str, str] | None:
-        # 6.4 stores one name, 7.0+ a list of {name}: the first one is presented.
-        name = value[0]["name"] if isinstance(value, list) and value else value
-        if not isinstance(name, str) or not self.store.exists(vdom, "vpn.certificate/local", name):
+    def _server_cert(self, vdom: str, value: Any, vip: str) -> tuple[str, str] | None:
+        """The certificate presented (leaf + imported CA chain) and its key, in replace mode.
+
+        6.4 stores one name, 7.0+ a list of {name}: of several, the one for the mail server's
+        name is presented (as a unit matches the server certificate), else the first.
+        """
+        names = [v["name"] for v in value] if isinstance(value, list) else [value]
+        pairs = [p for p in (self._local_pair(vdom, n) for n in names if isinstance(n, str)) if p]
+        if not pairs:
+            return None
+        backend = self.backends.get(vip)
+        wanted = backend.hostname.lower() if backend is not None else ""
+        leaf, key = next((p for p in pairs if wanted in names_of(p[0])), pairs[0])
+        cas = [str(ca["ca"]) for ca in self.store.members(vdom, "vpn.certificate/ca") if ca.get("ca")]
+        return leaf + "".join(chain_for(leaf, cas)), key
+
+    def _local_pair(self, vdom: str, name: str) -> tuple[str, str] | None:
+        if not self.store.exists(vdom, "vpn.certificate/local", name):
             return None
         cert = self.store.get(vdom, "vpn.certificate/local", name)
         if not cert.get("certificate") or not cert.get("private-key"):
@@ -260,7 +322,8 @@ class LabDevice:
         profile = self.store.get(vdom, "emailfilter/profile", name)
         smtp = profile.get("smtp", {})
         logging_on = "enable" in (smtp.get("log-all"), smtp.get("log"))
-        proxy_set = not self.version.has_feature_set or profile.get("feature-set") == "proxy"
+        has_feature_set = "feature-set" in self.store.schema.spec("emailfilter/profile").fields
+        proxy_set = not has_feature_set or profile.get("feature-set") == "proxy"
         return logging_on and proxy_set
 
     # --- sessions ----------------------------------------------------------------------
@@ -298,11 +361,16 @@ class LabDevice:
 
     def set_faults(self, faults: Faults) -> None:
         """Replace the faults; counted faults count from now; device states follow at once."""
+        reshape = any(getattr(faults, f) != getattr(self._faults, f) for f in _SHAPING)
         self._faults = faults
+        if reshape:
+            self.store = self._fresh_store()
         self._api_requests = 0
         self._writes = 0
         self._recent.clear()
         self._sync_states()
+        if self.on_faults_changed is not None:
+            self.on_faults_changed()
 
     # --- device states -----------------------------------------------------------------
 
@@ -388,7 +456,9 @@ class LabDevice:
 
     def reset(self) -> None:
         """Back to the seed: config, sessions, logs, messages, counters and the launch faults."""
+        self._faults = self._initial_faults
         self.store = self._fresh_store()
+        self.revisions = Revisions()
         self._sessions.clear()
         self.requests.clear()
         self.emailfilter_log.clear()

@@ -100,7 +100,9 @@ def error_envelope(
 ) -> dict[str, Any]:
     extra: dict[str, Any] = dict(fields)
     if cli_error is not None:
-        extra["cli_error"] = cli_error
+        # 7.6 sends the CLI's lines as a list (facts.py "rest.cli-error-list"); earlier releases one string.
+        lines = [line for line in cli_error.splitlines() if line.strip()]
+        extra["cli_error"] = lines if device.version.has("rest.cli-error-list") else cli_error
     if error is not None:
         extra["error"] = error
     return envelope(device, target, http_status=http_status, **extra)

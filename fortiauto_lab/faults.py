@@ -1,63 +1,162 @@
-"""Fault injection for the lab: parse ``--faults`` specs into per-device ``Faults``.
+"""Fault injection and device states for the lab: the registry, and ``--faults`` specs parsed into ``Faults``.
 
 Spec grammar (CLI ``--faults`` and the control API): entries separated by ``;``, each
 ``DEVICE:NAME[=ARG][,NAME[=ARG]...]`` where DEVICE is a device name or a glob (``*``).
 Example: ``fgt-001:banner-hold-on-utm;*:api-latency=50,http500-on-write=3``. Device states
-(``fortimanager-managed``, ``ha-primary``, ``ha-secondary``, ``read-only-token``) are set the
-same way: ``fgt-002:fortimanager-managed``.
-The control API takes the same spec for one device without the ``DEVICE:`` prefix, or a
-JSON object ``{"http500-on-write": 3, "wrong-cert": true}``; ``{}`` clears every fault.
+(real-world situations such as ``fortimanager-managed`` or ``ngfw-policy-based=dmz``) are set
+the same way. The control API takes the same spec for one device without the ``DEVICE:``
+prefix, or a JSON object ``{"http500-on-write": 3, "wrong-cert": true}``; ``{}`` clears.
+
+``REGISTRY`` is the one list of names, arguments and meanings: the parser, ``lab up --help``
+and docs/lab.md are all generated from it. No I/O, no third-party imports (the CLI help
+imports this module).
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 
-from fortiauto.errors import InputError
+from fortiauto_lab.errors import LabInputError
 
-__all__ = ["FAULT_NAMES", "Faults", "faults_for_device", "parse_fault_list", "parse_fault_spec"]
+__all__ = [
+    "FAULT_NAMES",
+    "REGISTRY",
+    "FaultSpec",
+    "Faults",
+    "describe_registry",
+    "faults_for_device",
+    "parse_fault_list",
+    "parse_fault_spec",
+    "spec_text",
+]
 
-# name -> (field, takes an integer argument)
-_FAULTS: dict[str, tuple[str, bool]] = {
-    "banner-hold-on-utm": ("banner_hold_on_utm", False),
-    "blackhole-after-data": ("blackhole_after_data", False),
-    "wrong-cert": ("wrong_cert", False),
-    "tls-fail": ("tls_fail", False),
-    "api-latency": ("api_latency_ms", True),
-    "http500-on-write": ("http500_on_write", True),
-    "reset-on-write": ("reset_on_write", True),
-    "token-expiry-after": ("token_expiry_after", True),
-    "rate-limit": ("rate_limit", True),
-    "fortimanager-managed": ("fortimanager_managed", False),
-    "ha-primary": ("ha_primary", False),
-    "ha-secondary": ("ha_secondary", False),
-    "read-only-token": ("read_only_token", False),
-}
-FAULT_NAMES = tuple(_FAULTS)
+Arg = Literal["none", "count", "ms", "vdom"]
+Group = Literal["data plane", "REST API", "device state"]
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One entry of the registry: its spec name, the ``Faults`` field, its argument and meaning."""
+
+    name: str
+    field: str
+    arg: Arg
+    group: Group
+    meaning: str
+
+    @property
+    def usage(self) -> str:
+        return {"none": self.name, "count": f"{self.name}=N", "ms": f"{self.name}=MS"}.get(
+            self.arg, f"{self.name}[=VDOM]"
+        )
+
+
+REGISTRY: tuple[FaultSpec, ...] = (
+    FaultSpec(
+        "banner-hold-on-utm",
+        "banner_hold_on_utm",
+        "none",
+        "data plane",
+        "SMTP deep inspection with any UTM profile: the server's 220 banner is never relayed",
+    ),
+    FaultSpec(
+        "blackhole-after-data",
+        "blackhole_after_data",
+        "none",
+        "data plane",
+        "proxy-mode policy: 250 after the final dot, the message is never delivered",
+    ),
+    FaultSpec(
+        "wrong-cert",
+        "wrong_cert",
+        "none",
+        "data plane",
+        "Protecting SSL Server presents a certificate other than the imported one",
+    ),
+    FaultSpec("tls-fail", "tls_fail", "none", "data plane", "TLS handshakes the device terminates fail"),
+    FaultSpec("api-latency", "api_latency_ms", "ms", "REST API", "every API answer is delayed by MS ms"),
+    FaultSpec(
+        "http500-on-write",
+        "http500_on_write",
+        "count",
+        "REST API",
+        "the Nth write (counted from when the fault was set) fails with 500 and has no effect",
+    ),
+    FaultSpec(
+        "reset-on-write",
+        "reset_on_write",
+        "count",
+        "REST API",
+        "the Nth write takes effect, then the connection is dropped with no answer",
+    ),
+    FaultSpec(
+        "token-expiry-after",
+        "token_expiry_after",
+        "count",
+        "REST API",
+        "after N API requests the token is no longer accepted (401)",
+    ),
+    FaultSpec(
+        "rate-limit", "rate_limit", "count", "REST API", "more than N API requests in one second get 429"
+    ),
+    FaultSpec(
+        "fortimanager-managed",
+        "fortimanager_managed",
+        "none",
+        "device state",
+        "central management by a FortiManager (it owns the configuration)",
+    ),
+    FaultSpec("ha-primary", "ha_primary", "none", "device state", "the primary of an active-passive HA pair"),
+    FaultSpec(
+        "ha-secondary",
+        "ha_secondary",
+        "none",
+        "device state",
+        "the secondary of that pair: every write is refused (-37)",
+    ),
+    FaultSpec(
+        "read-only-token",
+        "read_only_token",
+        "none",
+        "device state",
+        "the API token's access profile is read-only: its writes get 403",
+    ),
+    FaultSpec(
+        "ngfw-policy-based",
+        "ngfw_policy_based",
+        "vdom",
+        "device state",
+        "VDOM (default root) runs NGFW policy-based mode: security profiles sit on "
+        "firewall/security-policy, firewall/policy refuses them",
+    ),
+    FaultSpec(
+        "profile-group",
+        "profile_group",
+        "vdom",
+        "device state",
+        "the mail policy of VDOM (default root) uses profile-type group with the group 'mail-group'",
+    ),
+    FaultSpec(
+        "shared-ssl-profile",
+        "shared_ssl_profile",
+        "vdom",
+        "device state",
+        "SSL profile 'protect-mx1' in VDOM (default root) already exists in replace mode with "
+        "another certificate ('www-example') and is used by another policy",
+    ),
+)
+FAULT_NAMES = tuple(spec.name for spec in REGISTRY)
+_BY_NAME = {spec.name: spec for spec in REGISTRY}
+_DEFAULT_VDOM = "root"
 
 
 @dataclass(frozen=True)
 class Faults:
-    """The faults active on one device. Integer faults are ``None`` when off.
+    """The faults and device states active on one device (meanings: ``REGISTRY``).
 
-    Data plane (effective only while the bound policy triggers them):
-      banner_hold_on_utm   SMTP deep inspection + any UTM profile: the backend's 220 is never relayed
-      blackhole_after_data proxy-mode policy: 250 after the dot, the message is never delivered
-      wrong_cert           Protecting SSL Server presents a certificate other than the imported one
-      tls_fail             TLS handshakes the device terminates fail
-    REST API:
-      api_latency_ms       every API answer is delayed by this many milliseconds
-      http500_on_write     the Nth write (counted from when the fault was set) fails with 500, no effect
-      reset_on_write       the Nth write takes effect, then the connection is dropped with no answer
-      token_expiry_after   after N API requests the token is no longer accepted (401)
-      rate_limit           more than N API requests in one second get 429
-    Device states (real-world situations a pre-flight check must notice before writing):
-      fortimanager_managed central management of type fortimanager (FortiManager owns the config)
-      ha_primary           the unit is the primary of an active-passive pair
-      ha_secondary         the unit is the secondary of that pair: every write is refused (-37)
-      read_only_token      the API token's access profile is read-only: its writes get 403
+    Flags are False when off, counted faults ``None``, VDOM states ``None`` or the VDOM name.
     """
 
     banner_hold_on_utm: bool = False
@@ -73,39 +172,76 @@ class Faults:
     ha_primary: bool = False
     ha_secondary: bool = False
     read_only_token: bool = False
+    ngfw_policy_based: str | None = None
+    profile_group: str | None = None
+    shared_ssl_profile: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The active faults by their spec names (``{}`` when none)."""
         out: dict[str, Any] = {}
-        for name, (field_name, _) in _FAULTS.items():
-            value = getattr(self, field_name)
+        for spec in REGISTRY:
+            value = getattr(self, spec.field)
             if value not in (False, None):
-                out[name] = value
+                out[spec.name] = value
         return out
 
 
+def spec_text(faults: Faults) -> str:
+    """One device's faults as a fault list (``a,b=3``), the inverse of ``parse_fault_list``."""
+    parts = []
+    for name, value in faults.to_json().items():
+        parts.append(name if value is True else f"{name}={value}")
+    return ",".join(parts)
+
+
+def _number(spec: FaultSpec, arg: Any) -> int:
+    try:
+        value = int(arg)
+    except (TypeError, ValueError):
+        raise LabInputError(f"fault {spec.name!r} needs a whole number, e.g. {spec.name}=3") from None
+    if value < 0:
+        raise LabInputError(f"fault {spec.name!r} needs a number >= 0")
+    return value
+
+
+def _flag(spec: FaultSpec, arg: Any) -> bool:
+    if arg in (None, True, "true", "1", "on"):
+        return True
+    if arg in (False, "false", "0", "off"):
+        return False
+    raise LabInputError(f"fault {spec.name!r} takes no argument")
+
+
+def _vdom(spec: FaultSpec, arg: Any) -> str | None:
+    if arg in (None, True, "", "true", "on"):
+        return _DEFAULT_VDOM
+    if arg in (False, "false", "off"):
+        return None
+    if not isinstance(arg, str) or not arg.replace("-", "").replace("_", "").isalnum():
+        raise LabInputError(f"fault {spec.name!r} takes a VDOM name, e.g. {spec.name}=dmz")
+    return arg
+
+
 def _apply(faults: Faults, name: str, arg: Any) -> Faults:
-    if name not in _FAULTS:
-        raise InputError(f"unknown fault {name!r}; known: {', '.join(FAULT_NAMES)}")
-    field_name, takes_int = _FAULTS[name]
-    if takes_int:
-        try:
-            value = int(arg)
-        except (TypeError, ValueError):
-            raise InputError(f"fault {name!r} needs a whole number, e.g. {name}=3") from None
-        if value < 0:
-            raise InputError(f"fault {name!r} needs a number >= 0")
-        updates: dict[str, Any] = {field_name: value}
-        return replace(faults, **updates)
-    if arg not in (None, True, "true", "1", "on"):
-        if arg in (False, "false", "0", "off"):
-            return replace(faults, **{field_name: False})
-        raise InputError(f"fault {name!r} takes no argument")
-    return replace(faults, **{field_name: True})
+    spec = _BY_NAME.get(name)
+    if spec is None:
+        raise LabInputError(f"unknown fault {name!r}; known: {', '.join(FAULT_NAMES)}")
+    value: Any
+    if spec.arg in ("count", "ms"):
+        value = _number(spec, arg)
+    elif spec.arg == "vdom":
+        value = _vdom(spec, arg)
+    else:
+        value = _flag(spec, arg)
+    return replace(faults, **{spec.field: value})
 
 
 def parse_fault_list(text: str | dict[str, Any]) -> Faults:
-    """Parse one device's faults: ``"a,b=3"`` or ``{"a": true, "b": 3}``."""
+    """Parse one device's faults: ``"a,b=3"`` or ``{"a": true, "b": 3}``.
+
+    Raises:
+        LabInputError: an unknown name or a bad argument.
+    """
     faults = Faults()
     if isinstance(text, dict):
         for name, arg in text.items():
@@ -118,12 +254,18 @@ def parse_fault_list(text: str | dict[str, Any]) -> Faults:
 
 
 def parse_fault_spec(spec: str) -> list[tuple[str, Faults]]:
-    """Parse a fleet spec into ``[(device_glob, Faults)]``, in the order given."""
+    """Parse a fleet spec into ``[(device_glob, Faults)]``, in the order given.
+
+    Raises:
+        LabInputError: an entry without ``DEVICE:``, an unknown name or a bad argument.
+    """
     out: list[tuple[str, Faults]] = []
     for entry in filter(None, (part.strip() for part in spec.split(";"))):
         device, sep, rest = entry.partition(":")
         if not sep or not device.strip():
-            raise InputError(f"fault spec {entry!r} must look like DEVICE:NAME[=ARG],... (DEVICE may be *)")
+            raise LabInputError(
+                f"fault spec {entry!r} must look like DEVICE:NAME[=ARG],... (DEVICE may be *)"
+            )
         out.append((device.strip(), parse_fault_list(rest)))
     return out
 
@@ -131,9 +273,14 @@ def parse_fault_spec(spec: str) -> list[tuple[str, Faults]]:
 def faults_for_device(spec: list[tuple[str, Faults]], device: str) -> Faults:
     """Merge every entry whose glob matches ``device``; later entries win field by field."""
     merged = Faults()
+    defaults = Faults()
     for pattern, faults in spec:
         if fnmatch.fnmatchcase(device, pattern):
             changes = {f.name: getattr(faults, f.name) for f in fields(faults)}
-            defaults = Faults()
             merged = replace(merged, **{k: v for k, v in changes.items() if v != getattr(defaults, k)})
     return merged
+
+
+def describe_registry() -> list[tuple[str, str, str]]:
+    """``(group, usage, meaning)`` for every entry, in registry order (for help and docs)."""
+    return [(spec.group, spec.usage, spec.meaning) for spec in REGISTRY]

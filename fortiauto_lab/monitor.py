@@ -29,7 +29,14 @@ from fortiauto_lab.backup import render_backup
 from fortiauto_lab.cmdb import VdomError, resolve_vdoms
 from fortiauto_lab.envelope import BodyError, Target, envelope, error_envelope, json_response, parse_body
 from fortiauto_lab.fields import CmdbError
-from fortiauto_lab.pki import CertKey, KeyMismatch, cert_facts, load_key_pair, load_pkcs12_pair
+from fortiauto_lab.pki import (
+    CertKey,
+    KeyMismatch,
+    cert_facts,
+    load_key_pair,
+    load_pkcs12_pair,
+    same_certificate,
+)
 from fortiauto_lab.query import FilterError, apply_format, matches, page, parse_filters
 
 if TYPE_CHECKING:
@@ -38,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["READ_ONLY_POSTS", "handle_monitor"]
 
 _CERTS = "vpn.certificate/local"
+_CAS = "vpn.certificate/ca"
 # Monitor POSTs that change nothing (for the request counters and write faults).
 READ_ONLY_POSTS = frozenset({"system/config/backup"})
 
@@ -78,11 +86,15 @@ def _listing(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[str,
 # --- status ---------------------------------------------------------------------------
 
 
+def _model(device: LabDevice) -> dict[str, Any]:
+    """The model fields of ``system/status`` and ``web-ui/state`` (fortigate_exporter status sample)."""
+    name = device.model.name.split("-", 1)[0]
+    return {"model_name": name, "model_number": device.model.number, "model": device.model.code}
+
+
 async def _status(_: web.Request, device: LabDevice, target: Target) -> web.Response:
     results = {
-        "model_name": "FortiGate",
-        "model_number": "VM64",
-        "model": "FGVM64",
+        **_model(device),
         "hostname": device.store.singleton(target.vdom, "system/global").get("hostname", device.name),
         "log_disk_status": "available",
     }
@@ -126,7 +138,7 @@ async def _ha_peer(_: web.Request, device: LabDevice, target: Target) -> web.Res
     rows: list[dict[str, Any]] = []
     for member in device.ha_members() if device.ha_role else []:
         row = {k: member[k] for k in ("serial_no", "hostname", "priority")} | {"vcluster_id": 0}
-        if member["primary"] and device.version.at_least(7, 4):
+        if member["primary"] and device.version.has("monitor.ha-peer-primary-flag"):
             row["primary"] = True  # 7.4+ flags the primary (fortigate_exporter testdata ha-peer-74+)
         rows.append(row)
     return _ok(device, target, rows)
@@ -179,9 +191,7 @@ async def _web_ui_state(request: web.Request, device: LabDevice, target: Target)
     central = device.store.singleton(target.vdom, "system/central-management")
     ha = device.store.singleton(target.vdom, "system/ha")
     results = {
-        "model_name": "FortiGate",
-        "model_number": "VM64",
-        "model": "FGVM64",
+        **_model(device),
         "hostname": device.store.singleton(target.vdom, "system/global").get("hostname", device.name),
         "admin": _admin(device, request),
         "centrally_managed": central.get("type") == "fortimanager",
@@ -190,7 +200,7 @@ async def _web_ui_state(request: web.Request, device: LabDevice, target: Target)
         "management_vdom": device.store.vdoms[0],
         "ha_mode": _HA_MODE_INDEX.get(str(ha.get("mode")), 0),
         "is_ha_master": int(device.ha_role != "secondary"),
-        "is_vm": True,
+        "is_vm": device.model.code.startswith("FGVM"),
     }
     return _ok(device, target, results)
 
@@ -328,7 +338,7 @@ async def _import_certificate(request: web.Request, device: LabDevice, target: T
 
 
 async def _backup(request: web.Request, device: LabDevice, target: Target) -> web.Response:
-    if request.method == "GET" and device.version.at_least(7, 4, 5):
+    if request.method == "GET" and device.version.has("monitor.backup-post-only"):
         # 7.4.5+ refuses the GET form (Ansible collection #350/#361); POST is required.
         return json_response(error_envelope(device, target, 405), 405)
     params: Mapping[str, Any] = request.query
@@ -344,6 +354,124 @@ async def _backup(request: web.Request, device: LabDevice, target: Target) -> we
     text = render_backup(device, vdom=target.vdom if scope == "vdom" else None)
     headers = {"Content-Disposition": f'attachment; filename="{device.name}.conf"'}
     return web.Response(text=text, content_type="text/plain", headers=headers)
+
+
+# --- CA certificates ------------------------------------------------------------------
+
+
+def _ca_name(device: LabDevice, vdom: str) -> str:
+    # The import API takes no name: FortiOS names imported CAs CA_Cert_1, CA_Cert_2, ...
+    taken = {str(c["name"]) for c in device.store.members(vdom, _CAS)}
+    return next(f"CA_Cert_{n}" for n in range(1, len(taken) + 2) if f"CA_Cert_{n}" not in taken)
+
+
+def _new_ca(device: LabDevice, vdom: str, body: Any) -> str:
+    """Check and store one CA certificate import; returns its name. Raises ``CmdbError``."""
+    if not isinstance(body, Mapping) or body.get("import_method", "file") != "file":
+        raise CmdbError(424, None, "only import_method file is served by the lab")
+    try:
+        pem = _b64(body.get("file_content")).decode("ascii")
+        if not cert_facts(pem)["is_ca"]:
+            raise CmdbError(500, -145, "Invalid CA certificate: not a CA")
+    except (UnicodeDecodeError, ValueError):
+        raise CmdbError(500, -145, "Invalid CA certificate file content") from None
+    if any(same_certificate(pem, str(c["ca"])) for c in device.store.members(vdom, _CAS)):
+        raise CmdbError.duplicate()
+    name = _ca_name(device, vdom)
+    scope = "global" if body.get("scope") == "global" else "vdom"
+    device.store.create(vdom, _CAS, {"name": name, "ca": pem, "range": scope})
+    return name
+
+
+async def _import_ca(request: web.Request, device: LabDevice, target: Target) -> web.Response:
+    """``vpn-certificate/ca/import``: ``import_method`` file, base64 ``file_content``, ``scope``."""
+    try:
+        name = _new_ca(device, target.vdom, parse_body(await request.read()))
+    except BodyError as exc:
+        return json_response(error_envelope(device, target, exc.http_status), exc.http_status)
+    except CmdbError as exc:
+        failure = error_envelope(device, target, exc.http_status, error=exc.error, cli_error=exc.cli_error)
+        return json_response(failure, exc.http_status)
+    return json_response(envelope(device, target, results={"status": "success", "mkey": name}))
+
+
+# --- configuration revisions --------------------------------------------------------
+
+
+async def _body(request: web.Request) -> Mapping[str, Any]:
+    try:
+        body = parse_body(await request.read())
+    except BodyError:
+        return {}
+    return body if isinstance(body, Mapping) else {}
+
+
+def _config_id(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+async def _revisions(_: web.Request, device: LabDevice, target: Target) -> web.Response:
+    v = device.version
+    results = {
+        "revisions": [r.to_json() for r in device.revisions.newest_first()],
+        "categories": {
+            "1": {
+                "major_version": v.major,
+                "minor_version": v.minor,
+                "patch_number": v.patch,
+                "build_number": device.build,
+                "release_number": 0,
+            }
+        },
+        "current_config_unsaved": True,
+    }
+    return _ok(device, target, results)
+
+
+async def _save_revision(request: web.Request, device: LabDevice, target: Target) -> web.Response:
+    body = await _body(request)
+    comment = str(body.get("comments", body.get("comment", "")))[:255]
+    admin = str(_admin(device, request)["name"])
+    revision = device.revisions.save(device.store.dump(reveal_secrets=True), admin=admin, comment=comment)
+    return _ok(device, target, {"config_id": revision.id})
+
+
+async def _revision_info(request: web.Request, device: LabDevice, target: Target) -> web.Response:
+    revision = device.revisions.get(_config_id(request.query.get("config_id")) or 0)
+    if revision is None:
+        return json_response(error_envelope(device, target, 404, error=-3), 404)
+    return _ok(device, target, revision.to_json())
+
+
+async def _delete_revisions(request: web.Request, device: LabDevice, target: Target) -> web.Response:
+    raw = (await _body(request)).get("config_ids", [])
+    ids = {i for i in (_config_id(v) for v in (raw if isinstance(raw, list) else [raw])) if i is not None}
+    return _ok(device, target, {"deleted": device.revisions.delete(ids)})
+
+
+async def _comment_revision(request: web.Request, device: LabDevice, target: Target) -> web.Response:
+    body = await _body(request)
+    if not device.revisions.comment(_config_id(body.get("config_id")) or 0, str(body.get("comments", ""))):
+        return json_response(error_envelope(device, target, 404, error=-3), 404)
+    return _ok(device, target, {})
+
+
+async def _restore(request: web.Request, device: LabDevice, target: Target) -> web.Response:
+    """``system/config/restore`` from a saved revision (``source: revision``, ``config_id``).
+
+    A real unit reboots after a global restore unless told not to; the lab applies it at once.
+    """
+    body = await _body(request)
+    if body.get("source") != "revision":
+        return json_response(error_envelope(device, target, 424), 424)
+    revision = device.revisions.get(_config_id(body.get("config_id")) or 0)
+    if revision is None:
+        return json_response(error_envelope(device, target, 404, error=-3), 404)
+    device.store.load(revision.snapshot)
+    return _ok(device, target, {"config_id": revision.id, "restored": True})
 
 
 _ROUTES: dict[tuple[str, str], Handler] = {
@@ -362,4 +490,11 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "vpn-certificate/local/import"): _import_certificate,
     ("GET", "system/config/backup"): _backup,
     ("POST", "system/config/backup"): _backup,
+    ("POST", "vpn-certificate/ca/import"): _import_ca,
+    ("GET", "system/config-revision"): _revisions,
+    ("GET", "system/config-revision/info"): _revision_info,
+    ("POST", "system/config-revision/save"): _save_revision,
+    ("POST", "system/config-revision/delete"): _delete_revisions,
+    ("POST", "system/config-revision/update-comments"): _comment_revision,
+    ("POST", "system/config/restore"): _restore,
 }

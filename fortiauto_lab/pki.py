@@ -30,10 +30,13 @@ __all__ = [
     "CertKey",
     "KeyMismatch",
     "cert_facts",
+    "chain_for",
     "issue_cert",
     "load_key_pair",
     "load_pkcs12_pair",
     "make_ca",
+    "names_of",
+    "same_certificate",
 ]
 
 KeyType = Literal["ec", "rsa"]
@@ -80,15 +83,26 @@ def _name(common_name: str, organisation: str) -> x509.Name:
     )
 
 
-def make_ca(common_name: str, *, organisation: str = "fortiauto lab", key_type: KeyType = "ec") -> CertKey:
-    """A self-signed CA certificate able to sign leaf certificates."""
+def make_ca(
+    common_name: str,
+    *,
+    organisation: str = "fortiauto lab",
+    key_type: KeyType = "ec",
+    parent: CertKey | None = None,
+) -> CertKey:
+    """A CA certificate able to sign leaf certificates: self-signed, or an intermediate under ``parent``."""
     key = _new_key(key_type)
     name = _name(common_name, organisation)
+    issuer_name = name
+    signer: CertificateIssuerPrivateKeyTypes = key
+    if parent is not None:
+        parent_cert, signer = _issuer(parent)
+        issuer_name = parent_cert.subject
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name)
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _BACKDATE)
@@ -109,9 +123,46 @@ def make_ca(common_name: str, *, organisation: str = "fortiauto lab", key_type: 
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+        .sign(signer, hashes.SHA256())
     )
     return CertKey(cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key))
+
+
+def chain_for(leaf_pem: str, ca_pems: list[str], *, depth: int = 5) -> list[str]:
+    """The CA certificates (PEM) linking ``leaf_pem`` towards a root, nearest first; the root left out.
+
+    What a server presents after its leaf (RFC 8446 4.4.2: the root may be omitted).
+    """
+    by_subject = {}
+    for pem in ca_pems:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        by_subject[cert.subject] = (cert, pem)
+    chain: list[str] = []
+    current = x509.load_pem_x509_certificate(leaf_pem.encode())
+    for _ in range(depth):
+        found = by_subject.get(current.issuer)
+        if found is None or found[0].subject == found[0].issuer or found[1] in chain:
+            break
+        chain.append(found[1])
+        current = found[0]
+    return chain
+
+
+def names_of(cert_pem: str) -> set[str]:
+    """Lower-case DNS names a certificate is for (SANs, else its CN)."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return {n.lower() for n in sans.get_values_for_type(x509.DNSName)}
+    except x509.ExtensionNotFound:
+        return {str(a.value).lower() for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)}
+
+
+def same_certificate(a_pem: str, b_pem: str) -> bool:
+    """Whether two PEM texts hold the same certificate (compared as DER)."""
+    a = x509.load_pem_x509_certificate(a_pem.encode()).public_bytes(serialization.Encoding.DER)
+    b = x509.load_pem_x509_certificate(b_pem.encode()).public_bytes(serialization.Encoding.DER)
+    return a == b
 
 
 def _issuer(ca: CertKey) -> tuple[x509.Certificate, CertificateIssuerPrivateKeyTypes]:

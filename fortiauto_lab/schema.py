@@ -12,11 +12,13 @@ names and version switches follow shared/reference/fortios-objects.md ("Gotchas"
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from fortiauto.fortios.version import FortiOSVersion
 from fortiauto_lab.fields import ANY_IP, NULL_UUID, CmdbError, Field, ObjectSpec, mask_secret
+from fortiauto_lab.hardware import DEFAULT_MODEL, Model
+from fortiauto_lab.release import Release
+from fortiauto_lab.rules import PROTOCOL_BLOCKS, inspects_all
 
 __all__ = ["FACTORY_CERTS", "Schema", "build_schema", "schema_json"]
 
@@ -25,8 +27,12 @@ __all__ = ["FACTORY_CERTS", "Schema", "build_schema", "schema_json"]
 class Schema:
     """Every object type one FortiOS version serves, keyed by CMDB path."""
 
-    version: FortiOSVersion
+    version: Release
     objects: Mapping[str, ObjectSpec]
+    model: Model = DEFAULT_MODEL
+    # Conservative readings of undocumented behaviour (``lab up --strict``, see rules.py and
+    # device.py): per-protocol SSL blocks hidden beside inspect-all, no log without spam checks.
+    strict: bool = False
 
     def spec(self, path: str) -> ObjectSpec:
         try:
@@ -41,6 +47,10 @@ class Schema:
             out[spec.mkey] = obj[spec.mkey]
             out["q_origin_key"] = obj[spec.mkey]
         out.update(self._render_fields(spec.fields, obj))
+        if self.strict and spec.path == "firewall/ssl-ssh-profile" and inspects_all(obj):
+            # FortiOS hides the per-protocol blocks while ssl inspect-all is set (rules.py).
+            for block in PROTOCOL_BLOCKS:
+                out.pop(block, None)
         return out
 
     def _render_fields(self, fields: Mapping[str, Field], obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -69,7 +79,7 @@ class Schema:
 
     def _render_ports(self, ports: list[int]) -> Any:
         # 7.x prints port lists as JSON arrays; 6.4 builds printed a scalar, "" when unset (TF#222).
-        if self.version.at_least(7, 0):
+        if self.version.has("rest.ports-as-array"):
             return list(ports)
         if not ports:
             return ""
@@ -128,9 +138,9 @@ _INTERFACES = ("system/interface",)
 # --- objects --------------------------------------------------------------------------
 
 
-def _emailfilter(v: FortiOSVersion) -> ObjectSpec:
-    log = v.emailfilter_log_field
-    bal = "spambal" if v.at_least(7, 0) else "spambwl"
+def _emailfilter(v: Release) -> ObjectSpec:
+    log = "log" if v.has("emailfilter.log-field-is-log") else "log-all"
+    bal = "spambal" if v.has("emailfilter.spambal") else "spambwl"
     tag_type = _multi("subject", "header", "spaminfo", default="subject spaminfo")
     pop_imap = {
         log: _en(),
@@ -149,7 +159,6 @@ def _emailfilter(v: FortiOSVersion) -> ObjectSpec:
     fields: dict[str, Field] = {
         "name": _s(47, required=True),
         "comment": _s(255),
-        "feature-set": _opt("flow", "proxy", default="flow"),
         "replacemsg-group": _s(35),
         "spam-log": _en("enable"),
         "spam-log-fortiguard-response": _en(),
@@ -168,7 +177,7 @@ def _emailfilter(v: FortiOSVersion) -> ObjectSpec:
             "spamhdrcheck",
             "spamfsphish",
         ),
-        f"{'spam-bal-table' if v.at_least(7, 0) else 'spam-bwl-table'}": _num(),
+        "spam-bal-table" if v.has("emailfilter.spambal") else "spam-bwl-table": _num(),
         "spam-bword-threshold": _num(10),
         "spam-bword-table": _num(),
         "spam-mheader-table": _num(),
@@ -182,12 +191,14 @@ def _emailfilter(v: FortiOSVersion) -> ObjectSpec:
         "yahoo-mail": _box({log: _en()}),
         "gmail": _box({log: _en()}),
     }
-    if v.has_other_webmails:
+    if v.has("emailfilter.other-webmails"):
         fields["other-webmails"] = _box({log: _en()})
+    if v.has("emailfilter.feature-set"):
+        fields["feature-set"] = _opt("flow", "proxy", default="flow")
     return ObjectSpec("emailfilter/profile", fields, access_group="utmgrp", q_type=349)
 
 
-def _tls_checks(v: FortiOSVersion, proto: str) -> dict[str, Field]:
+def _tls_checks(v: Release, proto: str) -> dict[str, Field]:
     mail = proto in ("imaps", "pop3s", "smtps")
     out: dict[str, Field] = {
         "client-certificate": _opt("bypass", "inspect", "block", default="inspect" if mail else "bypass"),
@@ -200,20 +211,20 @@ def _tls_checks(v: FortiOSVersion, proto: str) -> dict[str, Field]:
         "cert-validation-failure": _opt("allow", "block", "ignore", default="block"),
         "sni-server-cert-check": _opt("enable", "strict", "disable", default="enable"),
     }
-    if v.at_least(7, 0, 1):
-        inspect = () if v.at_least(7, 0, 4) else ("inspect",)
+    if v.has("ssl.unsupported-ssl-version"):
+        inspect = ("inspect",) if v.has("ssl.unsupported-ssl-version-inspect") else ()
         out["unsupported-ssl-version"] = _opt("allow", "block", *inspect, default="block")
-    if (proto == "https" and v.at_least(7, 0)) or (proto == "ssl" and v.at_least(7, 0, 1)):
+    if proto in ("https", "ssl") and v.has(f"ssl.cert-probe-failure-{proto}"):
         out["cert-probe-failure"] = _opt("allow", "block", default="allow")
-    if proto in ("https", "ftps", "ssl") and v.at_least(7, 0, 4):
+    if proto in ("https", "ftps", "ssl") and v.has("ssl.min-allowed-ssl-version"):
         versions = ("ssl-3.0", "tls-1.0", "tls-1.1", "tls-1.2", "tls-1.3")
         out["min-allowed-ssl-version"] = _opt(*versions, default="tls-1.1")
-    if proto in ("https", "ssl") and v.at_least(7, 4, 4):
+    if proto in ("https", "ssl") and v.has("ssl.encrypted-client-hello"):
         out["encrypted-client-hello"] = _opt("allow", "block", default="block")
     return out
 
 
-def _ssl_ssh_profile(v: FortiOSVersion) -> ObjectSpec:
+def _ssl_ssh_profile(v: Release) -> ObjectSpec:
     deep = ("disable", "deep-inspection")
     after = {"proxy-after-tcp-handshake": _en()}
 
@@ -227,10 +238,12 @@ def _ssl_ssh_profile(v: FortiOSVersion) -> ObjectSpec:
         )
 
     https_extra = dict(after)
-    if v.at_least(7, 4, 2):
+    if v.has("ssl.quic-action"):
         https_extra["quic"] = _opt("inspect", "bypass", "block", default="inspect")
-    elif v.at_least(7, 4, 1):
+    elif v.has("ssl.quic-enable"):
         https_extra["quic"] = _en("enable")
+    if v.has("ssl.udp-not-quic"):
+        https_extra["udp-not-quic"] = _opt("inspect", "bypass", "block", default="inspect")
     fields: dict[str, Field] = {
         "name": _s(47, required=True),
         "comment": _s(255),
@@ -238,7 +251,7 @@ def _ssl_ssh_profile(v: FortiOSVersion) -> ObjectSpec:
         # server-cert: one name up to 6.4, a list of {name} from 7.0 (fortios-objects.md 2.1).
         "server-cert": (
             _names(*_CERTS, default=[{"name": "Fortinet_SSL"}])
-            if v.server_cert_is_list
+            if v.has("ssl.server-cert-list")
             else _ref(*_CERTS, default="Fortinet_SSL")
         ),
         "caname": _ref(*_CERTS, default="Fortinet_CA_SSL"),
@@ -273,12 +286,12 @@ def _ssl_ssh_profile(v: FortiOSVersion) -> ObjectSpec:
             },
             mkey_int=True,
         ),
-        "allowlist" if v.at_least(7, 0) else "whitelist": _en(),
-        "block-blocklisted-certificates" if v.at_least(7, 0) else "block-blacklisted-certificates": _en(
-            "enable"
-        ),
-        "ssl-anomaly-log" if v.at_least(7, 0, 2) else "ssl-anomalies-log": _en("enable"),
-        "ssl-exemption-log" if v.at_least(7, 0, 2) else "ssl-exemptions-log": _en(),
+        "allowlist" if v.has("ssl.allowlist") else "whitelist": _en(),
+        "block-blocklisted-certificates"
+        if v.has("ssl.block-blocklisted")
+        else "block-blacklisted-certificates": _en("enable"),
+        "ssl-anomaly-log" if v.has("ssl.anomaly-log") else "ssl-anomalies-log": _en("enable"),
+        "ssl-exemption-log" if v.has("ssl.anomaly-log") else "ssl-exemptions-log": _en(),
         "ssl-negotiation-log": _en("enable"),
         "rpc-over-https": _en(),
         "mapi-over-https": _en(),
@@ -302,15 +315,16 @@ def _ssl_ssh_profile(v: FortiOSVersion) -> ObjectSpec:
             | _tls_checks(v, "ssl")
         ),
     }
-    if v.at_least(7, 0):
+    if v.has("ssl.supported-alpn"):
         fields["supported-alpn"] = _opt("http1-1", "http2", "all", "none", default="all")
+    if v.has("ssl.dot"):
         fields["dot"] = _box({"status": _opt(*deep, default="disable")} | _tls_checks(v, "dot"))
-    if v.at_least(7, 0, 1):
+    if v.has("ssl.server-cert-log"):
         fields["ssl-server-cert-log"] = _en()
         fields["ssl-handshake-log"] = _en()
-    if v.at_least(7, 0, 6):
+    if v.has("ssl.exemption-ip-rating"):
         fields["ssl-exemption-ip-rating"] = _en("enable")
-    if v.at_least(7, 4, 4):
+    if v.has("ssl.ech-outer-sni"):
         fields["ech-outer-sni"] = _table_of("name", {"name": _s(35), "sni": _s(255)})
     builtins = frozenset({"certificate-inspection", "deep-inspection", "no-inspection"})
     return ObjectSpec(
@@ -323,7 +337,7 @@ def _ssl_ssh_profile(v: FortiOSVersion) -> ObjectSpec:
     )
 
 
-def _protocol_options(v: FortiOSVersion) -> ObjectSpec:
+def _protocol_options(v: Release) -> ObjectSpec:
     def mail(port: int, options: tuple[str, ...], default: str) -> Field:
         box: dict[str, Field] = {
             "ports": _ports(port),
@@ -335,6 +349,7 @@ def _protocol_options(v: FortiOSVersion) -> ObjectSpec:
             "uncompressed-nest-limit": _num(12, 2, 100),
             "scan-bzip2": _en("enable"),
         }
+        # proxy-after-tcp-handshake is 6.4+ ([A]); the lab plays nothing older.
         if v.at_least(6, 4):
             box["proxy-after-tcp-handshake"] = _en()
         return _box(box)
@@ -406,8 +421,8 @@ def _protocol_options(v: FortiOSVersion) -> ObjectSpec:
     )
 
 
-def _policy(v: FortiOSVersion) -> ObjectSpec:
-    sixfour = not v.at_least(7, 0)
+def _policy(v: Release) -> ObjectSpec:
+    sixfour = not v.has("policy.default-inspection-names")
     fields: dict[str, Field] = {
         "policyid": _num(0, 0, 4294967294),
         "name": _s(35),
@@ -438,7 +453,7 @@ def _policy(v: FortiOSVersion) -> ObjectSpec:
         "http-policy-redirect": _en(),
         "ssh-policy-redirect": _en(),
         "profile-type": _opt("single", "group", default="single"),
-        "profile-group": _s(35),
+        "profile-group": _ref("firewall/profile-group"),
         "profile-protocol-options": _ref(
             "firewall/profile-protocol-options", default="" if sixfour else "default"
         ),
@@ -447,7 +462,7 @@ def _policy(v: FortiOSVersion) -> ObjectSpec:
         "webfilter-profile": _s(35),
         "dnsfilter-profile": _s(35),
         "emailfilter-profile": _ref("emailfilter/profile"),
-        v.dlp_field: _s(35),
+        "dlp-profile" if v.has("policy.dlp-profile") else "dlp-sensor": _s(35),
         "file-filter-profile": _s(35),
         "ips-sensor": _s(35),
         "application-list": _s(35),
@@ -490,9 +505,9 @@ def _policy(v: FortiOSVersion) -> ObjectSpec:
     )
 
 
-def _vip(v: FortiOSVersion) -> ObjectSpec:
+def _vip(v: Release) -> ObjectSpec:
     types = ["static-nat", "load-balance", "server-load-balance", "dns-translation", "fqdn"]
-    if v.at_least(7, 0):
+    if v.has("vip.access-proxy"):
         types.append("access-proxy")
     fields: dict[str, Field] = {
         "name": _s(79, required=True),
@@ -512,12 +527,12 @@ def _vip(v: FortiOSVersion) -> ObjectSpec:
         "nat-source-vip": _en(),
         "color": _num(0, 0, 32),
     }
-    if v.vip_has_status:
+    if v.has("vip.status"):
         fields["status"] = _en("enable")
     return ObjectSpec("firewall/vip", fields, access_group="fwgrp", q_type=355)
 
 
-def _address(_: FortiOSVersion) -> ObjectSpec:
+def _address(_: Release) -> ObjectSpec:
     fields: dict[str, Field] = {
         "name": _s(79, required=True),
         "uuid": _UUID,
@@ -545,7 +560,7 @@ def _address(_: FortiOSVersion) -> ObjectSpec:
     return ObjectSpec("firewall/address", fields, access_group="fwgrp", q_type=323)
 
 
-def _addrgrp(_: FortiOSVersion) -> ObjectSpec:
+def _addrgrp(_: Release) -> ObjectSpec:
     fields: dict[str, Field] = {
         "name": _s(79, required=True),
         "uuid": _UUID,
@@ -559,11 +574,95 @@ def _addrgrp(_: FortiOSVersion) -> ObjectSpec:
     return ObjectSpec("firewall/addrgrp", fields, access_group="fwgrp", q_type=326)
 
 
+# The security profiles a policy, a security policy or a profile group can bind ([A]
+# fortios_firewall_policy / _security_policy / _profile_group share these names).
+def _profile_refs(v: Release) -> dict[str, Field]:
+    return {
+        "av-profile": _ref("antivirus/profile"),
+        "webfilter-profile": _s(35),
+        "dnsfilter-profile": _s(35),
+        "emailfilter-profile": _ref("emailfilter/profile"),
+        "dlp-profile" if v.has("policy.dlp-profile") else "dlp-sensor": _s(35),
+        "file-filter-profile": _s(35),
+        "ips-sensor": _s(35),
+        "application-list": _s(35),
+        "voip-profile": _s(35),
+        "icap-profile": _s(35),
+        "waf-profile": _s(35),
+        "ssh-filter-profile": _s(35),
+    }
+
+
+def _security_policy(v: Release) -> ObjectSpec:
+    """NGFW policy-based mode: the table carrying security profiles ([A] fortios_firewall_security_policy).
+
+    In that mode ``firewall/policy`` only decides SSL inspection and authentication; traffic is
+    matched again here, and the profiles of the matching security policy apply.
+    """
+    fields: dict[str, Field] = {
+        "policyid": _num(0, 0, 4294967294),
+        "name": _s(35),
+        "uuid": _UUID,
+        "srcintf": _names(*_INTERFACES, specials=("any",), required=True),
+        "dstintf": _names(*_INTERFACES, specials=("any",), required=True),
+        "srcaddr": _names(*_ADDRESSES, "firewall/vip"),
+        "dstaddr": _names(*_ADDRESSES, "firewall/vip"),
+        "service": _names("firewall.service/custom", "firewall.service/group"),
+        "action": _opt("accept", "deny", default="deny"),
+        "status": _en("enable"),
+        "schedule": _ref("firewall.schedule/recurring", default="always"),
+        "logtraffic": _opt("all", "utm", "disable", default="utm"),
+        "profile-type": _opt("single", "group", default="single"),
+        "profile-group": _ref("firewall/profile-group"),
+        "profile-protocol-options": _ref("firewall/profile-protocol-options", default="default"),
+        "comments": Field("text", "", size=1023),
+    } | _profile_refs(v)
+    return ObjectSpec(
+        "firewall/security-policy", fields, mkey="policyid", mkey_int=True, access_group="fwgrp", q_type=341
+    )
+
+
+def _profile_group(v: Release) -> ObjectSpec:
+    """Profiles a policy applies with ``profile-type group`` ([A] fortios_firewall_profile_group)."""
+    fields: dict[str, Field] = {
+        "name": _s(47, required=True),
+        "profile-protocol-options": _ref("firewall/profile-protocol-options", default="default"),
+        "ssl-ssh-profile": _ref("firewall/ssl-ssh-profile", default="certificate-inspection"),
+    } | _profile_refs(v)
+    return ObjectSpec("firewall/profile-group", fields, access_group="fwgrp", q_type=342)
+
+
+def _settings(_: Release) -> ObjectSpec:
+    """Per-VDOM settings; ``ngfw-mode`` switches a VDOM to policy-based ([A] fortios_system_settings)."""
+    fields: dict[str, Field] = {
+        "opmode": _opt("nat", "transparent", default="nat"),
+        "ngfw-mode": _opt("profile-based", "policy-based", default="profile-based"),
+        "central-nat": _en(),
+        "comments": _s(255),
+    }
+    return ObjectSpec("system/settings", fields, category="complex", mkey=None, q_type=48)
+
+
+def _certificate_ca(_: Release) -> ObjectSpec:
+    """Imported CA certificates ([A] fortios_vpn_certificate_ca): intermediates a served chain needs."""
+    fields: dict[str, Field] = {
+        "name": _s(79, required=True),
+        "ca": Field("text", ""),
+        "range": _opt("global", "vdom", default="vdom"),
+        "source": _opt("factory", "user", "bundle", default="user"),
+        "ssl-inspection-trusted": _en("enable"),
+        "trusted": _en("enable"),
+        "auto-update-days": _num(),
+        "last-updated": _num(),
+    }
+    return ObjectSpec("vpn.certificate/ca", fields, access_group="vpngrp", q_type=154)
+
+
 FACTORY_CERTS = frozenset({"Fortinet_Factory", "Fortinet_SSL", "Fortinet_CA_SSL", "Fortinet_CA_Untrusted"})
 
 
-def _certificate_local(v: FortiOSVersion) -> ObjectSpec:
-    protocols = ["none", "scep", "cmpv2"] + (["acme2"] if v.at_least(7, 0) else [])
+def _certificate_local(v: Release) -> ObjectSpec:
+    protocols = ["none", "scep", "cmpv2"] + (["acme2"] if v.has("certificate.acme2") else [])
     fields: dict[str, Field] = {
         "name": _s(35, required=True),
         "password": Field("secret", "", size=128),
@@ -587,9 +686,9 @@ def _certificate_local(v: FortiOSVersion) -> ObjectSpec:
     )
 
 
-def _antivirus(v: FortiOSVersion) -> ObjectSpec:
+def _antivirus(v: Release) -> ObjectSpec:
     smtp: dict[str, Field]
-    if v.at_least(7, 0):
+    if v.has("antivirus.smtp-av-scan"):
         smtp = {
             "av-scan": _opt("disable", "block", "monitor", default="disable"),
             "outbreak-prevention": _opt("disable", "block", "monitor", default="disable"),
@@ -608,7 +707,7 @@ def _antivirus(v: FortiOSVersion) -> ObjectSpec:
     return ObjectSpec("antivirus/profile", fields, access_group="utmgrp", q_type=160)
 
 
-def _service_custom(_: FortiOSVersion) -> ObjectSpec:
+def _service_custom(_: Release) -> ObjectSpec:
     fields: dict[str, Field] = {
         "name": _s(79, required=True),
         "proxy": _en(),
@@ -628,7 +727,7 @@ def _service_custom(_: FortiOSVersion) -> ObjectSpec:
     return ObjectSpec("firewall.service/custom", fields, access_group="fwgrp", q_type=314)
 
 
-def _service_group(_: FortiOSVersion) -> ObjectSpec:
+def _service_group(_: Release) -> ObjectSpec:
     fields: dict[str, Field] = {
         "name": _s(79, required=True),
         "member": _names("firewall.service/custom", "firewall.service/group"),
@@ -639,7 +738,7 @@ def _service_group(_: FortiOSVersion) -> ObjectSpec:
     return ObjectSpec("firewall.service/group", fields, access_group="fwgrp", q_type=315)
 
 
-def _schedule(_: FortiOSVersion) -> ObjectSpec:
+def _schedule(_: Release) -> ObjectSpec:
     days = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "none")
     fields: dict[str, Field] = {
         "name": _s(31, required=True),
@@ -651,7 +750,7 @@ def _schedule(_: FortiOSVersion) -> ObjectSpec:
     return ObjectSpec("firewall.schedule/recurring", fields, access_group="fwgrp", q_type=318)
 
 
-def _interface(_: FortiOSVersion) -> ObjectSpec:
+def _interface(_: Release) -> ObjectSpec:
     access = ("ping", "https", "ssh", "http", "telnet", "fgfm", "snmp", "radius-acct", "probe-response")
     fields: dict[str, Field] = {
         "name": _s(15, required=True),
@@ -667,12 +766,12 @@ def _interface(_: FortiOSVersion) -> ObjectSpec:
     return ObjectSpec("system/interface", fields, scope="global", access_group="netgrp", q_type=99)
 
 
-def _vdom(_: FortiOSVersion) -> ObjectSpec:
+def _vdom(_: Release) -> ObjectSpec:
     fields: dict[str, Field] = {"name": _s(31, required=True), "short-name": _s(11), "vcluster-id": _num()}
     return ObjectSpec("system/vdom", fields, scope="global", writable=False, q_type=85)
 
 
-def _global(v: FortiOSVersion) -> ObjectSpec:
+def _global(v: Release) -> ObjectSpec:
     fields: dict[str, Field] = {
         "hostname": _s(35),
         "alias": _s(35),
@@ -687,13 +786,13 @@ def _global(v: FortiOSVersion) -> ObjectSpec:
         "admin-lockout-duration": _num(60, 1, 2147483647),
         "admin-server-cert": _ref(*_CERTS, default="self-sign", specials=("self-sign",)),
     }
-    if v.at_least(7, 4, 5):
+    if v.has("auth.url-token-opt-in"):
         # 7.4.5 made URL tokens opt-in (KB "Configuring FortiGate 7.4.5 to allow access_token").
         fields["rest-api-key-url-query"] = _en()
     return ObjectSpec("system/global", fields, category="complex", mkey=None, scope="global", q_type=17)
 
 
-def _ha(_: FortiOSVersion) -> ObjectSpec:
+def _ha(_: Release) -> ObjectSpec:
     fields: dict[str, Field] = {
         "group-id": _num(0, 0, 1023),
         "group-name": _s(32),
@@ -708,7 +807,7 @@ def _ha(_: FortiOSVersion) -> ObjectSpec:
     return ObjectSpec("system/ha", fields, category="complex", mkey=None, scope="global", q_type=50)
 
 
-def _central_management(_: FortiOSVersion) -> ObjectSpec:
+def _central_management(_: Release) -> ObjectSpec:
     fields: dict[str, Field] = {
         "mode": _opt("normal", "backup", default="normal"),
         "type": _opt("fortimanager", "fortiguard", "none", default="none"),
@@ -724,7 +823,7 @@ def _central_management(_: FortiOSVersion) -> ObjectSpec:
     )
 
 
-_BUILDERS: tuple[Callable[[FortiOSVersion], ObjectSpec], ...] = (
+_BUILDERS: tuple[Callable[[Release], ObjectSpec], ...] = (
     _emailfilter,
     _ssl_ssh_profile,
     _protocol_options,
@@ -742,13 +841,34 @@ _BUILDERS: tuple[Callable[[FortiOSVersion], ObjectSpec], ...] = (
     _global,
     _ha,
     _central_management,
+    _security_policy,
+    _profile_group,
+    _settings,
+    _certificate_ca,
 )
 
 
-def build_schema(version: FortiOSVersion) -> Schema:
-    """Every object the lab serves, with the fields ``version`` has."""
+def _without(spec: ObjectSpec, attr: str) -> ObjectSpec:
+    return replace(spec, fields={k: f for k, f in spec.fields.items() if k != attr})
+
+
+def _flow_only(spec: ObjectSpec) -> ObjectSpec:
+    fields = dict(spec.fields)
+    fields["inspection-mode"] = _opt("flow", default="flow")
+    return replace(spec, fields=fields)
+
+
+def build_schema(version: Release, model: Model = DEFAULT_MODEL, *, strict: bool = False) -> Schema:
+    """Every object the lab serves, with the fields ``version`` has on ``model``.
+
+    A 2 GB unit on 7.4.4 up to 7.6.4 has no proxy inspection (``hardware.py``): no
+    ``feature-set`` on the email filter profile, no ``inspection-mode proxy`` on a policy.
+    """
     objects = {spec.path: spec for spec in (build(version) for build in _BUILDERS)}
-    return Schema(version, objects)
+    if model.proxy_removed(version):
+        objects["emailfilter/profile"] = _without(objects["emailfilter/profile"], "feature-set")
+        objects["firewall/policy"] = _flow_only(objects["firewall/policy"])
+    return Schema(version, objects, model, strict)
 
 
 _SCHEMA_TYPES: dict[str, str] = {

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fortiauto.fortios.version import FortiOSVersion
 from fortiauto_lab.pki import CertKey, issue_cert, make_ca
+from fortiauto_lab.release import Release
 from fortiauto_lab.schema import Schema
 from fortiauto_lab.store import ConfigStore
 
@@ -123,7 +123,7 @@ def _services(store: ConfigStore, vdom: str) -> None:
     store.seed(vdom, "firewall.schedule/recurring", {"name": "none", "day": "none"})
 
 
-def _ssl_profiles(store: ConfigStore, vdom: str, version: FortiOSVersion) -> None:
+def _ssl_profiles(store: ConfigStore, vdom: str, version: Release) -> None:
     off = {"status": "disable"}
     deep = {"status": "deep-inspection"}
     mail_off = {"ftps": off, "imaps": off, "pop3s": off, "smtps": off}
@@ -150,12 +150,14 @@ def _ssl_profiles(store: ConfigStore, vdom: str, version: FortiOSVersion) -> Non
         store.seed(vdom, "firewall/ssl-ssh-profile", body)
 
 
-def _utm_profiles(store: ConfigStore, vdom: str, version: FortiOSVersion) -> None:
-    smtp_av = {"av-scan": "block"} if version.at_least(7, 0) else {"options": "scan"}
+def _utm_profiles(store: ConfigStore, vdom: str, version: Release) -> None:
+    smtp_av = {"av-scan": "block"} if version.has("antivirus.smtp-av-scan") else {"options": "scan"}
     antivirus = {"name": "default", "comment": "Scan files and block viruses.", "smtp": smtp_av}
     store.seed(vdom, "antivirus/profile", antivirus)
     # The factory email filter profile logs nothing per message: the KB's starting point.
-    emailfilter = {"name": "default", "comment": "Malware and phishing URL filtering.", "feature-set": "flow"}
+    emailfilter = {"name": "default", "comment": "Malware and phishing URL filtering."}
+    if "feature-set" in store.schema.spec("emailfilter/profile").fields:
+        emailfilter["feature-set"] = "flow"
     store.seed(vdom, "emailfilter/profile", emailfilter)
     store.seed(
         vdom, "firewall/profile-protocol-options", {"name": "default", "comment": "All default services."}

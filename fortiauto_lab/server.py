@@ -31,40 +31,65 @@ from aiohttp import web
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from fortiauto.errors import InputError
-from fortiauto.fortios.version import FortiOSVersion
 from fortiauto_lab.app import make_app
 from fortiauto_lab.dataplane import VipListener
 from fortiauto_lab.device import LabDevice
+from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.faults import Faults, faults_for_device, parse_fault_spec
+from fortiauto_lab.hardware import Model, resolve_model
+from fortiauto_lab.persist import (
+    PORTS_PER_DEVICE,
+    Remembered,
+    load_ca,
+    load_mail_pair,
+    port_layout,
+    remembered,
+)
 from fortiauto_lab.pki import CertKey, issue_cert, make_ca
+from fortiauto_lab.release import Release, resolve_release
 from fortiauto_lab.schema import build_schema
 from fortiauto_lab.seed import MAIL_SITES, make_factory_certs, seed_template
 from fortiauto_lab.smtp_backend import MailBackend
+from fortiauto_lab.states import make_shared_cert
 
-__all__ = ["VERSIONS", "Lab", "LabThread", "resolve_version", "run_lab", "start_lab"]
+__all__ = ["Lab", "LabOptions", "LabThread", "run_lab", "start_lab"]
 
-# The release each supported family plays by default (7.4.8 is past 7.4.5: no URL tokens).
-VERSIONS = {"6.4": "6.4.14", "7.0": "7.0.15", "7.2": "7.2.10", "7.4": "7.4.8"}
 _MAIL_NAMES = {"vip-mx1": "mx1.example.test", "vip-mx2": "mx2.example.test"}
+_MODES: tuple[Literal["starttls", "smtps"], ...] = ("starttls", "smtps")
 _SHUTDOWN = 0.5  # seconds an HTTPS site waits for open keep-alive connections on stop
 
 
-def resolve_version(text: str) -> FortiOSVersion:
-    """``"7.0"`` -> 7.0.15; a full ``"7.0.12"`` as given; the family must be supported.
+@dataclass(frozen=True)
+class LabOptions:
+    """What ``lab up`` was asked for (recorded in lab.json)."""
 
-    Raises:
-        InputError: not a version, or a family the lab does not play.
-    """
-    return FortiOSVersion.parse(VERSIONS.get(text.strip(), text)).require_supported()
+    devices: int = 1
+    version: str = "7.0"
+    faults: str | None = None
+    model: str | None = None
+    strict: bool = False
+    base_port: int | None = None
+    host: str = "127.0.0.1"
 
 
-def _check_inputs(
-    devices: int, version: str, faults: str | None
-) -> tuple[FortiOSVersion, list[tuple[str, Faults]]]:
-    if devices < 1:
-        raise InputError("--devices must be at least 1")
-    return resolve_version(version), parse_fault_spec(faults or "")
+@dataclass(frozen=True)
+class _Checked:
+    release: Release
+    model: Model
+    spec: list[tuple[str, Faults]]
+
+
+def _check_inputs(options: LabOptions) -> _Checked:
+    if options.devices < 1:
+        raise LabInputError("--devices must be at least 1")
+    base = options.base_port
+    if base is not None and not 1024 <= base <= 65536 - PORTS_PER_DEVICE * options.devices:
+        raise LabInputError(
+            f"--base-port must leave room for {PORTS_PER_DEVICE} ports per device between 1024 and 65535"
+        )
+    return _Checked(
+        resolve_release(options.version), resolve_model(options.model), parse_fault_spec(options.faults or "")
+    )
 
 
 def _write(path: Path, text: str, *, secret: bool = False) -> None:
@@ -109,6 +134,13 @@ class Lab:
     info: dict[str, Any]
     _served: list[_Served] = field(default_factory=list, repr=False)
 
+    def write_info(self) -> None:
+        """Rewrite lab.json from the devices as they are now (the faults in force included)."""
+        self.info["devices"] = [
+            _device_info(d, s, self.info["host"]) for d, s in zip(self.devices, self._served, strict=True)
+        ]
+        _write(self.state_dir / "lab.json", json.dumps(self.info, indent=2) + "\n", secret=True)
+
     def device(self, name: str) -> LabDevice:
         return next(d for d in self.devices if d.name == name)
 
@@ -122,10 +154,14 @@ class Lab:
         self._served.clear()
 
 
-def _listen(host: str) -> socket.socket:
+def _listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise LabInputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -140,10 +176,17 @@ def _https_context(state_dir: Path, name: str, ca: CertKey) -> ssl.SSLContext:
     return context
 
 
+async def _start_listener(listener: VipListener, port: int, host: str) -> int:
+    try:
+        return await listener.start(port)
+    except OSError as exc:
+        raise LabInputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 async def _serve_device(
-    device: LabDevice, context: ssl.SSLContext, host: str, mail: dict[str, CertKey]
+    device: LabDevice, context: ssl.SSLContext, host: str, mail: dict[str, CertKey], ports: dict[str, int]
 ) -> _Served:
-    sock = _listen(host)
+    sock = _listen(host, ports.get("https", 0))
     device.port = sock.getsockname()[1]
     runner = web.AppRunner(
         make_app(device), access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN
@@ -156,17 +199,33 @@ async def _serve_device(
         await runner.cleanup()
         raise
     served = _Served(runner)
+    try:
+        await _serve_mail(device, served, host, mail, ports)
+    except BaseException:
+        await _stop_served(served)
+        raise
+    return served
+
+
+async def _serve_mail(
+    device: LabDevice, served: _Served, host: str, mail: dict[str, CertKey], ports: dict[str, int]
+) -> None:
     for site in MAIL_SITES:
         pair = mail[site.vip]
         backend = MailBackend(cert_pem=pair.cert_pem, key_pem=pair.key_pem, host=host)
         served.backends.append(backend)
         await backend.start()
         device.backends[site.vip] = backend
-        for mode in ("starttls", "smtps"):
+        for mode in _MODES:
             listener = VipListener(device, site.vip, backend, mode=mode, host=host)
-            port = await listener.start()
+            port = await _start_listener(listener, ports.get(f"{site.vip}/{mode}", 0), host)
             served.listeners.append((site.vip, site.vdom, mode, port, listener))
-    return served
+
+
+async def _stop_served(served: _Served) -> None:
+    await asyncio.gather(*(entry[4].stop() for entry in served.listeners), return_exceptions=True)
+    await asyncio.gather(*(backend.stop() for backend in served.backends), return_exceptions=True)
+    await served.runner.cleanup()
 
 
 def _device_info(device: LabDevice, served: _Served, host: str) -> dict[str, Any]:
@@ -182,6 +241,8 @@ def _device_info(device: LabDevice, served: _Served, host: str) -> dict[str, Any
         "password": device.password,
         "vdoms": list(device.store.vdoms),
         "version": str(device.version),
+        "model": device.model.name,
+        "faults": device.current_faults().to_json(),
         "smtp": smtp,
     }
 
@@ -264,6 +325,7 @@ def _inventory(state_dir: Path, info: dict[str, Any]) -> CommentedMap:
 
 def _write_state(state_dir: Path, info: dict[str, Any], ca: CertKey, mail: dict[str, CertKey]) -> Path:
     _write(state_dir / "ca.pem", ca.cert_pem)
+    _write(state_dir / "ca.key", ca.key_pem, secret=True)  # so a restart keeps the same CA
     for vip, pair in mail.items():
         short = _MAIL_NAMES[vip].split(".")[0]
         _write(state_dir / "certs" / f"{short}.pem", pair.cert_pem)
@@ -280,46 +342,85 @@ def _write_state(state_dir: Path, info: dict[str, Any], ca: CertKey, mail: dict[
     return site_path
 
 
-async def start_lab(
-    state_dir: Path,
-    *,
-    devices: int = 1,
-    version: str = "7.0",
-    faults: str | None = None,
-    host: str = "127.0.0.1",
-) -> Lab:
-    """Start ``devices`` mock FortiGates on ``host`` (OS-picked ports) and write the state dir.
+def _pki(state_dir: Path) -> tuple[CertKey, dict[str, CertKey]]:
+    """The lab CA and the mail servers' certificates: the previous run's when the state dir has them."""
+    ca = load_ca(state_dir) or make_ca("fortiauto lab CA")
+    mail = {}
+    for vip, name in _MAIL_NAMES.items():
+        kept = load_mail_pair(state_dir, name.split(".")[0], ca)
+        # mx1 is RSA (the common case on real mail servers), mx2 EC.
+        mail[vip] = kept or issue_cert(ca, name, sans=(name,), key_type="rsa" if vip == "vip-mx1" else "ec")
+    return ca, mail
+
+
+def _ports(options: LabOptions, index: int, previous: Remembered | None) -> dict[str, int]:
+    if options.base_port is not None:
+        return port_layout(index, options.base_port)
+    return dict(previous.ports) if previous is not None else {}
+
+
+def _serial(model: Model, number: int) -> str:
+    # 16 characters led by the model, as real serials are (FGVM..., FGT60F...).
+    prefix = "FGVM" if model.code.startswith("FGVM") else model.code[:6]
+    return f"{prefix}LAB{number:0{13 - len(prefix)}d}"
+
+
+def _info(options: LabOptions, checked: _Checked, state_dir: Path) -> dict[str, Any]:
+    return {
+        "ca": str(state_dir / "ca.pem"),
+        "host": options.host,
+        "version": str(checked.release),
+        "model": checked.model.name,
+        "strict": options.strict,
+        "faults": options.faults or "",
+        "base_port": options.base_port,
+        "devices": [],
+    }
+
+
+async def start_lab(state_dir: Path, **kwargs: Any) -> Lab:
+    """Start mock FortiGates (``LabOptions`` fields as keywords) and write the state dir.
+
+    With a state dir of an earlier run, every device comes back with its token, password and
+    ports (``persist.py``) unless ``base_port`` lays the ports out anew.
 
     Raises:
-        InputError: a bad device count, version or fault spec (before anything starts).
+        LabInputError: a bad option (before anything starts), or a port that is taken.
     """
-    release, spec = _check_inputs(devices, version, faults)
+    options = LabOptions(**kwargs)
+    checked = _check_inputs(options)
     state_dir = Path(state_dir).resolve()
+    previous = remembered(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    ca = make_ca("fortiauto lab CA")
-    mail = {
-        "vip-mx1": issue_cert(ca, _MAIL_NAMES["vip-mx1"], sans=(_MAIL_NAMES["vip-mx1"],), key_type="rsa"),
-        "vip-mx2": issue_cert(ca, _MAIL_NAMES["vip-mx2"], sans=(_MAIL_NAMES["vip-mx2"],)),
-    }
+    ca, mail = _pki(state_dir)
     certs = make_factory_certs()
-    template = seed_template(build_schema(release), certs)
-    lab = Lab(state_dir, [], state_dir / "site.yml", state_dir / "ca.pem", {"ca": str(state_dir / "ca.pem")})
+    shared = make_shared_cert(certs.ca_ssl)
+    template = seed_template(build_schema(checked.release, checked.model, strict=options.strict), certs)
+    lab = Lab(state_dir, [], state_dir / "site.yml", state_dir / "ca.pem", _info(options, checked, state_dir))
     try:
-        for index in range(1, devices + 1):
-            name = f"fgt-{index:03d}"
+        for index in range(options.devices):
+            name = f"fgt-{index + 1:03d}"
+            kept = previous.get(name)
             device = LabDevice(
                 name,
-                version=release,
-                serial=f"FGVMLAB{index:09d}",
+                version=checked.release,
+                model=checked.model,
+                serial=_serial(checked.model, index + 1),
                 template=template,
                 certs=certs,
-                faults=faults_for_device(spec, name),
+                faults=faults_for_device(checked.spec, name),
+                token=kept.token if kept else None,
+                password=kept.password if kept else None,
+                shared_cert=shared,
             )
             context = _https_context(state_dir, name, ca)
-            lab._served.append(await _serve_device(device, context, host, mail))
+            lab._served.append(
+                await _serve_device(device, context, options.host, mail, _ports(options, index, kept))
+            )
             lab.devices.append(device)
+            device.on_faults_changed = lab.write_info
         lab.info["devices"] = [
-            _device_info(d, s, host) for d, s in zip(lab.devices, lab._served, strict=True)
+            _device_info(d, s, options.host) for d, s in zip(lab.devices, lab._served, strict=True)
         ]
         lab.site_path = _write_state(state_dir, lab.info, ca, mail)
     except BaseException:
@@ -328,16 +429,16 @@ async def start_lab(
     return lab
 
 
-def run_lab(state_dir: Path, *, devices: int, version: str, faults: str | None) -> int:
+def run_lab(state_dir: Path, **kwargs: Any) -> int:
     """``fortiauto lab up``: serve until SIGINT/SIGTERM after printing ``lab ready: <site.yml>``.
 
     Raises:
-        InputError: bad ``devices``, ``version`` or ``faults``, before anything starts.
+        LabInputError: a bad option, before anything starts.
     """
-    _check_inputs(devices, version, faults)
+    _check_inputs(LabOptions(**kwargs))
 
     async def main() -> None:
-        lab = await start_lab(state_dir, devices=devices, version=version, faults=faults)
+        lab = await start_lab(state_dir, **kwargs)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fortiauto_lab.fields import NULL_UUID, CmdbError, Field, ObjectSpec, iter_refs, mask_secret, table_row
+from fortiauto_lab.rules import check_write
 from fortiauto_lab.schema import Schema
 
 __all__ = ["ConfigStore"]
@@ -159,7 +160,9 @@ class ConfigStore:
         mkey = obj[spec.mkey]
         if mkey in table:
             raise CmdbError.duplicate()
-        table[mkey] = self._finish(vdom, spec, obj)
+        obj = self._finish(vdom, spec, obj)
+        check_write(self, vdom, spec, body, obj)
+        table[mkey] = obj
         return mkey, self._bump(True)
 
     def update(self, vdom: str, path: str, mkey: Any, body: Mapping[str, Any]) -> tuple[Any, bool]:
@@ -173,6 +176,7 @@ class ConfigStore:
         if spec.mkey_int and not obj[spec.mkey]:
             obj[spec.mkey] = mkey  # PUT bodies often carry policyid 0: not a rename
         new_key = obj[spec.mkey]
+        check_write(self, vdom, spec, body, obj)
         if obj == current:
             return mkey, False
         if new_key != mkey:
@@ -195,6 +199,7 @@ class ConfigStore:
         current = self.singleton(vdom, path)
         self._writable(spec)
         obj = self._finish(vdom, spec, spec.apply(copy.deepcopy(current), body))
+        check_write(self, vdom, spec, body, obj)
         if obj == current:
             return False
         current.clear()

@@ -31,9 +31,11 @@ class Inspection:
     server_cert: tuple[str, str] | None = field(default=None, repr=False)
     proxy: bool = False  # inspection-mode proxy
     utm: bool = False  # utm-status enable and at least one UTM profile bound
-    logs_smtp: bool = (
-        False  # email filter bound, smtp log-all on, feature-set proxy (where the version has it)
-    )
+    # email filter bound, smtp log-all on, feature-set proxy (where the unit has it)
+    logs_smtp: bool = False
+    # the anti-spam checks the bound email filter performs (its ``options`` with spam-filtering
+    # enable), in the profile's order; empty: the profile checks nothing
+    spam_checks: tuple[str, ...] = ()
 
 
 class DeviceView(Protocol):

@@ -13,8 +13,8 @@ import pytest
 from cryptography import x509
 from ruamel.yaml import YAML
 
-from fortiauto.errors import InputError
 from fortiauto.site.loader import load_site
+from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.server import run_lab, start_lab
 
 
@@ -82,11 +82,11 @@ def test_every_device_binds_loopback_only(lab):
 )
 async def test_bad_input_is_refused_before_anything_starts(tmp_path, kwargs):
     target = tmp_path / "state"
-    with pytest.raises(InputError):
+    with pytest.raises(LabInputError):
         await start_lab(target, **kwargs)
     assert not target.exists()
     args = {"devices": 1, "version": "7.0", "faults": None} | kwargs
-    with pytest.raises(InputError):
+    with pytest.raises(LabInputError):
         run_lab(target, **args)
     assert not target.exists()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fortiauto.errors import InputError
-from fortiauto_lab.server import resolve_version
+from fortiauto_lab.errors import LabInputError
+from fortiauto_lab.release import resolve_release
 
 SSL = "/api/v2/cmdb/firewall/ssl-ssh-profile"
 EMAIL = "/api/v2/cmdb/emailfilter/profile"
@@ -91,16 +91,24 @@ def test_ports_print_as_the_version_prints_them(api_for):
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("6.4", "6.4.14"), ("7.0", "7.0.15"), ("7.2", "7.2.10"), ("7.4", "7.4.8"), ("7.0.12", "7.0.12")],
+    [
+        ("6.4", "6.4.14"),
+        ("7.0", "7.0.15"),
+        ("7.2", "7.2.10"),
+        ("7.4", "7.4.8"),
+        ("7.6", "7.6.4"),
+        ("7.0.12", "7.0.12"),
+        ("7.6.5", "7.6.5"),
+    ],
 )
-def test_resolve_version(given, expected):
-    assert str(resolve_version(given)) == expected
+def test_resolve_release(given, expected):
+    assert str(resolve_release(given)) == expected
 
 
 @pytest.mark.parametrize("bad", ["6.2", "8.0", "seven", ""])
 def test_unsupported_versions_are_input_errors(bad):
-    with pytest.raises(InputError):
-        resolve_version(bad)
+    with pytest.raises(LabInputError):
+        resolve_release(bad)
 
 
 def test_envelope_version_follows_the_lab(api_for):

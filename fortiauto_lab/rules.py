@@ -1,0 +1,119 @@
+"""Rules a write must pass beyond its fields: what a unit refuses because of its mode, model or other objects.
+
+``store.py`` calls ``check_write`` after a create or update is built and before it is kept
+(seeding bypasses it). Each rule reads the rest of the configuration it needs from the store:
+
+- NGFW policy-based VDOM (``system/settings`` ``ngfw-mode policy-based``): ``firewall/policy``
+  only decides SSL inspection and authentication; security profiles and proxy inspection are
+  refused there (they belong on ``firewall/security-policy``; [A] fortios_system_settings,
+  fortios_firewall_security_policy).
+- A 2 GB unit on 7.6.5+ (``hardware.py``): a proxy policy may not use an SSL profile that
+  inspects all ports (``ssl.inspect-all``), from either side of the reference.
+- Strict readings (``lab up --strict``): with ``ssl.inspect-all`` on, FortiOS hides the
+  per-protocol blocks (``https``, ``smtps`` ...). Whether a write that sends one beside
+  inspect-all is refused or stored unused is not documented; the conservative reading,
+  played here, is that it is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from fortiauto_lab.fields import CmdbError, ObjectSpec
+
+if TYPE_CHECKING:
+    from fortiauto_lab.store import ConfigStore
+
+__all__ = ["PROFILE_FIELDS", "PROTOCOL_BLOCKS", "check_write", "inspects_all", "policy_based"]
+
+PROFILE_FIELDS = (
+    "av-profile",
+    "webfilter-profile",
+    "dnsfilter-profile",
+    "emailfilter-profile",
+    "dlp-sensor",
+    "dlp-profile",
+    "file-filter-profile",
+    "ips-sensor",
+    "application-list",
+    "voip-profile",
+    "icap-profile",
+    "cifs-profile",
+    "waf-profile",
+    "ssh-filter-profile",
+)
+PROTOCOL_BLOCKS = ("https", "ftps", "imaps", "pop3s", "smtps")
+_POLICY = "firewall/policy"
+_SSL = "firewall/ssl-ssh-profile"
+
+
+def policy_based(store: ConfigStore, vdom: str) -> bool:
+    """Whether ``vdom`` runs NGFW policy-based mode."""
+    return store.singleton(vdom, "system/settings").get("ngfw-mode") == "policy-based"
+
+
+def inspects_all(profile: Mapping[str, Any]) -> bool:
+    ssl = profile.get("ssl", {})
+    return isinstance(ssl, Mapping) and ssl.get("inspect-all", "disable") != "disable"
+
+
+def _parse_error(attr: str, why: str) -> CmdbError:
+    return CmdbError.invalid(f"{why}\ncommand parse error before '{attr}'")
+
+
+def _policy_based_policy(store: ConfigStore, vdom: str, obj: Mapping[str, Any]) -> None:
+    if not policy_based(store, vdom):
+        return
+    for attr in PROFILE_FIELDS:
+        if obj.get(attr):
+            raise _parse_error(
+                attr, "security profiles are set on firewall security-policy in policy-based mode"
+            )
+    if obj.get("inspection-mode") == "proxy" or obj.get("profile-type") == "group":
+        raise _parse_error("inspection-mode", "policy-based mode inspects in flow mode only")
+
+
+def _mail_proxy_policy(store: ConfigStore, vdom: str, obj: Mapping[str, Any]) -> None:
+    name = str(obj.get("ssl-ssh-profile", ""))
+    if obj.get("inspection-mode") != "proxy" or not store.exists(vdom, _SSL, name):
+        return
+    if inspects_all(store.get(vdom, _SSL, name)):
+        raise CmdbError.invalid(
+            f"SSL profile {name} inspects all ports: not allowed in a proxy policy on this model"
+        )
+
+
+def _mail_proxy_profile(store: ConfigStore, vdom: str, obj: Mapping[str, Any]) -> None:
+    if not inspects_all(obj):
+        return
+    for policy in store.members(vdom, _POLICY):
+        if policy.get("inspection-mode") == "proxy" and policy.get("ssl-ssh-profile") == obj.get("name"):
+            raise CmdbError.invalid(
+                f"policy {policy['policyid']} is a proxy policy: its SSL profile may not inspect all ports "
+                "on this model"
+            )
+
+
+def _hidden_blocks(body: Mapping[str, Any], obj: Mapping[str, Any]) -> None:
+    if not inspects_all(obj):
+        return
+    for attr in PROTOCOL_BLOCKS:
+        if attr in body:
+            raise _parse_error(attr, "per-protocol settings are hidden while ssl inspect-all is set")
+
+
+def check_write(
+    store: ConfigStore, vdom: str, spec: ObjectSpec, body: Mapping[str, Any], obj: Mapping[str, Any]
+) -> None:
+    """Raise ``CmdbError`` when the unit refuses this write of ``obj`` (built from ``body``)."""
+    mail_proxy_only = store.schema.model.proxy_mail_only(store.schema.version)
+    if spec.path == _POLICY:
+        _policy_based_policy(store, vdom, obj)
+        if mail_proxy_only:
+            _mail_proxy_policy(store, vdom, obj)
+    elif spec.path == _SSL:
+        if mail_proxy_only:
+            _mail_proxy_profile(store, vdom, obj)
+        if store.schema.strict:
+            _hidden_blocks(body, obj)
