@@ -127,6 +127,7 @@ class ProbeResult:
     peer_issuer: str | None = None
     starttls_advertised: bool | None = None
     banner_ms: float | None = None
+    vantage: str | None = None  # where the connection started (probe.via): "ssh probe@host:22"; None: here
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +139,7 @@ class ProbeResult:
             "warnings": list(self.warnings),
             "message_id": self.message_id,
             "peer_cert_sha256": self.peer_cert_sha256,
+            "vantage": self.vantage,
         }
 
 

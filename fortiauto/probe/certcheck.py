@@ -3,18 +3,26 @@
 The probe handshakes with verification off, as sending MTAs on port 25 do, so that it
 can always read the leaf and report it; this module then decides what a strict sender
 would: is it the pinned certificate (F12), does it name ``server_name`` and is it within
-its validity (F11). Pure functions over DER bytes, no I/O.
+its validity (F11), and, with ``probe.verify_chain``, does the chain the server sent lead
+to a trusted CA (F11 chain-untrusted; a renewal signed by another CA, a missing
+intermediate). Pure functions over DER bytes; ``load_trust`` reads the CA file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import ssl
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from fortiauto.probe.classify import FailureClass
 
@@ -22,7 +30,9 @@ __all__ = [
     "CertProblem",
     "PeerCert",
     "check_cert",
+    "check_chain",
     "hostname_matches",
+    "load_trust",
     "looks_like_inspection_ca",
     "normalise_pin",
     "read_cert",
@@ -134,3 +144,69 @@ def check_cert(
             FailureClass.CERTIFICATE_INVALID, f"not valid before {cert.not_before.isoformat()}"
         )
     return None
+
+
+def load_trust(verify_chain: bool | Path) -> tuple[x509.Certificate, ...]:
+    """The CA certificates a chain must lead to: a site-given bundle, or the system trust store.
+
+    Raises ``ValueError`` with a one-line reason when there are none to read.
+    """
+    if isinstance(verify_chain, Path):
+        path = verify_chain
+    else:
+        paths = ssl.get_default_verify_paths()
+        found = next((p for p in (paths.cafile, paths.openssl_cafile) if p and Path(p).is_file()), None)
+        if found is None:
+            raise ValueError(
+                "no system trust store found (install ca-certificates, or give verify_chain: PATH)"
+            )
+        path = Path(found)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read the CA bundle {path}: {exc.strerror or exc}") from None
+    with warnings.catch_warnings():
+        # System stores hold a few old roots that cryptography parses with a deprecation warning.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        try:
+            roots = tuple(x509.load_pem_x509_certificates(data))
+        except ValueError:
+            raise ValueError(f"{path} holds no PEM certificates") from None
+    return roots
+
+
+def check_chain(
+    chain: Sequence[bytes], *, server_name: str, trust: Sequence[x509.Certificate], now: datetime
+) -> CertProblem | None:
+    """Would a PKIX-validating sender accept the chain the server presented (leaf first)?
+
+    Uses cryptography's RFC 5280 path builder with the CA/Browser Forum server profile (what
+    MTA-STS senders apply): the leaf and the intermediates the server sent must chain to one
+    of ``trust``, for ``server_name``, at ``now``. Intermediates are not fetched (no AIA).
+    """
+    if not chain:
+        return CertProblem(FailureClass.CHAIN_UNTRUSTED, "the server sent no certificate chain")
+    try:
+        leaf, *sent = (x509.load_der_x509_certificate(der) for der in chain)
+    except ValueError as exc:
+        return CertProblem(FailureClass.CHAIN_UNTRUSTED, f"unreadable certificate in the chain: {exc}")
+    subject: x509.DNSName | x509.IPAddress
+    try:
+        subject = x509.IPAddress(ipaddress.ip_address(server_name))
+    except ValueError:
+        subject = x509.DNSName(server_name)
+    verifier = PolicyBuilder().store(Store(list(trust))).time(now).build_server_verifier(subject)
+    try:
+        verifier.verify(leaf, sent)
+    except VerificationError as exc:
+        issuer = leaf.issuer.rfc4514_string()
+        return CertProblem(
+            FailureClass.CHAIN_UNTRUSTED,
+            f"chain of {len(chain)} certificate(s) does not lead to a trusted CA (leaf issuer {issuer}): "
+            f"{_first_line(str(exc))}",
+        )
+    return None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "verification failed"

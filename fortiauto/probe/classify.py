@@ -4,16 +4,24 @@ The probe (``probe/smtp.py``) names every failure with one of these strings; the
 decides rollback on ``ProbeResult.failure_class`` and reports show it verbatim, so the
 strings are a contract. ``F17`` (accepted but never delivered) is decided by the engine
 against the backend's mailbox; it is defined here so every class lives in one place.
+
+Three classes say "not a mail outage": ``F0 vantage-failed`` (the SSH host or SOCKS5 proxy
+the probe starts from could not be used: nothing was learned about mail), ``F18
+spam-rejected`` and ``F18 spam-tagged`` (the path works and the email filter judged the
+probe's own message: its sender identity, see probe/sender.py). ``mail_flows`` tells them
+apart for the engine.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from email.message import Message
 from enum import StrEnum
 
 from fortiauto.results import ProbeResult, ProbeStep
 
-__all__ = ["FailureClass", "against_baseline", "is_permanent"]
+__all__ = ["FailureClass", "against_baseline", "is_permanent", "mail_flows", "spam_reply", "spam_tag"]
 
 _SLOW_BANNER_MS = 1000.0
 
@@ -21,6 +29,7 @@ _SLOW_BANNER_MS = 1000.0
 class FailureClass(StrEnum):
     """Exact ``failure_class`` strings; a ``StrEnum`` so members compare equal to the text."""
 
+    VANTAGE_FAILED = "F0 vantage-failed"  # not in the sheet: the probe's own start (probe.via) failed
     DNS = "F1 dns"
     REFUSED = "F2 refused"
     CONNECT_TIMEOUT = "F3 connect-timeout"
@@ -34,12 +43,16 @@ class FailureClass(StrEnum):
     TLS_FAILED = "F10 tls-failed"
     STARTTLS_INJECTION = "F10 starttls-injection"
     CERTIFICATE_INVALID = "F11 certificate-invalid"
+    CHAIN_UNTRUSTED = "F11 chain-untrusted"  # probe.verify_chain: the sent chain leads to no trusted CA
     CERTIFICATE_MISMATCH = "F12 certificate-mismatch"
     POST_TLS_EHLO = "F13 post-tls-ehlo"
     ENVELOPE_REJECTED = "F14 envelope-rejected"
     DATA_REJECTED = "F15 data-rejected"
     AFTER_DOT = "F16 after-dot"
     NOT_DELIVERED = "F17 not-delivered"
+    # Not in the sheet: the email filter judged the probe's message (reference §4.3, §5.2 F14).
+    SPAM_REJECTED = "F18 spam-rejected"
+    SPAM_TAGGED = "F18 spam-tagged"
 
 
 # What the server *presents* does not change between two connections a second apart: a
@@ -51,8 +64,20 @@ _DETERMINISTIC = frozenset(
         FailureClass.STARTTLS_INJECTION,
         FailureClass.CERTIFICATE_INVALID,
         FailureClass.CERTIFICATE_MISMATCH,
+        FailureClass.CHAIN_UNTRUSTED,
     }
 )
+_NOT_OUTAGES = frozenset({FailureClass.SPAM_REJECTED, FailureClass.SPAM_TAGGED})
+
+# Reply texts of spam verdicts: FortiOS's replacement messages ("... blocked ... spam"), and
+# the wording DNSBL/HELO/sender checks use in MTAs generally. A reply must also be 4xx/5xx.
+_SPAM_TEXT = re.compile(
+    r"\bspam|\bdnsbl\b|\b[ro]?rbl\b|\bordbl\b|block ?list(ed)?\b|black ?list(ed)?\b"
+    r"|\breputation\b|helo (dns|lookup)|return[- ]e?-?mail dns|\bfortiguard\b|email ?filter",
+    re.IGNORECASE,
+)
+# Headers a spam verdict adds: FortiOS ``tag-type header|spaminfo`` (X-FEAS-*), common filters.
+_SPAM_HEADER = re.compile(r"^x-(feas|spam|fortinet|fortiguard)", re.IGNORECASE)
 
 
 def is_permanent(failure: FailureClass, reply_code: int | None = None) -> bool:
@@ -65,6 +90,41 @@ def is_permanent(failure: FailureClass, reply_code: int | None = None) -> bool:
     if reply_code is not None:
         return 500 <= reply_code < 600
     return failure in _DETERMINISTIC
+
+
+def mail_flows(failure_class: str | None) -> bool | None:
+    """Does this result show that mail flows? True: passed or judged as spam; None: unknown (F0).
+
+    The engine must not roll back on ``None`` as if mail broke, nor commit as if it passed;
+    ``False`` is a real mail failure.
+    """
+    if failure_class is None:
+        return True
+    if failure_class == FailureClass.VANTAGE_FAILED:
+        return None
+    return failure_class in _NOT_OUTAGES
+
+
+def spam_reply(code: int, text: str) -> bool:
+    """True when a 4xx/5xx reply reads like the email filter's spam verdict."""
+    return 400 <= code < 600 and _SPAM_TEXT.search(text) is not None
+
+
+def spam_tag(sent_subject: str, delivered: Message) -> str | None:
+    """How the email filter tagged the delivered probe message, or ``None`` when it did not.
+
+    For whoever reads the delivered message (the IMAP or lab confirmation): FortiOS's
+    ``action tag`` with ``tag-type subject`` puts ``tag-msg`` around the subject, with
+    ``header`` or ``spaminfo`` it adds a header (``set tag-msg`` / ``X-FEAS-SPAMINFO``).
+    """
+    subject = str(delivered.get("Subject", "") or "")
+    if sent_subject and sent_subject in subject and subject.strip() != sent_subject.strip():
+        added = subject.replace(sent_subject, "", 1).strip()
+        return f"subject tagged {added!r}"
+    for name, value in delivered.items():
+        if _SPAM_HEADER.match(name):
+            return f"header {name}: {str(value)[:80]}"
+    return None
 
 
 def against_baseline(result: ProbeResult, baseline: ProbeResult | None) -> ProbeResult:

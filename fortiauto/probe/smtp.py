@@ -6,7 +6,8 @@ ehlo-tls, auth, mail, rcpt, data, dot, quit) has its own ``spec.timeout`` and a 
 timing, and a failure is named with one ``FailureClass`` (F1-F17 of
 reference/smtp-probe.md). ``run_probe`` retries on fresh connections and compares with the
 baseline; ``probe_once`` is one attempt. The byte level is ``probe/wire.py``, the
-certificate verdict ``probe/certcheck.py``.
+certificate verdict ``probe/certcheck.py``, where the connection starts (``probe.via``)
+``probe/vantage.py`` and who the probe says it is (EHLO, MAIL FROM) ``probe/sender.py``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,17 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Literal
 
-from fortiauto.probe.certcheck import check_cert, looks_like_inspection_ca, read_cert
-from fortiauto.probe.classify import FailureClass, against_baseline, is_permanent
+from fortiauto.probe.certcheck import (
+    CertProblem,
+    check_cert,
+    check_chain,
+    load_trust,
+    looks_like_inspection_ca,
+    read_cert,
+)
+from fortiauto.probe.classify import FailureClass, against_baseline, is_permanent, spam_reply
+from fortiauto.probe.sender import ehlo_name, envelope_sender, sender_warnings
+from fortiauto.probe.vantage import Vantage, VantageFailed, open_vantage
 from fortiauto.probe.wire import BadReply, ConnectionClosed, Reply, Wire
 from fortiauto.results import ProbeResult, ProbeStep
 from fortiauto.site import ProbeSpec, ProbeTransaction
@@ -34,6 +44,8 @@ __all__ = ["probe_once", "run_probe"]
 
 Sleep = Callable[[float], Awaitable[None]]
 _NoReplyKind = Literal["timeout", "closed", "garbled"]
+# Steps whose 4xx/5xx may be the email filter's spam verdict rather than a broken path.
+_SPAM_STEPS = frozenset({"banner", "ehlo", "helo", "mail", "rcpt", "data", "dot"})
 
 
 async def run_probe(
@@ -129,9 +141,10 @@ def _extensions(reply: Reply) -> dict[str, str]:
 
 
 def _message(*, transaction: ProbeTransaction, message_id: str, subject: str) -> list[str]:
+    # Plain text, no URL, no attachment: nothing for FortiGuard's URL or checksum checks to match.
     return [
         f"Date: {formatdate(usegmt=True)}",
-        f"From: <{_one_line(transaction.mail_from)}>",
+        f"From: <{_one_line(envelope_sender(transaction))}>",
         f"To: <{_one_line(transaction.rcpt_to)}>",
         f"Subject: {subject}",
         f"Message-ID: {message_id}",
@@ -161,6 +174,8 @@ class _Attempt:
         self.peer_issuer: str | None = None
         self.message_id: str | None = None
         self.subject: str | None = None
+        self.vantage: Vantage | None = open_vantage(spec.via) if spec.via is not None else None
+        self.ehlo = ""
 
     async def run(self) -> tuple[ProbeResult, bool]:
         try:
@@ -168,16 +183,22 @@ class _Attempt:
         except _StepFailed as failed:
             self._note(f"*** {failed.detail}")
             self._abort()
+            if self.vantage is not None:
+                await self.vantage.close()
             return self._result(failed.failure), failed.permanent
         except BaseException:
             self._abort()  # cancelled (Ctrl-C, rollout halt): owe the server nothing
+            if self.vantage is not None:
+                self.vantage.abort()
             raise
         await self._close()
         return self._result(None), False
 
     async def _walk(self) -> None:
         spec = self.spec
-        await self._connect(await self._resolve())
+        await self._introduce()
+        # Through a vantage the name is resolved there, as an outside sender would (split DNS).
+        await self._connect(await self._resolve() if self.vantage is None else [spec.host])
         if spec.mode == "smtps":
             await self._tls()
         await self._banner()
@@ -230,6 +251,7 @@ class _Attempt:
             peer_issuer=self.peer_issuer,
             starttls_advertised=self.starttls_advertised,
             banner_ms=self.banner_ms,
+            vantage=self.vantage.label if self.vantage is not None else None,
         )
 
     def _abort(self) -> None:
@@ -240,6 +262,8 @@ class _Attempt:
         if self.wire is not None:
             await self.wire.close(timeout=min(self.spec.timeout, 1.0))
             self._note("=== Connection closed with remote host.")
+        if self.vantage is not None:
+            await self.vantage.close()
 
     # -- talking ---------------------------------------------------------------------------
 
@@ -279,10 +303,32 @@ class _Attempt:
         self, step: str, start: float, reply: Reply, codes: tuple[int, ...], failure: FailureClass
     ) -> None:
         if reply.code not in codes:
-            raise self._fail(step, start, failure, f"rejected: {reply}", code=reply.code)
+            raise self._rejected(step, start, reply, failure)
         self._record(step, start, ok=True, detail=str(reply))
 
+    def _rejected(self, step: str, start: float, reply: Reply, failure: FailureClass) -> _StepFailed:
+        text = " ".join(reply.lines)
+        if step in _SPAM_STEPS and spam_reply(reply.code, text):
+            detail = f"rejected as spam by the email filter: {reply}"
+            return self._fail(step, start, FailureClass.SPAM_REJECTED, detail, code=reply.code)
+        return self._fail(step, start, failure, f"rejected: {reply}", code=reply.code)
+
     # -- the steps -------------------------------------------------------------------------
+
+    async def _introduce(self) -> None:
+        """Choose the EHLO name; say when the identity will not pass an email filter's checks."""
+        spec = self.spec
+        fqdn = ""
+        if not spec.ehlo:
+            loop = asyncio.get_running_loop()
+            try:
+                async with asyncio.timeout(spec.timeout):
+                    fqdn = await loop.run_in_executor(None, socket.getfqdn)
+            except (TimeoutError, OSError):
+                fqdn = socket.gethostname()
+        self.ehlo = _one_line(ehlo_name(spec, machine_fqdn=fqdn))
+        sender = envelope_sender(spec.transaction) if spec.transaction is not None else None
+        self.warnings.extend(sender_warnings(ehlo=self.ehlo, mail_from=sender))
 
     async def _resolve(self) -> list[str]:
         host = self.spec.host
@@ -305,26 +351,55 @@ class _Attempt:
         self._record("dns", start, ok=True, detail=f"{host} -> {', '.join(addresses)}")
         return addresses
 
+    async def _reach_vantage(self, vantage: Vantage) -> None:
+        start = time.monotonic()
+        self._note(f"=== Reaching the vantage {vantage.label}...")
+        try:
+            async with asyncio.timeout(self.spec.timeout):
+                detail = await vantage.reach()
+        except TimeoutError:
+            detail = f"{vantage.label}: no answer within {self.spec.timeout:g} s"
+            raise self._fail("vantage", start, FailureClass.VANTAGE_FAILED, detail) from None
+        except VantageFailed as exc:
+            raise self._fail("vantage", start, FailureClass.VANTAGE_FAILED, exc.detail) from None
+        if detail is not None:
+            self._record("vantage", start, ok=True, detail=detail)
+
+    async def _open(self, address: str, port: int) -> Wire:
+        loop = asyncio.get_running_loop()
+        if self.vantage is None:
+            _, wire = await loop.create_connection(Wire, address, port)
+            return wire
+        sock = await self.vantage.open(address, port)
+        _, wire = await loop.create_connection(Wire, sock=sock)
+        return wire
+
     async def _connect(self, addresses: list[str]) -> None:
         """TCP to each address in turn; the last error names the failure."""
-        loop = asyncio.get_running_loop()
         port = self.spec.port
+        via = f" via {self.vantage.label}" if self.vantage is not None else ""
+        if self.vantage is not None:
+            await self._reach_vantage(self.vantage)
         start = time.monotonic()
         failure, detail = FailureClass.REFUSED, "no address"
         for address in addresses:
-            self._note(f"=== Trying {_hostport(address, port)}...")
+            self._note(f"=== Trying {_hostport(address, port)}{via}...")
             try:
                 async with asyncio.timeout(self.spec.timeout):
-                    _, self.wire = await loop.create_connection(Wire, address, port)
+                    self.wire = await self._open(address, port)
+            except VantageFailed as exc:
+                raise self._fail("connect", start, FailureClass.VANTAGE_FAILED, exc.detail) from None
             except TimeoutError:
                 failure, detail = FailureClass.CONNECT_TIMEOUT, f"no answer within {self.spec.timeout:g} s"
-            except ConnectionRefusedError:
-                failure, detail = FailureClass.REFUSED, "connection refused"
+            except ConnectionRefusedError as exc:
+                # A vantage's refusal carries its own words (ssh -D hanging up, say).
+                told = exc.strerror if self.vantage is not None and exc.strerror else "connection refused"
+                failure, detail = FailureClass.REFUSED, told
             except OSError as exc:  # unreachable, no route: an immediate error, like a refusal
                 failure, detail = FailureClass.REFUSED, exc.strerror or str(exc)
             else:
-                self._note(f"=== Connected to {address}.")
-                self._record("connect", start, ok=True, detail=_hostport(address, port))
+                self._note(f"=== Connected to {address}{via}.")
+                self._record("connect", start, ok=True, detail=_hostport(address, port) + via)
                 return
             self._note(f"*** Error connecting to {_hostport(address, port)}: {detail}")
         raise self._fail("connect", start, failure, detail)
@@ -344,15 +419,15 @@ class _Attempt:
         self.banner_ms = _ms(start)
 
     async def _ehlo(self, step: str, failure: FailureClass, *, helo_fallback: bool) -> None:
-        name = _one_line(self.spec.ehlo)
+        name = self.ehlo
         start = time.monotonic()
         reply = await self._say(step, start, f"EHLO {name}", failure)
         if reply.code == 250:
             self._record(step, start, ok=True, detail=str(reply))
             self.extensions = _extensions(reply)
             return
-        if not (helo_fallback and 500 <= reply.code < 600):
-            raise self._fail(step, start, failure, f"rejected: {reply}", code=reply.code)
+        if spam_reply(reply.code, " ".join(reply.lines)) or not (helo_fallback and 500 <= reply.code < 600):
+            raise self._rejected(step, start, reply, failure)
         # A 5xx to EHLO: old or strict servers still take HELO, as sending MTAs then fall back.
         self._record(step, start, ok=False, detail=f"rejected: {reply}")
         start = time.monotonic()
@@ -433,6 +508,8 @@ class _Attempt:
         problem = check_cert(
             cert, server_name=self.spec.server_name, pin_sha256=self.pin, now=datetime.now(UTC)
         )
+        if problem is None and self.spec.verify_chain is not False:
+            problem = self._check_chain()
         if problem is not None:
             raise self._fail("tls", start, problem.failure, problem.detail)
         detail = (
@@ -440,6 +517,17 @@ class _Attempt:
             f"notAfter {cert.not_after.isoformat()}; sha256 {cert.sha256}"
         )
         self._record("tls", start, ok=True, detail=detail)
+
+    def _check_chain(self) -> CertProblem | None:
+        assert self.spec.server_name is not None, "ProbeSpec requires it with verify_chain"
+        try:
+            trust = load_trust(self.spec.verify_chain)
+        except ValueError as exc:
+            return CertProblem(FailureClass.CHAIN_UNTRUSTED, str(exc))
+        assert self.wire is not None
+        chain = self.wire.peer_chain()
+        self._note(f"=== TLS peer sent {len(chain)} certificate(s)")
+        return check_chain(chain, server_name=self.spec.server_name, trust=trust, now=datetime.now(UTC))
 
     async def _auth(self, username: str, password: str) -> None:
         start = time.monotonic()
@@ -467,7 +555,8 @@ class _Attempt:
     async def _transaction(self, transaction: ProbeTransaction) -> None:
         envelope = FailureClass.ENVELOPE_REJECTED
         start = time.monotonic()
-        reply = await self._say("mail", start, f"MAIL FROM:<{_one_line(transaction.mail_from)}>", envelope)
+        sender = _one_line(envelope_sender(transaction))
+        reply = await self._say("mail", start, f"MAIL FROM:<{sender}>", envelope)
         self._expect("mail", start, reply, (250,), envelope)
         start = time.monotonic()
         reply = await self._say("rcpt", start, f"RCPT TO:<{_one_line(transaction.rcpt_to)}>", envelope)
@@ -479,7 +568,8 @@ class _Attempt:
 
     async def _send_message(self, transaction: ProbeTransaction) -> None:
         unique = uuid.uuid4().hex
-        self.message_id = f"<fortiauto-probe-{unique}@fortiauto.invalid>"
+        domain = envelope_sender(transaction).rpartition("@")[2] or "localhost"
+        self.message_id = f"<fortiauto-probe-{unique}@{_one_line(domain)}>"
         self.subject = f"fortiauto probe {_one_line(self.subject_token or unique)}"
         lines = _message(transaction=transaction, message_id=self.message_id, subject=self.subject)
         assert self.wire is not None

@@ -9,6 +9,7 @@ in place: the STARTTLS injection class of bugs, reference/smtp-probe.md §3.4).
 
 from __future__ import annotations
 
+import _ssl  # the certificate chain on Python < 3.13, see Wire.peer_chain
 import asyncio
 import re
 import ssl
@@ -155,6 +156,24 @@ class Wire(asyncio.Protocol):
     def ssl_object(self) -> ssl.SSLObject | None:
         obj = self.transport.get_extra_info("ssl_object")
         return obj if isinstance(obj, ssl.SSLObject) else None
+
+    def peer_chain(self) -> list[bytes]:
+        """The certificates the peer sent in its handshake, leaf first, as DER (unverified).
+
+        Python 3.13 has ``SSLObject.get_unverified_chain``; 3.11 and 3.12 have the same
+        OpenSSL call (``SSL_get_peer_cert_chain``) only on the private ``_sslobj``.
+        """
+        obj = self.ssl_object()
+        if obj is None:
+            return []
+        public = getattr(obj, "get_unverified_chain", None)
+        if public is not None:
+            return [bytes(der) for der in public()]
+        inner = getattr(obj, "_sslobj", None)
+        chain = getattr(inner, "get_unverified_chain", lambda: None)()
+        if chain is None:
+            return []
+        return [cert.public_bytes(_ssl.ENCODING_DER) for cert in chain]
 
     def abort(self) -> None:
         if self._transport is not None:

@@ -52,7 +52,7 @@ async def test_starttls_transaction_delivers_a_message_with_a_unique_id(
 ) -> None:
     mailbox = Mailbox()
     async with aiosmtpd_server(mailbox, starttls=mx_tls, require_starttls=True) as port:
-        spec = make_spec(port, transaction=TRANSACTION)
+        spec = make_spec(port, transaction=TRANSACTION, ehlo="gw.probe-site.net")
         first = await run_probe(spec, pin_sha256=mx_tls.sha256, subject_token="run1-fgt1-mx1")
         second = await probe_once(spec, pin_sha256=mx_tls.sha256)
 
@@ -63,7 +63,8 @@ async def test_starttls_transaction_delivers_a_message_with_a_unique_id(
     assert first.peer_cert_sha256 == mx_tls.sha256
     assert first.starttls_advertised is True
     assert first.subject == "fortiauto probe run1-fgt1-mx1"
-    assert re.fullmatch(r"<fortiauto-probe-[0-9a-f]{32}@fortiauto\.invalid>", first.message_id or "")
+    # The Message-ID is in the envelope sender's domain, like a real MTA's.
+    assert re.fullmatch(r"<fortiauto-probe-[0-9a-f]{32}@example\.test>", first.message_id or "")
     assert second.message_id != first.message_id
     assert second.message_id is not None
     assert second.subject == f"fortiauto probe {second.message_id[17:49]}"  # the uuid when no token
@@ -72,7 +73,7 @@ async def test_starttls_transaction_delivers_a_message_with_a_unique_id(
     assert b"Subject: fortiauto probe run1-fgt1-mx1" in mailbox.messages[0]
     # Everything after the STARTTLS 220 is marked as inside TLS, as swaks does.
     tls_start = first.transcript.index("<-  220 Ready to start TLS")
-    assert " ~> EHLO probe.fortiauto.invalid" in first.transcript[tls_start:]
+    assert " ~> EHLO gw.probe-site.net" in first.transcript[tls_start:]
     assert all(not line.startswith(("<- ", " -> ")) for line in first.transcript[tls_start + 1 :])
     assert "<~  250 OK queued as probe" in first.transcript
 
