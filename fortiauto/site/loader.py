@@ -15,6 +15,7 @@ import difflib
 import hashlib
 import os
 import re
+import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,11 +32,8 @@ from pydantic import (
 from fortiauto import certs
 from fortiauto.errors import InputError, Problem, SiteInvalid
 from fortiauto.site.files import REFERENCED_FILE_CAP, SITE_FILE_CAP, read_capped
-from fortiauto.site.models import (
-    SITE_RULE,
-    SUPPORTED_VERSIONS,
-    Site,
-)
+from fortiauto.site.models import SUPPORTED_VERSIONS, Site
+from fortiauto.site.rules import SITE_RULE
 from fortiauto.site.yamldata import Loc, key_path, parse_yaml
 
 __all__ = ["load_site", "load_site_data", "redacted_dump"]
@@ -242,19 +240,43 @@ def _check_version(data: dict[str, Any], out: _Collector) -> bool:
     return False
 
 
+def _absolute(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13): reading says so
+        return Path(os.path.abspath(path))
+
+
 def _resolve_path(value: object, base_dir: Path) -> object:
     if isinstance(value, str) and value:
-        return str((base_dir / value).resolve())
+        return str(_absolute(base_dir / value))
     return value
 
 
+def _ca_problem(path: Path, out: _Collector) -> str | None:
+    """Why the client could not verify TLS with this CA bundle, or None; once per file and load."""
+    if path not in out.ca_bundles:
+        try:
+            context = ssl.create_default_context(cadata=out.text(path))
+            usable = sum(context.cert_store_stats().values()) > 0
+            out.ca_bundles[path] = None if usable else "holds no PEM certificate"
+        except InputError as exc:
+            out.ca_bundles[path] = str(exc)
+        except (ssl.SSLError, ValueError):
+            out.ca_bundles[path] = "holds no PEM certificate a TLS client can load"
+    return out.ca_bundles[path]
+
+
 def _check_verify(section: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector) -> None:
+    """A CA bundle named by ``verify_tls`` must load as the client would load it (pins are not paths)."""
     value = section.get("verify_tls")
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or value[:7].lower() == "sha256:":
         return
-    path = (base_dir / value).resolve()
-    if not path.is_file():
-        out.add((*loc, "verify_tls"), f"CA bundle {value!r} not found (relative to the site file)")
+    path = _absolute(base_dir / value)
+    problem = _ca_problem(path, out)
+    if problem is not None:
+        reason = "not found" if problem == "not found" else problem
+        out.add((*loc, "verify_tls"), f"CA bundle {value!r} {reason} (relative to the site file)")
         return
     section["verify_tls"] = str(path)
 
@@ -425,7 +447,7 @@ def _templates(data: dict[str, Any], base_dir: Path, out: _Collector) -> None:
     value = data.get("templates")
     if not isinstance(value, str) or not value:
         return
-    path = (base_dir / value).resolve()
+    path = _absolute(base_dir / value)
     if not path.is_dir():
         out.add(("templates",), f"templates folder {value!r} not found (relative to the site file)")
         return
@@ -493,6 +515,8 @@ def _error_message(error: Mapping[str, Any], loc: Loc) -> str:
         return _literal_message(loc, value, ctx)
     if kind in ("too_short", "string_too_short"):
         return "must not be empty"
+    if kind == "finite_number":
+        return "must be a finite number (.inf and .nan are not)"
     if loc and loc[-1] == "port" and kind in _BOUNDS:
         return "port must be between 1 and 65535"
     if kind in _BOUNDS:

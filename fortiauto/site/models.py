@@ -7,6 +7,7 @@ them from a file (line numbers, secret references, defaults, certificate checks)
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -26,7 +27,23 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+
+from fortiauto.site.rules import (
+    EmailfilterProfileName,
+    Label,
+    OneLine,
+    PolicyName,
+    ProtocolOptionsName,
+    Seconds,
+    SslProfileName,
+    VdomName,
+    VipName,
+    password_problem,
+    pin_sha256,
+    rule,
+    token_problem,
+    username_problem,
+)
 
 __all__ = [
     "CertificateSpec",
@@ -48,16 +65,7 @@ SUPPORTED_VERSIONS = (1,)
 ProbeMode = Literal["plain", "starttls", "smtps", "opportunistic"]
 FallbackRung = Literal["certificate-inspection"]
 
-SITE_RULE = "site_rule"
-
-
-def _rule(message: str, key: str = "") -> PydanticCustomError:
-    """A validation error whose ``key`` names the field inside the model that is wrong.
-
-    Cross-field checks run on the whole model, so pydantic would place them on the model;
-    the loader appends ``key`` to the location to point at the line the user must change.
-    """
-    return PydanticCustomError(SITE_RULE, "{message}", {"message": message, "key": key})
+_rule = rule  # site/rules.py: a SITE_RULE error, optionally pointing at a key inside the model
 
 
 class _Strict(BaseModel):
@@ -71,8 +79,8 @@ class ProbeTransaction(_Strict):
     a domain that has an MX record, so FortiOS's return-email DNS check passes.
     """
 
-    mail_from: str | None = None
-    rcpt_to: str
+    mail_from: OneLine | None = None
+    rcpt_to: OneLine
 
 
 _IMAP_PORTS = {"imap": 143, "imaps": 993}
@@ -89,7 +97,7 @@ class ImapConfirm(_Strict):
     username: str = Field(min_length=1)
     password: SecretStr
     mailbox: str = Field("INBOX", min_length=1)
-    timeout: float = Field(60.0, gt=0, le=3600)
+    timeout: Seconds = Field(60.0, gt=0, le=3600)
     verify_tls: bool | Path = True
 
     @field_validator("url")
@@ -227,20 +235,20 @@ def _host_port(host: str, port: int) -> str:
 class ProbeSpec(_Strict):
     """How to reach the mail server through the FortiGate and what a passing probe is."""
 
-    host: str = Field(min_length=1)
+    host: OneLine = Field(min_length=1)
     port: int = Field(25, ge=1, le=65535)
     mode: ProbeMode = "starttls"
-    server_name: str | None = None
-    timeout: float = Field(10.0, gt=0)
+    server_name: OneLine | None = None
+    timeout: Seconds = Field(10.0, gt=0, le=300)
     retries: int = Field(3, ge=1, le=10)
-    retry_delay: float = Field(2.0, ge=0)
+    retry_delay: Seconds = Field(2.0, ge=0, le=300)
     # None: the vantage's or this machine's FQDN (probe/sender.py), a name HELO DNS lookups resolve.
-    ehlo: str | None = None
+    ehlo: OneLine | None = None
     transaction: ProbeTransaction | None = None
     via: ProbeVia | None = None  # None: connect from this machine
     # Also verify the served chain (PKIX, as strict senders do): true = system trust store, or a CA bundle.
     verify_chain: bool | Path = False
-    username: str | None = None
+    username: OneLine | None = None
     password: SecretStr | None = None
     # Who confirms the message reached the mailbox (probe/delivery.py): the lab, or an IMAP mailbox.
     confirm_delivery: DeliveryConfirm | None = None
@@ -306,8 +314,8 @@ class PolicyRef(_Strict):
     """Exactly one of ``id``, ``name`` or ``vip`` (the policy whose dstaddr holds that VIP)."""
 
     id: int | None = Field(None, ge=0)
-    name: str | None = None
-    vip: str | None = None
+    name: PolicyName | None = None
+    vip: VipName | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PolicyRef:
@@ -321,24 +329,41 @@ class PolicyRef(_Strict):
 class MailServer(_Strict):
     """One inbound mail server behind a device: its policy, certificate, profiles and probe."""
 
-    name: str = Field(min_length=1)
+    name: Label
     policy: PolicyRef
     certificate: CertificateSpec
-    emailfilter_profile: str
-    ssl_profile: str
-    protocol_options: str
+    emailfilter_profile: EmailfilterProfileName
+    ssl_profile: SslProfileName
+    protocol_options: ProtocolOptionsName
     probe: ProbeSpec
     fallback: tuple[FallbackRung, ...] = ()
-    vdom: str | None = None  # overrides the device's vdom for this mail server
+    vdom: VdomName | None = None  # overrides the device's vdom for this mail server
+
+
+_HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+def _host_problem(host: str) -> str | None:
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "the URL's host is not a valid IPv6 address"
+        return None
+    if not _HOSTNAME.match(host) or ".." in host:
+        return "the URL's host must be a DNS name or an IP address"
+    return None
 
 
 def _url_problem(url: str) -> str | None:
+    # Messages never echo the URL: it may carry credentials.
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "the URL contains a space, line break or control character"
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        # urlsplit rejects a port that is not a number in 0-65535; say so without echoing the URL,
-        # which may carry credentials.
+        # urlsplit rejects a port that is not a number in 0-65535.
         return "the URL's port must be a number between 1 and 65535"
     if parts.scheme not in ("http", "https"):
         return "the URL must start with https:// (or http:// with allow_insecure_http: true)"
@@ -348,17 +373,20 @@ def _url_problem(url: str) -> str | None:
         return "credentials do not belong in the URL; use token, or username and password"
     if port == 0:
         return "the URL's port must be a number between 1 and 65535"
-    return None
+    if parts.path not in ("", "/") or "?" in url or "#" in url:
+        return "give only scheme, host and port, like https://192.0.2.1:8443 (no path, query or fragment)"
+    return _host_problem(parts.hostname)
 
 
 class Device(_Strict):
     """One FortiGate, with the site's ``defaults`` already merged in."""
 
-    name: str = Field(min_length=1)
+    name: Label
     url: str
-    vdom: str = "root"
-    verify_tls: bool | Path = True
-    timeout: float = Field(10.0, gt=0)
+    vdom: VdomName = "root"
+    # true, false, a CA bundle (Path) or a pin "sha256:<64 hex>" of the device's own certificate.
+    verify_tls: bool | Path | str = True
+    timeout: Seconds = Field(10.0, gt=0, le=300)
     token: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None
@@ -376,13 +404,47 @@ class Device(_Strict):
 
     @field_validator("verify_tls", mode="before")
     @classmethod
-    def _verify_shape(cls, value: object) -> bool | Path:
-        # One clear error instead of pydantic's two (one per member of the union).
-        if isinstance(value, bool):
+    def _verify_shape(cls, value: object) -> bool | Path | str:
+        # One clear error instead of pydantic's three (one per member of the union).
+        if isinstance(value, bool | Path):
             return value
-        if isinstance(value, str | Path) and str(value):
-            return Path(value)
-        raise _rule("expected true, false or the path of a CA bundle")
+        if isinstance(value, str) and value:
+            pin = pin_sha256(value)
+            return Path(value) if pin is None else f"sha256:{pin}"
+        raise _rule('expected true, false, the path of a CA bundle or "sha256:<fingerprint>"')
+
+    @field_validator("token")
+    @classmethod
+    def _token_usable(cls, token: SecretStr | None) -> SecretStr | None:
+        problem = None if token is None else token_problem(token.get_secret_value())
+        if problem:
+            raise _rule(problem)
+        return token
+
+    @field_validator("password")
+    @classmethod
+    def _password_usable(cls, password: SecretStr | None) -> SecretStr | None:
+        problem = None if password is None else password_problem(password.get_secret_value())
+        if problem:
+            raise _rule(problem)
+        return password
+
+    @field_validator("username")
+    @classmethod
+    def _username_usable(cls, username: str | None) -> str | None:
+        problem = None if username is None else username_problem(username)
+        if problem:
+            raise _rule(problem)
+        return username
+
+    @property
+    def tls_pin_sha256(self) -> str | None:
+        """The device certificate's pinned SHA-256 (64 lowercase hex digits), when ``verify_tls`` pins.
+
+        The client then skips CA and hostname checks and accepts exactly the certificate whose
+        DER hashes to this value (the FortiGate's own self-signed certificate, the common case).
+        """
+        return self.verify_tls.removeprefix("sha256:") if isinstance(self.verify_tls, str) else None
 
     @model_validator(mode="after")
     def _auth(self) -> Device:

@@ -162,11 +162,22 @@ def test_site_on_disk_needs_no_network(tmp_path, monkeypatch):
 
 def test_file_reference_is_relative_to_the_site_and_loses_one_newline(tmp_path):
     (tmp_path / "secrets").mkdir()
-    (tmp_path / "secrets" / "fgt.token").write_text("from-file\n\n")
+    (tmp_path / "secrets" / "fgt.token").write_text("from-file\n")
     path = write(tmp_path, site_text(auth="token: ${file:secrets/fgt.token}"))
     site = load_site(path, environ={})
     assert site.devices[0].token is not None
-    assert site.devices[0].token.get_secret_value() == "from-file\n"
+    assert site.devices[0].token.get_secret_value() == "from-file"
+
+
+@pytest.mark.parametrize("content", ["from-file\n\n", "from-file\r\n\r\n", " from-file\n", "from-file \n"])
+def test_a_token_file_with_more_than_one_trailing_newline_is_refused(tmp_path, content):
+    (tmp_path / "fgt.token").write_text(content, newline="")
+    path = write(tmp_path, site_text(auth="token: ${file:fgt.token}"))
+    error = problems_of(path, environ={})
+    (problem,) = error.problems
+    assert (problem.line, problem.key) == (5, "devices[0].token")
+    assert "starts or ends with a space or line break" in problem.message
+    assert "from-file" not in str(error)
 
 
 def test_file_reference_with_an_absolute_path(tmp_path):
