@@ -12,16 +12,25 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from fortiauto.engine import DeviceRun, EngineOptions
+from fortiauto.transaction import DeviceTransaction as DeviceRun, TransactionOptions as EngineOptions
 from fortiauto.report import write_reports
 from fortiauto.report.console import render_change, render_plan
 from fortiauto.report.to_fortios_cli import plan_to_cli, rollback_to_cli
 from fortiauto.report.to_junit import run_to_junit
 from fortiauto.report.to_markdown import run_to_markdown
-from fortiauto.results import Change, Plan, RunResult, exit_code_for
+from fortiauto.results import Change, DeviceResult, Plan, RunResult
 from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
 
 CANARY = "CANARY-SECRET-7f3a"
+
+
+def exit_code_for(results: list[DeviceResult]) -> int:
+    """The fleet code for one-device runs here (the engine's own rule is tested with the engine)."""
+    codes = [
+        r.exit_code if r.exit_code is not None else {"failed": 4, "rolled_back": 3}.get(r.status, 0)
+        for r in results
+    ]
+    return max(codes, default=0)
 
 
 async def _run(fail: bool = False, version: str = "7.0.15") -> RunResult:
@@ -117,7 +126,7 @@ async def test_json_contract(golden):
 async def test_report_files_are_private_and_hold_no_secret(tmp_path: Path):
     run = await _run(fail=True)
     paths = write_reports(run, tmp_path / "reports")
-    assert {p.suffix for p in paths} == {".json", ".xml", ".md"}
+    assert {p.suffix for p in paths} == {".json", ".xml", ".md", ".html"}
     assert oct((tmp_path / "reports").stat().st_mode & 0o777) == "0o700"
     for path in paths:
         assert oct(path.stat().st_mode & 0o777) == "0o600"
