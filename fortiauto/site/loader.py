@@ -11,6 +11,7 @@ one ``SiteInvalid``; nothing is contacted.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import os
@@ -32,7 +33,7 @@ from pydantic import (
 from fortiauto import certs
 from fortiauto.errors import InputError, Problem, SiteInvalid
 from fortiauto.site.files import REFERENCED_FILE_CAP, SITE_FILE_CAP, read_capped
-from fortiauto.site.models import SUPPORTED_VERSIONS, Site
+from fortiauto.site.models import SUPPORTED_VERSIONS, ProbeSpec, Site
 from fortiauto.site.rules import SITE_RULE
 from fortiauto.site.yamldata import Loc, key_path, parse_yaml
 
@@ -47,6 +48,7 @@ _DEFAULT_KEYS = (
     "password",
     "allow_insecure_http",
     "allow_fortimanager_managed",
+    "probe",  # probe settings every mail server inherits (its own keys win)
 )
 # A device that names any of these brings its own credentials: none are inherited, so a
 # device with username/password under a site-wide token is not "both".
@@ -64,6 +66,7 @@ class _Collector:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seen: set[Loc] = field(default_factory=set)
+    probe_inherited: set[Loc] = field(default_factory=set)  # (devices, i, mail_servers, j, probe, key)
     shown: set[str] = field(default_factory=set)
     # A fleet names one certificate, key and CA bundle for every device: each file is read and
     # checked once per load (an RSA key check costs ~30 ms).
@@ -423,6 +426,7 @@ def _prepare_devices(data: dict[str, Any], base_dir: Path, out: _Collector) -> N
                 _load_cert_material(spec, (*ms_loc, "certificate"), base_dir, out)
             _check_server_name(server, ms_loc, out)
             _check_imap_ca(server, ms_loc, base_dir, out)
+            _check_probe_files(server.get("probe"), (*ms_loc, "probe"), base_dir, out)
 
 
 def _check_imap_ca(server: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector) -> None:
@@ -432,6 +436,60 @@ def _check_imap_ca(server: dict[str, Any], loc: Loc, base_dir: Path, out: _Colle
     imap = confirm.get("imap") if isinstance(confirm, dict) else None
     if isinstance(imap, dict):
         _check_verify(imap, (*loc, "probe", "confirm_delivery", "imap"), base_dir, out)
+
+
+def _check_probe_files(probe: object, loc: Loc, base_dir: Path, out: _Collector) -> None:
+    """``via.key``, ``via.known_hosts`` and a ``verify_chain`` bundle are files relative to the site file."""
+    if not isinstance(probe, dict):
+        return
+    via = probe.get("via")
+    named = [(via, ("via", name), name) for name in ("key", "known_hosts")] if isinstance(via, dict) else []
+    for section, sub, name in [*named, (probe, ("verify_chain",), "verify_chain")]:
+        value = section.get(name)
+        if not isinstance(value, str) or not value:
+            continue  # absent, or true/false: the model says what is wrong
+        path = (base_dir / value).resolve()
+        if not path.is_file():
+            out.add((*loc, *sub), f"file {value!r} not found (relative to the site file)")
+            continue
+        section[name] = str(path)
+
+
+def _probe_defaults(defaults: dict[str, Any], base_dir: Path, out: _Collector) -> dict[str, Any]:
+    """``defaults.probe``: probe settings (via, ehlo, verify_chain, ...) every mail server inherits."""
+    probe = defaults.pop("probe", None)
+    if probe is None:
+        return {}
+    if not isinstance(probe, dict):
+        out.add(("defaults", "probe"), "expected a mapping of probe settings")
+        return {}
+    for own in ("host", "server_name"):
+        if own in probe:
+            out.add(("defaults", "probe", own), f"{own} is set per mail server, not in defaults")
+            del probe[own]
+    _check_model_keys(probe, ProbeSpec, ("defaults", "probe"), out)
+    _check_probe_files(probe, ("defaults", "probe"), base_dir, out)
+    return probe
+
+
+def _merge_probe_defaults(data: dict[str, Any], defaults: dict[str, Any], out: _Collector) -> None:
+    """Copy ``defaults.probe`` into each mail server's probe; a key the server sets wins (whole value)."""
+    for loc, device in _iter_dicts(data.get("devices"), ("devices",)):
+        for ms_loc, server in _iter_dicts(device.get("mail_servers"), (*loc, "mail_servers")):
+            probe = server.get("probe")
+            if not isinstance(probe, dict):
+                continue
+            for key, value in defaults.items():
+                if key not in probe:
+                    probe[key] = copy.deepcopy(value)
+                    out.probe_inherited.add((*ms_loc, "probe", key))
+
+
+def _probe_default_loc(loc: Loc, inherited: set[Loc]) -> Loc:
+    # An inherited probe setting is wrong where it is written: under defaults.probe.
+    if len(loc) >= 6 and loc[:6] in inherited:
+        return ("defaults", "probe", *loc[5:])
+    return loc
 
 
 def _verify_off_warnings(data: dict[str, Any], inherited: set[tuple[int, str]], out: _Collector) -> None:
@@ -550,7 +608,7 @@ def _validate(
         return Site.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            loc = _error_loc(error, inherited)
+            loc = _probe_default_loc(_error_loc(error, inherited), out.probe_inherited)
             if not out.covered(loc):
                 out.add(loc, _error_message(error, loc))
     return None
@@ -570,6 +628,7 @@ def _load(
     if isinstance(defaults, dict):
         _check_keys(defaults, _DEFAULT_KEYS, ("defaults",), out)
         _check_verify(defaults, ("defaults",), base_dir, out)
+    probe_defaults = _probe_defaults(defaults, base_dir, out) if isinstance(defaults, dict) else {}
     _check_keys(data, (*_user_fields(Site), "defaults"), (), out)
     for name, value in data.items():
         sub = _nested_model(Site.model_fields[name].annotation) if name != "defaults" else None
@@ -577,6 +636,7 @@ def _load(
             _check_model_keys(value, sub, (name,), out)
     # Devices are checked before defaults are merged in, so that a bad default is reported once.
     _prepare_devices(data, base_dir, out)
+    _merge_probe_defaults(data, probe_defaults, out)
     inherited = _merge_defaults(data, out)
     _templates(data, base_dir, out)
     _verify_off_warnings(data, inherited, out)

@@ -1,0 +1,474 @@
+"""The mock FortiManager's databases: one ADOM (objects, one policy package), device DBs, revisions, lock.
+
+``api.py`` turns JSON-RPC calls into calls here; ``install.py`` reads what is here to change the
+lab devices. The ADOM's objects and the package's policies live in a ``ConfigStore`` copied from
+the first managed device at import (as FortiManager imports a device's policy and objects), so
+the lab's own schema validates every write (unknown attribute, bad value, missing reference,
+delete of a referenced object) and FortiManager-shaped values are converted on the way in and out:
+a reference is a list of names (``"dstaddr": ["vip-mx1"]``, ``"ssl-ssh-profile": ["x"]``), as
+FortiManager's JSON API spells it. Certificates with their keys live per device and vdom in
+the device DB; ADOM objects name them through Dynamic Local Certificates (``dynamic_mapping``).
+In workspace mode every write needs the ADOM lock held by the caller's session; ``unlock``
+without ``commit`` throws the session's changes away. No I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fortiauto_lab.fields import CmdbError, Field
+from fortiauto_lab.pki import KeyMismatch, load_key_pair
+from fortiauto_lab.store import ConfigStore
+
+__all__ = [
+    "ADOM_NS",
+    "CERT_PATH",
+    "INSTALL_ORDER",
+    "OBJECT_PATHS",
+    "POLICY_PATH",
+    "AdomDB",
+    "FmgError",
+    "Revision",
+]
+
+ADOM_NS = "root"  # the ADOM store's namespace that holds the ADOM objects and the package
+POLICY_PATH = "firewall/policy"
+CERT_PATH = "vpn.certificate/local"
+DYNAMIC_CERT = "dynamic/certificate/local"
+# FortiManager object url (after /obj/) -> the lab's CMDB path.
+OBJECT_PATHS: Mapping[str, str] = {
+    "firewall/profile-protocol-options": "firewall/profile-protocol-options",
+    "firewall/ssl-ssh-profile": "firewall/ssl-ssh-profile",
+    "emailfilter/profile": "emailfilter/profile",
+    "antivirus/profile": "antivirus/profile",
+    "firewall/address": "firewall/address",
+    "firewall/addrgrp": "firewall/addrgrp",
+    "firewall/vip": "firewall/vip",
+    "firewall/service/custom": "firewall.service/custom",
+    "firewall/service/group": "firewall.service/group",
+    "firewall/schedule/recurring": "firewall.schedule/recurring",
+}
+# The order an install creates objects in (referenced before referencing); deletes run backwards.
+INSTALL_ORDER = (
+    "firewall.schedule/recurring",
+    "firewall.service/custom",
+    "firewall.service/group",
+    "firewall/address",
+    "firewall/vip",
+    "firewall/addrgrp",
+    "firewall/profile-protocol-options",
+    "antivirus/profile",
+    "emailfilter/profile",
+    "firewall/ssl-ssh-profile",
+)
+
+
+class FmgError(Exception):
+    """A JSON-RPC status: FortiManager's code and message for a failed call."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code} {message}")
+
+
+def from_cmdb(exc: CmdbError) -> FmgError:
+    """The FortiManager status a lab CMDB failure stands for.
+
+    -3/-2/-10/-11 are documented FortiManager codes; the lab answers a referenced delete
+    (FortiOS -23) and a missing datasource (-651 "entry not found") with -10131, the Ansible
+    collection's "object dependency failed", and every other value error with -10.
+    """
+    text = (exc.cli_error or "").split("\n")[0]
+    if exc.error == -3 or exc.http_status == 404:
+        return FmgError(-3, "Object does not exist")
+    if exc.error == -5:
+        return FmgError(-2, "Object already exists")
+    if exc.error == -23:
+        return FmgError(-10131, f"Object is used by other objects: {text}")
+    if exc.error == -37:
+        return FmgError(-11, "No permission for the resource")
+    if "datasource" in (exc.cli_error or ""):
+        return FmgError(-10131, f"datasource not found: {text}")
+    return FmgError(-10, f"The data is invalid for selected url: {text}")
+
+
+@dataclass(frozen=True)
+class Revision:
+    version: int
+    name: str
+    desc: str
+    created_by: str
+    created_time: int
+
+    def to_fmg(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "desc": self.desc,
+            "created_by": self.created_by,
+            "created_time": self.created_time,
+            "locked": 0,
+            "oid": 100 + self.version,
+        }
+
+
+@dataclass
+class _Lock:
+    user: str
+    session: str
+    since: int
+    dirty: bool = False
+    snapshot: bytes = b""
+
+
+@dataclass
+class AdomDB:
+    """One ADOM, its policy package, the device DBs of its devices, its revisions and lock."""
+
+    name: str
+    package: str
+    store: ConfigStore
+    dynamic: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device_db: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+    targets: list[tuple[str, str]] = field(default_factory=list)  # (device, vdom) the package installs to
+    revisions: list[Revision] = field(default_factory=list)
+    lock: _Lock | None = None
+    workspace_mode: str = "normal"  # "disabled" | "normal"
+
+    # --- import -------------------------------------------------------------------------
+
+    @classmethod
+    def imported(
+        cls, name: str, package: str, stores: Mapping[str, ConfigStore], *, vdom: str = ADOM_NS
+    ) -> AdomDB:
+        """The ADOM as FortiManager holds it right after importing these devices' ``vdom``."""
+        first = next(iter(stores.values()))
+        adom = cls(name=name, package=package, store=first.copy(uuid_seed=f"fortimanager/{name}"))
+        for cert in adom.store.members(ADOM_NS, CERT_PATH):
+            adom.dynamic[cert["name"]] = {"name": cert["name"], "dynamic_mapping": None}
+        for device, store in stores.items():
+            adom.device_db[device] = {
+                vdom: {c["name"]: copy.deepcopy(c) for c in store.members(vdom, CERT_PATH)}
+            }
+            adom.targets.append((device, vdom))
+        return adom
+
+    # --- workspace ----------------------------------------------------------------------
+
+    def check_write(self, session: str) -> None:
+        """Workspace mode: only the lock holder's session writes (else -10147, ansible#65915)."""
+        if self.workspace_mode == "disabled":
+            return
+        if self.lock is None or self.lock.session != session:
+            raise FmgError(-10147, "no write permission")
+
+    def take_lock(self, user: str, session: str) -> None:
+        """Lock for ``session``; -20055 is the lab's code for "held by another admin" (none is documented)."""
+        if self.lock is not None and self.lock.session != session:
+            raise FmgError(-20055, f"Workspace is locked by other user: {self.lock.user}")
+        if self.lock is None:
+            self.lock = _Lock(user, session, int(time.time()), snapshot=self._snapshot())
+
+    def commit(self, session: str) -> None:
+        self._own_lock(session)
+        assert self.lock is not None
+        self.lock.dirty = False
+        self.lock.snapshot = self._snapshot()
+
+    def release(self, session: str) -> None:
+        """Unlock; changes made since the last commit are thrown away."""
+        self._own_lock(session)
+        assert self.lock is not None
+        if self.lock.dirty:
+            self._restore(self.lock.snapshot)
+        self.lock = None
+
+    def release_session(self, session: str) -> None:
+        """A logged-out session gives its lock back (uncommitted changes are lost)."""
+        if self.lock is not None and self.lock.session == session:
+            self.release(session)
+
+    def dirty(self) -> bool:
+        return self.lock is not None and self.lock.dirty
+
+    def _own_lock(self, session: str) -> None:
+        if self.lock is None:
+            raise FmgError(-10147, "the workspace is not locked")
+        if self.lock.session != session:
+            raise FmgError(-20055, f"Workspace is locked by other user: {self.lock.user}")
+
+    def _touch(self) -> None:
+        if self.lock is not None:
+            self.lock.dirty = True
+
+    def _snapshot(self) -> bytes:
+        state = {
+            "store": self.store.dump(reveal_secrets=True).decode(),
+            "dynamic": self.dynamic,
+            "device_db": self.device_db,
+        }
+        return json.dumps(state).encode()
+
+    def _restore(self, snapshot: bytes) -> None:
+        state = json.loads(snapshot)
+        self.store.load(state["store"].encode())
+        self.dynamic = state["dynamic"]
+        self.device_db = state["device_db"]
+
+    # --- ADOM objects and policies ----------------------------------------------------
+
+    def get(self, path: str, key: Any = None) -> Any:
+        """Objects of a lab path in FortiManager's shape: one (``key``) or all."""
+        spec = self.store.schema.spec(path)
+        try:
+            if key is not None:
+                return fmg_shape(spec.fields, self.store.get(ADOM_NS, path, _key(spec.mkey_int, key)))
+            return [fmg_shape(spec.fields, obj) for obj in self.store.members(ADOM_NS, path)]
+        except CmdbError as exc:
+            raise from_cmdb(exc) from None
+
+    def write(self, method: str, path: str, key: Any, data: Any) -> Any:
+        """``add`` / ``set`` / ``update`` / ``delete`` one object; returns its key."""
+        spec = self.store.schema.spec(path)
+        body = lab_shape(spec.fields, data) if isinstance(data, Mapping) else {}
+        key = _key(spec.mkey_int, key) if key is not None else None
+        try:
+            result = self._write(method, path, key, body)
+        except CmdbError as exc:
+            raise from_cmdb(exc) from None
+        self._touch()
+        return result
+
+    def _write(self, method: str, path: str, key: Any, body: dict[str, Any]) -> Any:
+        spec = self.store.schema.spec(path)
+        assert spec.mkey is not None
+        if method == "delete":
+            if key is None:
+                raise FmgError(-6, "Invalid url")
+            self.store.delete(ADOM_NS, path, key)
+            return key
+        if key is not None:
+            body.setdefault(spec.mkey, key)
+        exists = body.get(spec.mkey) not in (None, "", 0) and self.store.exists(
+            ADOM_NS, path, body[spec.mkey]
+        )
+        if method == "add" or (method == "set" and not exists):
+            new_key, _ = self.store.create(ADOM_NS, path, body)
+            return new_key
+        if not exists:
+            raise FmgError(-3, "Object does not exist")
+        if method == "set":
+            body = spec.apply(None, body)  # set replaces the object: what is not given is reset
+            body.pop("uuid", None)
+        new_key, _ = self.store.update(ADOM_NS, path, body[spec.mkey], body)
+        return new_key
+
+    # --- Dynamic Local Certificates ---------------------------------------------------
+
+    def dynamic_get(self, name: str | None) -> Any:
+        if name is None:
+            return [copy.deepcopy(d) for d in self.dynamic.values()]
+        if name not in self.dynamic:
+            raise FmgError(-3, "Object does not exist")
+        return copy.deepcopy(self.dynamic[name])
+
+    def dynamic_write(self, method: str, name: str | None, data: Any) -> str:
+        body = data if isinstance(data, Mapping) else {}
+        name = name or str(body.get("name", ""))
+        if not name:
+            raise FmgError(-10, "The data is invalid for selected url: name is required")
+        if method == "delete":
+            self.dynamic_get(name)
+            try:
+                self.store.delete(ADOM_NS, CERT_PATH, name)
+            except CmdbError as exc:
+                raise from_cmdb(exc) from None
+            del self.dynamic[name]
+        elif method == "add" and name in self.dynamic:
+            raise FmgError(-2, "Object already exists")
+        elif method == "update" and name not in self.dynamic:
+            raise FmgError(-3, "Object does not exist")
+        else:
+            mappings = _mappings(body.get("dynamic_mapping"))
+            entry = self.dynamic.setdefault(name, {"name": name, "dynamic_mapping": None})
+            if method == "set" or mappings:
+                entry["dynamic_mapping"] = mappings or None
+            if not self.store.exists(ADOM_NS, CERT_PATH, name):
+                # The stub lets ADOM objects reference the dynamic certificate by name.
+                self.store.seed(ADOM_NS, CERT_PATH, {"name": name, "source": "user"})
+        self._touch()
+        return name
+
+    def dynamic_map(self, name: str, data: Any) -> None:
+        """``add .../dynamic_mapping``: more per-device mappings, the existing ones kept."""
+        entry = self.dynamic.get(name)
+        if entry is None:
+            raise FmgError(-3, "Object does not exist")
+        kept = {(s["name"], s["vdom"]): m for m in entry["dynamic_mapping"] or [] for s in m["_scope"]}
+        for mapping in _mappings(data if isinstance(data, list) else [data]):
+            for scope in mapping["_scope"]:
+                kept[(scope["name"], scope["vdom"])] = {
+                    "_scope": [scope],
+                    "local-cert": mapping["local-cert"],
+                }
+        entry["dynamic_mapping"] = list(kept.values())
+        self._touch()
+
+    def resolve_certificate(self, name: str, device: str, vdom: str) -> str:
+        """The device DB certificate a dynamic certificate stands for on ``device``/``vdom``."""
+        for mapping in (self.dynamic.get(name) or {}).get("dynamic_mapping") or []:
+            if {"name": device, "vdom": vdom} in mapping["_scope"]:
+                return str(mapping["local-cert"])
+        return name
+
+    # --- device DB certificates -------------------------------------------------------
+
+    def certs(self, device: str, vdom: str) -> dict[str, dict[str, Any]]:
+        try:
+            return self.device_db[device][vdom]
+        except KeyError:
+            raise FmgError(-6, "Invalid url") from None
+
+    def cert_get(self, device: str, vdom: str, name: str | None) -> Any:
+        spec = self.store.schema.spec(CERT_PATH)
+        certs = self.certs(device, vdom)
+        if name is None:
+            return [fmg_shape(spec.fields, c) for c in certs.values()]
+        if name not in certs:
+            raise FmgError(-3, "Object does not exist")
+        return fmg_shape(spec.fields, certs[name])
+
+    def cert_write(self, method: str, device: str, vdom: str, name: str | None, data: Any) -> str:
+        certs = self.certs(device, vdom)
+        spec = self.store.schema.spec(CERT_PATH)
+        body = dict(data) if isinstance(data, Mapping) else {}
+        name = name or str(body.get("name", ""))
+        if method == "delete":
+            if name not in certs:
+                raise FmgError(-3, "Object does not exist")
+            if certs[name].get("source") == "factory":
+                raise FmgError(-11, "No permission for the resource")
+            del certs[name]
+            self._touch()
+            return name
+        if method == "add" and name in certs:
+            raise FmgError(-2, "Object already exists")
+        if method == "update" and name not in certs:
+            raise FmgError(-3, "Object does not exist")
+        body["name"] = name
+        password = body.pop("password", None)
+        if isinstance(password, list):
+            password = password[0] if password else None
+        if body.get("certificate") and body.get("private-key"):
+            try:
+                pair = load_key_pair(
+                    str(body["certificate"]).encode(), str(body["private-key"]).encode(), password
+                )
+            except KeyMismatch:
+                raise FmgError(
+                    -10, "The data is invalid for selected url: certificate or key invalid"
+                ) from None
+            body |= {"certificate": pair.cert_pem, "private-key": pair.key_pem}
+        try:
+            current = certs.get(name) if method == "update" else None
+            certs[name] = spec.apply(copy.deepcopy(current) if current else None, {**body, "source": "user"})
+        except CmdbError as exc:
+            raise from_cmdb(exc) from None
+        self._touch()
+        return name
+
+    # --- revisions ----------------------------------------------------------------------
+
+    def add_revision(self, *, name: str, desc: str, user: str) -> Revision:
+        revision = Revision(len(self.revisions) + 1, name, desc, user, int(time.time()))
+        self.revisions.append(revision)
+        return revision
+
+    def dump(self) -> dict[str, Any]:
+        """Everything, secrets masked, stable for comparisons (the control API's ``state``)."""
+        return {
+            "adom": self.name,
+            "package": self.package,
+            "store": json.loads(self.store.dump()),
+            "dynamic": self.dynamic,
+            "device_db": {
+                dev: {v: sorted(certs) for v, certs in vdoms.items()} for dev, vdoms in self.device_db.items()
+            },
+            "revisions": [r.to_fmg() for r in self.revisions],
+            "lock": None if self.lock is None else {"user": self.lock.user, "dirty": self.lock.dirty},
+        }
+
+
+def _key(mkey_int: bool, key: Any) -> Any:
+    if not mkey_int:
+        return str(key)
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        raise FmgError(-3, "Object does not exist") from None
+
+
+def _mappings(value: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for item in value or []:
+        if not isinstance(item, Mapping):
+            raise FmgError(-10, "The data is invalid for selected url: dynamic_mapping")
+        scopes = item.get("_scope")
+        scopes = [scopes] if isinstance(scopes, Mapping) else scopes or []
+        clean = [{"name": str(s.get("name", "")), "vdom": str(s.get("vdom", "root"))} for s in scopes]
+        local = item.get("local-cert")
+        local = local[0] if isinstance(local, list) and local else local
+        if not clean or not isinstance(local, str) or not local:
+            raise FmgError(-10, "The data is invalid for selected url: _scope and local-cert are required")
+        out.append({"_scope": clean, "local-cert": local})
+    return out
+
+
+def fmg_shape(fields: Mapping[str, Field], obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored lab object as FortiManager shows it: references as lists of names, secrets masked."""
+    out: dict[str, Any] = {}
+    for attr, value in obj.items():
+        spec = fields.get(attr)
+        out[attr] = value if spec is None else _fmg_value(spec, value)
+    return out
+
+
+def _fmg_value(spec: Field, value: Any) -> Any:
+    if spec.kind == "names":
+        return [item["name"] for item in value]
+    if spec.kind == "ref":
+        return [value] if value else []
+    if spec.kind == "secret":
+        return ["ENC", "*" * 8] if value else []
+    if spec.kind == "container" and isinstance(value, Mapping):
+        return fmg_shape(spec.fields, value)
+    if spec.kind == "table" and isinstance(value, list):
+        return [fmg_shape(spec.fields, row) for row in value]
+    return value
+
+
+def lab_shape(fields: Mapping[str, Field], body: Mapping[str, Any]) -> dict[str, Any]:
+    """A FortiManager-shaped write body in the form the lab's schema checks (refs as names again)."""
+    out: dict[str, Any] = {}
+    for attr, value in body.items():
+        spec = fields.get(str(attr))
+        out[str(attr)] = value if spec is None else _lab_value(spec, value)
+    return out
+
+
+def _lab_value(spec: Field, value: Any) -> Any:
+    if spec.kind == "ref" and isinstance(value, list):
+        return str(value[0]) if value else ""
+    if spec.kind == "names" and isinstance(value, list):
+        return [v if isinstance(v, Mapping) else {"name": str(v)} for v in value]
+    if spec.kind == "container" and isinstance(value, Mapping):
+        return lab_shape(spec.fields, value)
+    if spec.kind == "table" and isinstance(value, list):
+        return [lab_shape(spec.fields, row) if isinstance(row, Mapping) else row for row in value]
+    return value
