@@ -12,25 +12,17 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from fortiauto.transaction import DeviceTransaction as DeviceRun, TransactionOptions as EngineOptions
 from fortiauto.report import write_reports
 from fortiauto.report.console import render_change, render_plan
 from fortiauto.report.to_fortios_cli import plan_to_cli, rollback_to_cli
 from fortiauto.report.to_junit import run_to_junit
 from fortiauto.report.to_markdown import run_to_markdown
-from fortiauto.results import Change, DeviceResult, Plan, RunResult
+from fortiauto.results import Change, Plan, RunResult
+from fortiauto.transaction import DeviceTransaction, TransactionOptions
+from fortiauto.transaction.outcome import fleet_exit_code
 from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
 
 CANARY = "CANARY-SECRET-7f3a"
-
-
-def exit_code_for(results: list[DeviceResult]) -> int:
-    """The fleet code for one-device runs here (the engine's own rule is tested with the engine)."""
-    codes = [
-        r.exit_code if r.exit_code is not None else {"failed": 4, "rolled_back": 3}.get(r.status, 0)
-        for r in results
-    ]
-    return max(codes, default=0)
 
 
 async def _run(fail: bool = False, version: str = "7.0.15") -> RunResult:
@@ -38,9 +30,9 @@ async def _run(fail: bool = False, version: str = "7.0.15") -> RunResult:
     device = make_device(("certificate-inspection",) if fail else ()).model_copy(
         update={"token": SecretStr(CANARY)}
     )
-    result = await DeviceRun(
+    result = await DeviceTransaction(
         device,
-        options=EngineOptions(run_id="20261124T221503Z-1a2b3c"),
+        options=TransactionOptions(run_id="20261124T221503Z-1a2b3c"),
         client_factory=factory(gate),
         prober=FakeProber(gate, fail_after=fail),
     ).run()
@@ -50,16 +42,16 @@ async def _run(fail: bool = False, version: str = "7.0.15") -> RunResult:
         started=when,
         finished=when,
         devices=(result,),
-        exit_code=exit_code_for([result]),
+        exit_code=fleet_exit_code([result]),
     )
 
 
 async def test_plan_cli_equivalent_per_version(golden):
     for version in ("6.4.14", "7.0.15", "7.2.10", "7.4.8"):
         gate = FakeFortiGate(version)
-        result = await DeviceRun(
+        result = await DeviceTransaction(
             make_device(),
-            options=EngineOptions(run_id="r", check=True, probe=False),
+            options=TransactionOptions(run_id="r", check=True, probe=False),
             client_factory=factory(gate),
             prober=FakeProber(gate),
         ).run()
@@ -72,9 +64,9 @@ async def test_plan_cli_equivalent_per_version(golden):
 
 async def test_plan_text(golden):
     gate = FakeFortiGate()
-    result = await DeviceRun(
+    result = await DeviceTransaction(
         make_device(),
-        options=EngineOptions(run_id="r", check=True, probe=False),
+        options=TransactionOptions(run_id="r", check=True, probe=False),
         client_factory=factory(gate),
         prober=FakeProber(gate),
     ).run()
