@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -97,8 +98,14 @@ def _escape(name: str | int) -> str:
     return str(name).replace("/", "\\/")
 
 
-def _verify(verify: bool | str | Path) -> bool | str:
-    return str(verify) if isinstance(verify, Path) else verify
+def _verify(verify: bool | str | Path | ssl.SSLContext) -> bool | ssl.SSLContext:
+    """``True``/``False``, or a CA bundle path made into a context (httpx 0.28 deprecates paths)."""
+    if isinstance(verify, bool | ssl.SSLContext):
+        return verify
+    try:
+        return ssl.create_default_context(cafile=str(verify))
+    except (OSError, ssl.SSLError) as exc:
+        raise errors.InputError(f"cannot load the CA bundle {verify}: {exc.strerror or exc}") from None
 
 
 class FortiManagerClient:
@@ -116,7 +123,7 @@ class FortiManagerClient:
         token: str | SecretStr | None = None,
         username: str | None = None,
         password: str | SecretStr | None = None,
-        verify: bool | str | Path = True,
+        verify: bool | str | Path | ssl.SSLContext = True,
         timeout: float = 30.0,
         poll_interval: float = 1.0,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -522,9 +529,11 @@ class FortiManagerClient:
 
     # --- the exchange ---------------------------------------------------------------------
 
-    async def _send(self, body: dict[str, Any], ctx: RequestContext) -> Answer:
+    async def _send(
+        self, body: dict[str, Any], ctx: RequestContext, http: httpx.AsyncClient | None = None
+    ) -> Answer:
         """One POST and its DEBUG line (method, url, status code, ms; never headers or bodies)."""
-        http = self._client()
+        http = http or self._client()
         started = time.perf_counter()
         outcome = "?"
         try:
@@ -570,7 +579,7 @@ class FortiManagerClient:
         ctx = RequestContext(method="exec", url=_LOGOUT_URL, fortimanager=self._name, write=True)
         body = request_body("exec", _LOGOUT_URL, request_id=self._next_id(), session=session)
         try:
-            raise_for_answer(ctx, await self._send(body, ctx))
+            raise_for_answer(ctx, await self._send(body, ctx, http))
         except errors.FortiManagerError as err:
             # Nothing to undo: an orphaned session idles out on FortiManager.
             logger.warning("%s: logout failed (%s); the session will expire", self._name, type(err).__name__)

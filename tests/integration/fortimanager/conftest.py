@@ -1,0 +1,77 @@
+"""A lab of two mock FortiGates managed by the mock FortiManager, on one background event loop.
+
+Everything is real HTTPS on 127.0.0.1 with OS-picked ports. Each test starts from a reset
+lab: the devices back to their seed, the FortiManager re-importing them, faults cleared.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fortiauto_lab.fortimanager import RunningFortiManager, start_fortimanager
+from fortiauto_lab.pki import make_ca
+from fortiauto_lab.server import Lab, LabThread
+
+
+@dataclass
+class FmgLab:
+    thread: LabThread
+    lab: Lab
+    fmg: RunningFortiManager
+    ca_path: Path
+
+    @property
+    def url(self) -> str:
+        return self.fmg.url
+
+    def control(self) -> httpx.Client:
+        verify = ssl.create_default_context(cafile=str(self.ca_path))
+        headers = {"Authorization": f"Bearer {self.fmg.mock.token}"}
+        return httpx.Client(base_url=self.url, verify=verify, headers=headers, timeout=10)
+
+    def faults(self, spec: str) -> None:
+        with self.control() as http:
+            assert http.post("/__lab__/faults", content=spec).status_code == 200
+
+    def reset(self) -> None:
+        for device in self.lab.devices:
+            self.thread.call(_async(device.reset))
+        with self.control() as http:
+            assert http.post("/__lab__/reset").status_code == 200
+
+
+def _async(fn):  # run a plain call on the lab's loop (the lab's state belongs to that thread)
+    async def run():
+        return fn()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def fmg_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FmgLab]:
+    state = tmp_path_factory.mktemp("fmg-lab")
+    thread = LabThread(state, devices=2, version="7.0", faults="*:fortimanager-managed")
+    lab = thread.__enter__()
+    ca = make_ca("fortiauto FortiManager test CA")
+    ca_path = state / "fmg-ca.pem"
+    ca_path.write_text(ca.cert_pem)
+    try:
+        running = thread.call(lambda: start_fortimanager(lab.devices, ca=ca, cert_dir=state / "fmg-certs"))
+    except BaseException:
+        thread.__exit__(None, None, None)
+        raise
+    yield FmgLab(thread, lab, running, ca_path)
+    thread.call(running.stop)
+    thread.__exit__(None, None, None)
+
+
+@pytest.fixture
+def env(fmg_lab: FmgLab) -> FmgLab:
+    fmg_lab.reset()
+    return fmg_lab
