@@ -12,12 +12,14 @@ import json
 import os
 from typing import IO, Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from fortiauto.events import NullReporter
+from fortiauto.report.probe_text import render_probe
 from fortiauto.report.safe import one_line
+from fortiauto.report.story import AFTER_STAGES, failure, outage_text, probe_summary
 from fortiauto.results import Change, DeviceResult, Plan, ProbeResult, RunResult
 
 __all__ = [
@@ -26,8 +28,8 @@ __all__ = [
     "change_title",
     "device_line",
     "make_console",
-    "probe_cell",
     "render_change",
+    "render_failure",
     "render_plan",
     "render_summary",
 ]
@@ -119,29 +121,41 @@ def render_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def probe_cell(probe: ProbeResult | None) -> str:
-    return "-" if probe is None else ("pass" if probe.passed else one_line(probe.failure_class or "?"))
-
-
 def _status(status: str) -> Text:
     return Text(one_line(status), style=STATUS_STYLE.get(status, ""))
 
 
-def render_summary(run: RunResult) -> Table:
+def render_summary(run: RunResult) -> Group:
+    """The summary table, then for each rolled-back or fallen-back device the failure that caused it."""
     table = Table(title=Text(one_line(f"run {run.run_id}: exit {run.exit_code}")))
-    for column in ("device", "status", "changes", "probe", "effect", "fallback", "reason"):
+    for column in ("device", "status", "changes", "probe", "effect", "fallback", "outage", "reason"):
         table.add_column(column)
     for result in run.devices:
         table.add_row(
             Text(one_line(result.name)),
             _status(result.status),
             str(len(result.changes)),
-            Text(probe_cell(result.probe or result.baseline)),
+            Text(one_line(probe_summary(result))),
             Text(one_line(result.effect)),
             Text(one_line(result.fallback_used or "-")),
+            "-" if result.mttr_ms is None else f"{result.mttr_ms:.0f} ms",
             Text(one_line(result.reason)),
         )
-    return table
+    return Group(table, *(block for r in run.devices if (block := render_failure(r)) is not None))
+
+
+def render_failure(result: DeviceResult) -> Text | None:
+    """Why a device rolled back or fell back: the failed probe (steps, timings, transcript), the outage."""
+    cause = failure(result)
+    if cause is None or cause.stage not in AFTER_STAGES:
+        return None
+    outage = outage_text(result)
+    head = one_line(
+        f"{result.name}: {cause.result.failure_class or 'failed'} at the {cause.label} probe"
+        + (f"; outage window: {outage}" if outage else "")
+    )
+    body = "".join(f"  {line}\n" for line in render_probe(cause.result).splitlines())
+    return Text.assemble((head, STATUS_STYLE.get(result.status, "")), "\n", body.rstrip("\n"))
 
 
 def device_line(result: DeviceResult) -> Text:

@@ -9,10 +9,9 @@ the same from a mail attachment, a ticket or a file share.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from typing import Any
 
+from fortiauto import __version__
 from fortiauto.report.assets import report_environment
 from fortiauto.report.console import render_plan
 from fortiauto.report.probe_text import render_probe
@@ -126,13 +125,6 @@ def _device_view(result: DeviceResult, index: int) -> _DeviceView:
     )
 
 
-def _version() -> str:
-    try:
-        return package_version("fortiauto")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "unknown"
-
-
 def _step_width(ms: float, probe: StageProbeView) -> float:
     longest = max((s.ms for s in probe.result.steps), default=0.0)
     return _pct(ms, longest)
@@ -149,7 +141,7 @@ def run_to_html(run: RunResult, *, journal_dir: str | None = None) -> str:
         counts=counts,
         devices=[_device_view(d, i) for i, d in enumerate(run.devices, start=1)],
         csp=CONTENT_SECURITY_POLICY,
-        version=_version(),
+        version=__version__,
         journal_dir=journal_dir,
         render_probe=render_probe,
         step_width=_step_width,

@@ -171,6 +171,18 @@ def test_summary_table_has_one_row_per_device_and_literal_markup():
     assert not any(line.startswith("## forged") for line in text.splitlines())
 
 
+def test_summary_keeps_the_failure_behind_a_rollback_and_a_fallback():
+    console, buffer = _console()
+    console.print(render_summary(kit.run_of(kit.fallback("fgt-4"), kit.rolled_back("fgt-5"), exit_code=3)))
+    text = buffer.getvalue()
+    assert "pass after F4 banner-timeout (full)" in text  # the fallback's row
+    assert "fgt-4: F4 banner-timeout at the after mx1 probe; outage window: mail broken for 41200 ms" in text
+    assert "fgt-5: F4 banner-timeout at the after mx1 probe; outage window: mail broken for 38000 ms" in text
+    assert "  banner    10000.0 ms  FAIL  no 220 in 10 s" in text  # the failed step and its timing
+    assert "  (connected, no banner)" in text  # the transcript
+    assert "38000 ms" in next(line for line in text.splitlines() if line.startswith("│ fgt-5"))
+
+
 def test_plan_text_holds_a_hostile_value_on_its_line():
     plan = kit.plan_for(kit.HOSTILE, comment="first\n  + forged: key")
     lines = render_plan(plan).splitlines()
