@@ -279,10 +279,10 @@ def check_token(token: SecretStr, *, device: str = "") -> None:
     if _HEADER_SAFE.match(value):
         return
     if value.strip() and _HEADER_SAFE.match(value.strip()):
-        ends = "a newline" if any(c in value for c in "\r\n") else "spaces"
+        kind = "newline" if any(c in value for c in "\r\n") else "whitespace"
         raise InputError(
-            f"{where}: the API token has {ends} before or after it; remove them from the file or "
-            "variable it comes from"
+            f"{where}: the API token has a leading or trailing {kind}; strip it from the file or "
+            "variable the token comes from"
         )
     raise InputError(
         f"{where}: the API token contains whitespace, control or non-ASCII characters; "
