@@ -25,25 +25,32 @@ from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
 CANARY = "CANARY-SECRET-7f3a"
 
 
-async def _run(fail: bool = False, version: str = "7.0.15") -> RunResult:
+async def _device(name: str = "fgt-1", *, fail: bool = False, fallback: bool = True, version: str = "7.0.15"):
+    """One device through the real transaction over the fake FortiGate; ``fail``: the change breaks mail."""
     gate = FakeFortiGate(version)
-    device = make_device(("certificate-inspection",) if fail else ()).model_copy(
-        update={"token": SecretStr(CANARY)}
-    )
-    result = await DeviceTransaction(
+    rungs = ("certificate-inspection",) if fail and fallback else ()
+    device = make_device(rungs, name=name).model_copy(update={"token": SecretStr(CANARY)})
+    return await DeviceTransaction(
         device,
         options=TransactionOptions(run_id="20261124T221503Z-1a2b3c"),
         client_factory=factory(gate),
         prober=FakeProber(gate, fail_after=fail),
     ).run()
+
+
+def _run_of(*results) -> RunResult:
     when = datetime(2026, 11, 24, 22, 15, 3, tzinfo=UTC)
     return RunResult(
         run_id="20261124T221503Z-1a2b3c",
         started=when,
         finished=when,
-        devices=(result,),
-        exit_code=fleet_exit_code([result]),
+        devices=tuple(results),
+        exit_code=fleet_exit_code(results),
     )
+
+
+async def _run(fail: bool = False, version: str = "7.0.15") -> RunResult:
+    return _run_of(await _device(fail=fail, version=version))
 
 
 async def test_plan_cli_equivalent_per_version(golden):
@@ -138,3 +145,24 @@ def test_a_rotated_out_certificate_renders_as_a_delete():
     assert "    delete fa-mx1-0ld0ld00" in plan_to_cli(plan)
     assert "re-import certificate fa-mx1-0ld0ld00" in rollback_to_cli(plan)
     assert render_change(change)[-1].strip() == "- (removed)"
+
+
+async def test_change_record_of_a_rolled_back_device(golden):
+    run = _run_of(await _device(fail=True, fallback=False))
+    assert run.devices[0].status == "rolled_back"
+    text = run_to_markdown(run, operator="ops@example", journal_dir="/srv/fortiauto/journal")
+    golden("change-record-rolled-back.md", text)
+    assert "Attempted plan: Plan A" in text
+    assert "update firewall/policy/1" in text
+    assert "### Failure that caused the rollback" in text
+    assert "fortiauto rollback --run 20261124T221503Z-1a2b3c --journal-dir /srv/fortiauto/journal" in text
+
+
+async def test_change_record_of_alike_devices_holds_their_plan_once():
+    one = run_to_markdown(_run_of(await _device("fgt-001")), operator="ops@example")
+    three = run_to_markdown(
+        _run_of(*[await _device(f"fgt-00{i}") for i in (1, 2, 3)]), operator="ops@example"
+    )
+    assert three.count("FortiOS CLI equivalent") == 1
+    assert "## Plan A: 3 device(s)" in three
+    assert len(three) < 1.4 * len(one)  # was 3x (28 KB for three identical devices)
