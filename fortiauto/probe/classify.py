@@ -72,8 +72,9 @@ _NOT_OUTAGES = frozenset({FailureClass.SPAM_REJECTED, FailureClass.SPAM_TAGGED})
 # Reply texts of spam verdicts: FortiOS's replacement messages ("... blocked ... spam"), and
 # the wording DNSBL/HELO/sender checks use in MTAs generally. A reply must also be 4xx/5xx.
 _SPAM_TEXT = re.compile(
-    r"\bspam|\bdnsbl\b|\b[ro]?rbl\b|\bordbl\b|block ?list(ed)?\b|black ?list(ed)?\b"
-    r"|\breputation\b|helo (dns|lookup)|return[- ]e?-?mail dns|\bfortiguard\b|email ?filter",
+    r"\bspam|\bdnsbl\b|\b[ro]?rbl\b|\bordbl\b|block ?list(ed)?\b|black ?list(ed)?\b|\breputation\b"
+    r"|\b(helo|ehlo)(/ehlo)? (dns|lookup|domain|name)|return[- ]path|return[- ]e?-?mail"
+    r"|ip address is not allowed|\bfortiguard\b|email ?filter",
     re.IGNORECASE,
 )
 # Headers a spam verdict adds: FortiOS ``tag-type header|spaminfo`` (X-FEAS-*), common filters.
