@@ -2,7 +2,7 @@
 
 The only place errors become exit codes.
 
-Heavy modules (httpx, aiohttp, the engine) are imported inside the commands so that
+Heavy modules (httpx, the engine) are imported inside the commands so that
 ``fortiauto --help`` stays fast. Exit codes are DESIGN.md's: 0 compliant, 2 bad input, 3 rolled
 back, 4 needs a human, 5 refused (window, lock), 1 a bug.
 """
@@ -25,6 +25,7 @@ from rich.console import Console
 
 from fortiauto import __version__
 from fortiauto.errors import FortiautoError, InputError
+from fortiauto.plugins import add_cli_plugins
 
 if TYPE_CHECKING:
     from fortiauto.results import RunResult
@@ -41,8 +42,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-lab_app = typer.Typer(help="The built-in mock FortiGate lab.", no_args_is_help=True)
-app.add_typer(lab_app, name="lab")
+add_cli_plugins(app)  # sub-commands of installed plugins (`fortiauto lab` with fortiauto[lab])
 
 _state: dict[str, bool] = {"debug": False}
 
@@ -353,19 +353,6 @@ def rollback(
         if note.startswith("warning: "):
             _err().print(note, markup=False)
     return _emit_run(result, output, report_dir)
-
-
-@lab_app.command("up")
-def lab_up(
-    devices: Annotated[int, typer.Option("--devices", min=1, max=1000)] = 1,
-    version: Annotated[str, typer.Option("--version")] = "7.0",
-    state_dir: Annotated[Path, typer.Option("--state-dir")] = Path("lab-state"),
-    faults: Annotated[str | None, typer.Option("--faults", help="e.g. 'fgt-001:banner-hold-on-utm'")] = None,
-) -> int:
-    """Run a mock FortiGate fleet until Ctrl-C; writes site.yml, ca.pem, hosts.yml and lab.json."""
-    from fortiauto_lab.server import run_lab  # noqa: PLC0415
-
-    return run_lab(state_dir, devices=devices, version=version, faults=faults)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -284,47 +284,59 @@ def _object_body(body: Any) -> Mapping[str, Any]:
     return body
 
 
-def _dispatch_write(call: _Call, method: str, body: Any, action: str | None) -> tuple[Any, bool]:
+def _post(call: _Call, body: Any, action: str | None) -> tuple[Any, bool]:
     store, vdom, path = call.device.store, call.vdom, call.spec.path
+    if action == "clone":
+        source = call.mkey if call.mkey is not None else call.query.get("mkey")
+        new_key = call.query.get("nkey")
+        if source is None or not new_key:
+            raise CmdbError.invalid("clone needs mkey and nkey")
+        return store.clone(vdom, path, call.spec.parse_mkey(str(source)), new_key)
     complex_object = call.spec.category == "complex"
-    if method == "POST":
-        if action == "clone":
-            source = call.mkey if call.mkey is not None else call.query.get("mkey")
-            new_key = call.query.get("nkey")
-            if source is None or not new_key:
-                raise CmdbError.invalid("clone needs mkey and nkey")
-            return store.clone(vdom, path, call.spec.parse_mkey(str(source)), new_key)
-        if complex_object or (call.mkey is not None and call.child is None) or call.child_key is not None:
-            raise CmdbError(405, None)
-        if call.child is not None:
-            return store.child_create(vdom, path, call.mkey, call.child, _object_body(body)), True
-        if body is None:
-            raise CmdbError.invalid("empty request body")
-        return store.create(vdom, path, _object_body(body))
-    if method == "PUT":
-        if complex_object:
-            return None, store.update_singleton(vdom, path, _object_body(body))
-        if call.mkey is None:
-            raise CmdbError(405, None)
-        if action == "move":
-            source = body if isinstance(body, Mapping) and "action" in body else call.query
-            changed = store.move(
-                vdom, path, call.mkey, before=source.get("before"), after=source.get("after")
-            )
-            return call.mkey, changed
-        if call.child is not None:
-            if call.child_key is None:
-                raise CmdbError(405, None)
-            args = (vdom, path, call.mkey, call.child, call.child_key)
-            return call.mkey, store.child_update(*args, body=_object_body(body))
+    if complex_object or (call.mkey is not None and call.child is None) or call.child_key is not None:
+        raise CmdbError(405, None)
+    if call.child is not None:
+        return store.child_create(vdom, path, call.mkey, call.child, _object_body(body)), True
+    if body is None:
+        raise CmdbError.invalid("empty request body")
+    return store.create(vdom, path, _object_body(body))
+
+
+def _put(call: _Call, body: Any, action: str | None) -> tuple[Any, bool]:
+    store, vdom, path = call.device.store, call.vdom, call.spec.path
+    if call.spec.category == "complex":
+        return None, store.update_singleton(vdom, path, _object_body(body))
+    if call.mkey is None:
+        raise CmdbError(405, None)
+    if action == "move":
+        source = body if isinstance(body, Mapping) and "action" in body else call.query
+        before, after = source.get("before"), source.get("after")
+        return call.mkey, store.move(vdom, path, call.mkey, before=before, after=after)
+    if call.child is None:
         return store.update(vdom, path, call.mkey, _object_body(body))
-    if method == "DELETE":
-        if complex_object or call.mkey is None:
-            raise CmdbError(405, None)
-        if call.child is not None:
-            if call.child_key is None:  # DELETE on a child table purges it
-                _, changed = store.update(vdom, path, call.mkey, {call.child: []})
-                return call.mkey, changed
-            return call.mkey, store.child_delete(vdom, path, call.mkey, call.child, call.child_key)
+    if call.child_key is None:
+        raise CmdbError(405, None)
+    args = (vdom, path, call.mkey, call.child, call.child_key)
+    return call.mkey, store.child_update(*args, body=_object_body(body))
+
+
+def _delete(call: _Call, _body: Any, _action: str | None) -> tuple[Any, bool]:
+    store, vdom, path = call.device.store, call.vdom, call.spec.path
+    if call.spec.category == "complex" or call.mkey is None:
+        raise CmdbError(405, None)
+    if call.child is None:
         return call.mkey, store.delete(vdom, path, call.mkey)
-    raise CmdbError(405, None)
+    if call.child_key is None:  # DELETE on a child table purges it
+        _, changed = store.update(vdom, path, call.mkey, {call.child: []})
+        return call.mkey, changed
+    return call.mkey, store.child_delete(vdom, path, call.mkey, call.child, call.child_key)
+
+
+_WRITES = {"POST": _post, "PUT": _put, "DELETE": _delete}
+
+
+def _dispatch_write(call: _Call, method: str, body: Any, action: str | None) -> tuple[Any, bool]:
+    write = _WRITES.get(method)
+    if write is None:
+        raise CmdbError(405, None)
+    return write(call, body, action)

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from fortiauto.errors import InputError
+from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.fortimanager.api import FortiManagerMock, ManagedUnit
 from fortiauto_lab.fortimanager.faults import FmgFaults, parse_fmg_faults
 from fortiauto_lab.pki import CertKey, issue_cert
@@ -68,7 +68,7 @@ async def _control(request: web.Request) -> web.Response:
     if route == ("POST", "faults"):
         try:
             faults = parse_fmg_faults(await request.read())
-        except InputError as exc:
+        except LabInputError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         mock.set_faults(faults)
         return web.json_response(faults.to_json())

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from fortiauto.errors import InputError
+from fortiauto_lab.errors import LabInputError
 
 __all__ = ["FmgFaults", "parse_fmg_faults"]
 
@@ -42,23 +42,23 @@ def _one(faults: dict[str, Any], name: str, arg: Any) -> None:
         try:
             faults["install_fail_after"] = int(arg)
         except (TypeError, ValueError):
-            raise InputError("install-fail-after needs a whole number, e.g. install-fail-after=2") from None
+            raise LabInputError("install-fail-after needs a whole number (install-fail-after=2)") from None
         if faults["install_fail_after"] < 0:
-            raise InputError("install-fail-after needs a number >= 0")
+            raise LabInputError("install-fail-after needs a number >= 0")
     elif name == "lock-held-by":
         if not isinstance(arg, str) or not arg.strip():
-            raise InputError("lock-held-by needs the other admin's name, e.g. lock-held-by=jdoe")
+            raise LabInputError("lock-held-by needs the other admin's name, e.g. lock-held-by=jdoe")
         faults["lock_held_by"] = arg.strip()
     elif name == "task-stuck":
         faults["task_stuck"] = arg in (None, True, "true", "1", "on")
     else:
-        raise InputError(
+        raise LabInputError(
             f"unknown FortiManager fault {name!r}; known: install-fail-after, lock-held-by, task-stuck"
         )
 
 
 def parse_fmg_faults(spec: str | dict[str, Any] | bytes) -> FmgFaults:
-    """``"a=1,b"``, its JSON string, or a JSON object; raises ``InputError`` for a bad one."""
+    """``"a=1,b"``, its JSON string, or a JSON object; raises ``LabInputError`` for a bad one."""
     if isinstance(spec, bytes):
         spec = spec.decode("utf-8", "replace")
     if isinstance(spec, str):
@@ -77,5 +77,5 @@ def parse_fmg_faults(spec: str | dict[str, Any] | bytes) -> FmgFaults:
             name, _, arg = item.partition("=")
             _one(faults, name.strip(), arg.strip() or None)
     else:
-        raise InputError("FortiManager faults must be a fault list or a JSON object")
+        raise LabInputError("FortiManager faults must be a fault list or a JSON object")
     return FmgFaults(**faults)
