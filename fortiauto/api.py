@@ -1,13 +1,14 @@
-"""The engine for one device as plain data in and out: what orchestrators call.
+"""The programmatic API: one device's transaction as plain data in and out, for orchestrators.
 
 The Ansible module (``playbooks/library/fortiauto_smtp_inspection.py``) is the first caller;
 AWX job templates or Nornir tasks would call the same three functions. Module-style arguments
 (or a site file plus a device name) become a validated ``Device`` through the same loader as
-``site.yml`` (``resolve_device``); ``run_device_once`` runs the per-device transaction of
-``engine.DeviceRun`` (no fleet rollout: the orchestrator schedules hosts) and
-``undo_device_run`` undoes one device's writes of a run from the journal. Results are the
-DESIGN.md per-device JSON plus what an orchestrator shows: run id, per-task summary, every
-probe stage, and before/after per object for a diff view. Nothing returned holds a secret.
+``site.yml`` (``resolve_device``); ``run_device_once`` runs ``transaction.DeviceTransaction``
+for it (no fleet rollout: the orchestrator schedules hosts) under the same device lock as the
+CLI, and ``undo_device_run`` undoes one device's writes of a run from the journal with the
+same undo. Results are the per-device JSON of docs/design.md plus what an orchestrator shows:
+run id, per-task summary, every probe stage, and before/after per object for a diff view.
+Nothing returned holds a secret.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fortiauto.engine import DeviceRun, EngineOptions, rollback_device
 from fortiauto.errors import InputError, LockHeld
 from fortiauto.events import Events, NullReporter
+from fortiauto.fleet import check_window, device_lock, new_run_id, rollback_device, site_lock
+from fortiauto.fleet.run import device_header
 from fortiauto.journal import ENV_VAR, Journal, journal_dir, pending_undos, read_journal
 from fortiauto.results import Change, DeviceResult, ProbeResult
-from fortiauto.rollout import FleetOptions, SiteLock, check_window, new_run_id
 from fortiauto.site import Device, Site
 from fortiauto.site.loader import load_site, load_site_data
 from fortiauto.tasks import ORDER
+from fortiauto.transaction import DeviceTransaction, Ending, TransactionOptions, conclude
 
 __all__ = ["DeviceSource", "resolve_device", "run_device_once", "undo_device_run"]
 
@@ -156,11 +159,12 @@ class _Recorder(NullReporter):
 
 
 def _refuse_if_locked(directory: Path) -> None:
-    """A CLI run (``fortiauto apply``/``rollback``) on the same journal holds the lock: do not race it.
+    """A CLI run (``fortiauto apply``/``rollback``) on the same journal holds its lock: do not race it.
 
-    The module only reads the lock: parallel Ansible forks of one run must not exclude each other.
+    The module only reads the journal lock (parallel Ansible forks of one run must not exclude
+    each other); each fork takes its own device's lock, as the CLI does.
     """
-    lock = SiteLock(directory)
+    lock = site_lock(directory)
     holder = lock.holder()
     if holder is not None:
         raise LockHeld(
@@ -183,37 +187,42 @@ async def run_device_once(
 
     Raises:
         WindowClosed: outside the site's change window, without ``force``.
-        LockHeld: a CLI run holds the journal directory's lock.
+        LockHeld: a CLI run holds the journal directory's lock, or another run holds the device's.
     """
     from fortiauto.fortios.connect import client_for  # noqa: PLC0415 - keeps argument errors fast
     from fortiauto.probe import run_probe  # noqa: PLC0415
-    from fortiauto.probe.delivery import LabDelivery  # noqa: PLC0415
+    from fortiauto.probe.delivery import SiteDelivery  # noqa: PLC0415
 
     run_id = run_id or new_run_id()
     notes: list[str] = []
-    if source.site is not None:
-        window = FleetOptions(run_id=run_id, journal_dir=source.journal_dir, check=check, force=force)
-        notes.extend(n for n in [check_window(source.site, window)] if n)
+    if source.site is not None and not check:
+        notes.extend(
+            n for n in [check_window(source.site.change_window, datetime.now(UTC), ignore=force)] if n
+        )
     journal = None
+    device = source.device
+    lock = device_lock(device.url, device.name)
     if not check:
         _refuse_if_locked(source.journal_dir)
-        journal = Journal(source.journal_dir, run_id)
+        lock.acquire(run_id, device=device.name)
     recorder = _Recorder()
     try:
-        if journal is not None:
+        if not check:
+            journal = Journal(source.journal_dir, run_id)
             _journal_header(journal, source)
-        result = await DeviceRun(
-            source.device,
-            options=EngineOptions(
-                run_id=run_id, check=check, probe=not check, force=force, templates=source.templates
+        result = await DeviceTransaction(
+            device,
+            options=TransactionOptions(
+                run_id=run_id, check=check, probe=not check, force_baseline=force, templates=source.templates
             ),
             client_factory=client_for,
             prober=run_probe,
             journal=journal,
             events=Events([recorder]),
-            delivery=LabDelivery(),
+            delivery=SiteDelivery(),
         ).run()
     finally:
+        lock.release()
         if journal is not None:
             journal.close()
     return _result_json(result, run_id, source.journal_dir) | {"probes": recorder.probes, "notes": notes}
@@ -222,7 +231,11 @@ async def run_device_once(
 def _journal_header(journal: Journal, source: DeviceSource) -> None:
     # A site-file run can also be undone with `fortiauto rollback --run` (it needs the site for
     # URLs and credentials); argument runs are undone with the module's state=rolled_back.
-    fields: dict[str, Any] = {"command": "ansible", "devices": [source.device.name]}
+    fields: dict[str, Any] = {
+        "command": "ansible",
+        "devices": [source.device.name],
+        "reach": [device_header(source.device)],
+    }
     if source.site is not None:
         fields["site"] = str(source.site.path.resolve())
     journal.record("run", **fields)
@@ -280,14 +293,14 @@ async def undo_device_run(source: DeviceSource, run_id: str, *, check: bool = Fa
     pending = pending_undos(read_journal(path)).get(name, [])
     if check or not pending:
         changes = tuple(entry.change for entry in pending)
-        result = DeviceResult(
-            name=name,
-            status="rolled_back" if pending else "unchanged",
-            reason=f"{len(pending)} write(s) to undo" if pending else "nothing left to undo",
-            changes=changes,
+        result = (
+            conclude(name, Ending.RESTORED, f"{len(pending)} write(s) to undo", changes=changes)
+            if pending
+            else conclude(name, Ending.NOTHING_TO_UNDO, "nothing left to undo")
         )
         return _result_json(result, run_id, source.journal_dir, undo=True)
     _refuse_if_locked(source.journal_dir)
-    with Journal(source.journal_dir, run_id) as journal:
+    with device_lock(source.device.url, name) as lock, Journal(source.journal_dir, run_id) as journal:
+        lock.acquire(f"rollback-{run_id}", device=name)
         result = await rollback_device(source.device, pending, client_factory=client_for, journal=journal)
     return _result_json(result, run_id, source.journal_dir, undo=True)

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
+# A closed terminal (SIGHUP) is handled like Ctrl-C and SIGTERM: stop, then roll back.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 T = TypeVar("T")
 
 app = typer.Typer(
@@ -107,7 +110,11 @@ def _load(site_file: Path) -> Site:
 
 
 def _run(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    """Run a coroutine under Ctrl-C / SIGTERM: first stop new work, then cancel in-flight devices."""
+    """Run a coroutine under Ctrl-C / SIGTERM / SIGHUP: first stop new work, then cancel in-flight devices.
+
+    Any further signal changes nothing: a device that has written rolls back to its end
+    (``transaction.device``), whatever arrives meanwhile.
+    """
 
     async def runner() -> T:
         stop = asyncio.Event()
@@ -118,23 +125,32 @@ def _run(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
             nonlocal hits
             hits += 1
             if hits == 1:
-                _err().print("interrupt: no new device starts; in-flight devices finish or roll back")
+                _say("interrupt: no new device starts; in-flight devices finish or roll back")
                 stop.set()
-            else:
-                _err().print("interrupt again: rolling back in-flight devices")
-                for task in asyncio.all_tasks(loop):
-                    if task.get_name().startswith("fortiauto-device:"):
-                        task.cancel()
+                return
+            if hits == 2:
+                _say("interrupt again: rolling back in-flight devices (further interrupts change nothing)")
+            for task in asyncio.all_tasks(loop):
+                if task.get_name().startswith("fortiauto-device:"):
+                    task.cancel()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             loop.add_signal_handler(sig, on_signal)
         try:
             return await factory(stop)
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in _STOP_SIGNALS:
                 loop.remove_signal_handler(sig)
 
     return asyncio.run(runner())
+
+
+def _say(message: str) -> None:
+    """A line on stderr that never raises: a closed terminal or pipe must not stop a rollback."""
+    try:
+        _err().print(message, markup=False)
+    except (OSError, ValueError):
+        return
 
 
 def _emit_run(run: RunResult, output: Output, report_dir: Path | None) -> int:
@@ -204,8 +220,11 @@ def apply(
     limit: Annotated[
         list[str] | None, typer.Option("--limit", help="Device name or glob (repeatable).")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Change devices whose baseline probe fails; ignore the window.")
+    force_baseline: Annotated[
+        bool, typer.Option("--force-baseline", help="Also change devices whose baseline probe fails.")
+    ] = False,
+    ignore_window: Annotated[
+        bool, typer.Option("--ignore-window", help="Start outside the change window.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the change window to open.")] = False,
     output: Annotated[Output, typer.Option("--output", "-o")] = Output.text,
@@ -234,7 +253,8 @@ def apply(
         check=check,
         probe=not check,
         limit=limit or [],
-        force=force,
+        force_baseline=force_baseline,
+        ignore_window=ignore_window,
         wait=wait,
         journal_dir=journal_dir,
         plain=output is Output.json,  # beside JSON on stdout, plain event lines on stderr
@@ -250,7 +270,8 @@ def _fleet(
     check: bool,
     probe: bool,
     limit: list[str],
-    force: bool = False,
+    force_baseline: bool = False,
+    ignore_window: bool = False,
     wait: bool = False,
     journal_dir: Path | None = None,
     quiet: bool = False,
@@ -258,19 +279,20 @@ def _fleet(
     show_diff: bool = True,
 ) -> RunResult:
     from fortiauto.events import Events  # noqa: PLC0415
+    from fortiauto.fleet import FleetOptions, new_run_id, run_fleet, select_devices  # noqa: PLC0415
     from fortiauto.fortios.connect import client_for  # noqa: PLC0415
     from fortiauto.journal import journal_dir as default_journal_dir  # noqa: PLC0415
     from fortiauto.probe import run_probe  # noqa: PLC0415
-    from fortiauto.probe.delivery import LabDelivery  # noqa: PLC0415
+    from fortiauto.probe.delivery import SiteDelivery  # noqa: PLC0415
     from fortiauto.report.live import fleet_reporters  # noqa: PLC0415
-    from fortiauto.rollout import FleetOptions, new_run_id, run_fleet, select_devices  # noqa: PLC0415
 
     options = FleetOptions(
         run_id=new_run_id(),
         journal_dir=default_journal_dir(site.path, journal_dir),
         check=check,
         probe=probe,
-        force=force,
+        force_baseline=force_baseline,
+        ignore_window=ignore_window,
         wait=wait,
         limit=tuple(limit),
         command=command,
@@ -288,7 +310,7 @@ def _fleet(
                 prober=run_probe,
                 events=Events(reporters),
                 stop=stop,
-                delivery=LabDelivery(),
+                delivery=SiteDelivery(),
             )
         )
 
@@ -316,8 +338,9 @@ def probe(
                 results.append((dev.name, ms.name, await run_probe(ms.probe, pin_sha256=pin)))
         return results
 
+    from fortiauto.transaction.outcome import probe_exit_code  # noqa: PLC0415
+
     results = _run(run_all)
-    passed = all(r.passed for _, _, r in results)
     if output is Output.json:
         payload = [{"device": d, "mail_server": m, "probe": r.to_json()} for d, m, r in results]
         sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
@@ -325,7 +348,7 @@ def probe(
         for dev_name, ms_name, result in results:
             _out().print(f"== {dev_name} / {ms_name}", markup=False)
             _out().print(render_probe(result), markup=False)
-    return 0 if passed else 3
+    return probe_exit_code([r for _, _, r in results])
 
 
 @app.command()
@@ -335,10 +358,13 @@ def rollback(
     journal_dir: Annotated[Path | None, typer.Option("--journal-dir")] = None,
     output: Annotated[Output, typer.Option("--output", "-o")] = Output.text,
     report_dir: Annotated[Path | None, typer.Option("--report-dir")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also restore objects someone changed since the run.")
+    ] = False,
 ) -> int:
     """Undo a run from its journal alone (also after a crash); idempotent."""
+    from fortiauto.fleet import rollback_run  # noqa: PLC0415
     from fortiauto.journal import journal_dir as default_journal_dir  # noqa: PLC0415
-    from fortiauto.undo import rollback_run  # noqa: PLC0415
 
     if (run is None) == (not last):
         raise InputError("give exactly one of --run ID or --last")
@@ -348,7 +374,7 @@ def rollback(
 
     # Devices are learnt from the journal as they start; the live view adds rows for them.
     with fleet_reporters(_err(), [], plain=output is Output.json, show_plans=False) as reporters:
-        result = _run(lambda stop: rollback_run(directory, run_id=run, events=Events(reporters)))
+        result = _run(lambda stop: rollback_run(directory, run_id=run, events=Events(reporters), force=force))
     for note in result.notes:
         if note.startswith("warning: "):
             _err().print(note, markup=False)
@@ -356,7 +382,7 @@ def rollback(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    _err().print(f"error: {message}")
+    _say(f"error: {message}")
     sys.exit(code)
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fortiauto.errors import InputError
+from fortiauto.errors import InputError, JournalUnwritable
 from fortiauto.results import Change
 
 __all__ = ["Journal", "JournalEntry", "journal_dir", "latest_run_id", "pending_undos", "read_journal"]
@@ -40,21 +39,47 @@ def _now() -> str:
 
 
 class Journal:
-    """One run's journal file; ``record`` returns only once the line is on disk."""
+    """One run's journal file; ``record`` returns only once the whole line is on disk.
+
+    Opening it is the last check before any write: a directory that cannot hold it (missing
+    rights, read-only, full) is an ``InputError`` naming the directory. Later, a line that cannot
+    be made durable raises ``JournalUnwritable`` and leaves no torn line behind, so the write it
+    guards is not sent and the next line starts clean.
+    """
 
     def __init__(self, directory: Path, run_id: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(directory, 0o700)
         self.path = directory / f"{run_id}.jsonl"
         self.run_id = run_id
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)
+        try:
+            if not directory.is_dir():  # an existing directory keeps its mode: it may be shared
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.fchmod(fd, 0o600)
+        except OSError as exc:
+            raise InputError(
+                f"journal directory {directory} cannot hold the journal: {exc.strerror or exc}"
+            ) from None
         self._fd = fd
 
     def record(self, kind: str, **fields: Any) -> None:
         line = json.dumps({"t": _now(), "type": kind, **fields}, sort_keys=True, default=str)
-        os.write(self._fd, (line + "\n").encode())
-        os.fsync(self._fd)
+        data = (line + "\n").encode()
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise OSError(28, "short write (disk full?)")
+            os.fsync(self._fd)
+        except OSError as exc:
+            self._cut(start)
+            raise JournalUnwritable(f"journal {self.path} cannot record: {exc.strerror or exc}") from None
+
+    def _cut(self, size: int) -> None:
+        # Drop a torn line so that the journal stays a list of whole lines.
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError:
+            return
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -112,24 +137,32 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _runs(directory: Path) -> Iterator[Path]:
-    return iter(sorted(directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime))
+def _runs(directory: Path) -> list[Path]:
+    # Run ids start with their UTC start time, so their order is the order the runs started in.
+    return sorted(directory.glob("*.jsonl"), key=lambda p: p.name)
 
 
 def latest_run_id(directory: Path) -> str:
-    """The newest run that still has writes to undo; else the newest run (which has nothing left)."""
-    runs = list(_runs(directory)) if directory.is_dir() else []
-    if not runs:
-        raise InputError(f"no runs in journal directory {directory}")
+    """The newest run that wrote to a device (``--last``), whether or not it is undone already.
+
+    A second ``rollback --last`` therefore finds the same run with nothing left and says so; it
+    never reaches back to an older run (``--run ID`` names one).
+    """
+    runs = _runs(directory) if directory.is_dir() else []
     for path in reversed(runs):
-        if pending_undos(read_journal(path)):
+        if any(e.get("type") == "pre" for e in read_journal(path)):
             return path.stem
-    return runs[-1].stem
+    raise InputError(f"no run with writes in journal directory {directory}")
 
 
 def pending_undos(entries: list[dict[str, Any]]) -> dict[str, list[JournalEntry]]:
     """Per device, the writes not yet undone (nor committed-then-undone), newest first."""
-    undone = {(e["device"], e["seq"]) for e in entries if e.get("type") == "undo" and e.get("ok")}
+    # Undone and verified, or refused by FortiOS (a refused write never happened): nothing to undo.
+    undone = {
+        (e["device"], e["seq"])
+        for e in entries
+        if (e.get("type") == "undo" and e.get("ok")) or e.get("type") == "failed"
+    }
     out: dict[str, list[JournalEntry]] = {}
     for entry in entries:
         if entry.get("type") != "pre":

@@ -23,12 +23,14 @@ __all__ = [
     "ProbeStep",
     "RequestCounts",
     "RunResult",
-    "device_exit_code",
-    "exit_code_for",
+    "StageProbe",
+    "TimelineMark",
 ]
 
 Action = Literal["create", "update", "delete", "import"]
-DeviceStatus = Literal["unchanged", "changed", "rolled_back", "skipped", "failed"]
+DeviceStatus = Literal[
+    "unchanged", "changed", "unproven", "fallback", "rolled_back", "refused", "skipped", "failed"
+]
 Effect = Literal["logged", "not_logged", "unknown"]
 
 
@@ -153,12 +155,50 @@ class RequestCounts:
 
 
 @dataclass(frozen=True)
+class StageProbe:
+    """One probe of one mail server at one stage (``baseline``, ``after``, ``delivery``, ``confirm``)."""
+
+    stage: str
+    mail_server: str
+    result: ProbeResult
+    rung: str | None = None  # the fallback rung being tried (None: the full fix)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "mail_server": self.mail_server,
+            "rung": self.rung,
+            **self.result.to_json(),
+            # A failed probe keeps its transcript: the report must show why mail broke.
+            "transcript": [] if self.result.passed else list(self.result.transcript),
+        }
+
+
+@dataclass(frozen=True)
+class TimelineMark:
+    """A phase the transaction entered, ``ms`` after the device started."""
+
+    phase: str
+    ms: float
+    rung: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phase": self.phase, "ms": round(self.ms, 1), "rung": self.rung}
+
+
+@dataclass(frozen=True)
 class DeviceResult:
-    """What happened to one device. A failure here is data, never an exception to the fleet."""
+    """What happened to one device. A failure here is data, never an exception to the fleet.
+
+    Built only by ``transaction.outcome.conclude`` (which sets ``status``, ``exit_code`` and
+    ``ending`` together from one table); reporters and tests may build one to render it.
+    """
 
     name: str
     status: DeviceStatus
     reason: str = ""
+    exit_code: int = 0
+    ending: str = ""
     changes: tuple[Change, ...] = ()
     requests: RequestCounts = RequestCounts()
     probe: ProbeResult | None = None
@@ -170,11 +210,20 @@ class DeviceResult:
     error: FortiautoError | None = field(default=None, compare=False)
     left_over: tuple[str, ...] = ()  # for "failed": exactly what could not be restored
     forced: bool = False
-    exit_code: int | None = None  # set when the device failed before any write (e.g. 2: bad input)
+    probes: tuple[StageProbe, ...] = ()  # every probe of the run, in order (reports keep failures)
+    timeline: tuple[TimelineMark, ...] = ()
+    policy_name: str | None = None
 
     @property
     def failed(self) -> bool:
         return self.status in ("failed", "rolled_back")
+
+    @property
+    def failed_probe(self) -> StageProbe | None:
+        """The probe whose failure caused a rollback or a fallback (the first failed after-change one)."""
+        return next(
+            (p for p in self.probes if not p.result.passed and p.stage in ("after", "delivery")), None
+        )
 
     @property
     def changed(self) -> bool:
@@ -201,6 +250,10 @@ class DeviceResult:
             "forced": self.forced,
             "noop_reasons": dict(self.plan.noop_reasons) if self.plan is not None else {},
             "warnings": list(self.plan.warnings) if self.plan is not None else [],
+            "exit_code": self.exit_code,
+            "probes": [p.to_json() for p in self.probes],
+            "failure": None if self.failed_probe is None else self.failed_probe.to_json(),
+            "timeline": [m.to_json() for m in self.timeline],
         }
 
 
@@ -208,21 +261,6 @@ def _probe_json(probe: ProbeResult | None) -> dict[str, Any]:
     if probe is None:
         return {"passed": None, "mode": None, "failure_class": None, "steps": []}
     return probe.to_json()
-
-
-_SEVERITY = (4, 1, 3, 2, 5)  # most urgent first: unknown state, bug, rolled back, bad input, refused
-
-
-def device_exit_code(result: DeviceResult) -> int:
-    if result.exit_code is not None:
-        return result.exit_code
-    return {"failed": 4, "rolled_back": 3}.get(result.status, 0)
-
-
-def exit_code_for(results: list[DeviceResult] | tuple[DeviceResult, ...]) -> int:
-    """DESIGN.md exit codes over a fleet: the most urgent device decides; skipped alone is 0."""
-    codes = {device_exit_code(r) for r in results}
-    return next((code for code in _SEVERITY if code in codes), 0)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from fortiauto.render import certificate_name
+from fortiauto.desired import certificate_name
 from fortiauto.results import Change
 from fortiauto.site import MailServer
 

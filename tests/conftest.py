@@ -58,3 +58,9 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert clean == path.read_text(), f"{name} differs from the golden file (--update-golden to accept)"
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _machine_lock_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own machine-wide device-lock directory (subprocesses inherit it)."""
+    monkeypatch.setenv("FORTIAUTO_LOCK_DIR", str(tmp_path_factory.mktemp("locks")))

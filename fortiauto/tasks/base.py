@@ -4,24 +4,24 @@ The shape is pyinfra's fact + operation pair.
 
 ``read`` does the GETs and returns the object as FortiOS sent it; ``diff`` is pure and returns the
 ``Change``s needed to reach the desired state, or none plus the reason nothing is needed;
-``apply`` performs one change; ``undo_change`` reverses one from the journal's data alone (no site,
-no template), which is what lets ``fortiauto rollback`` work after a crash.
+``apply`` performs one change. Undo needs no task: ``transaction/undo.py`` reverses a change from
+the journal's data alone (no site, no template), which is what lets ``fortiauto rollback`` work
+after a crash.
 """
 
 from __future__ import annotations
 
-import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from fortiauto.errors import NotFound, PlanError, RollbackError
+from fortiauto.errors import PlanError
 from fortiauto.fortios.normalise import differing
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.results import Change
 from fortiauto.site import MailServer
 
-__all__ = ["REGISTRY", "CmdbObjectTask", "Diff", "FortiOSApi", "Target", "Task", "undo_change"]
+__all__ = ["REGISTRY", "CmdbObjectTask", "Diff", "FortiOSApi", "Target", "Task"]
 
 
 class FortiOSApi(Protocol):
@@ -64,7 +64,6 @@ class Diff:
 
 
 REGISTRY: dict[str, type[Task]] = {}
-_CERTIFICATES = "vpn.certificate/local"
 
 
 class Task(ABC):
@@ -150,21 +149,3 @@ class CmdbObjectTask(Task):
                 f"{self.label} {mkey} is referenced by {refs} objects; the change applies to all of them",
             )
         return ()
-
-
-async def undo_change(api: FortiOSApi, change: Change) -> None:
-    """Reverse one change from its journal data: delete what was created, restore what was updated."""
-    if change.action in ("create", "import"):
-        # NotFound: never created, or already undone; the goal state holds either way.
-        with contextlib.suppress(NotFound):
-            await api.delete(change.path, change.mkey, vdom=change.vdom)
-    elif change.action == "update":
-        await api.update(change.path, change.mkey, change.before or {}, vdom=change.vdom)
-    elif change.action == "delete" and change.path == _CERTIFICATES:
-        # Only the name was journaled: a private key never is, so this cannot be re-imported here.
-        raise RollbackError(
-            f"certificate {change.mkey} was deleted after its successor passed the probe; fortiauto "
-            "never stores private keys and cannot re-import it: import it from its files to go back"
-        )
-    elif change.action == "delete":
-        await api.create(change.path, change.before or {}, vdom=change.vdom)

@@ -13,7 +13,7 @@ from typing import Any
 
 from fortiauto.certs import pem_fingerprint
 from fortiauto.errors import PlanError
-from fortiauto.render import certificate_name
+from fortiauto.desired import certificate_name
 from fortiauto.results import Change
 from fortiauto.tasks.base import Diff, FortiOSApi, Target, Task
 

@@ -24,12 +24,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from fortiauto.fleet import FleetOptions, new_run_id, rollback_run, run_fleet
 from fortiauto.fortios.connect import client_for
 from fortiauto.probe import run_probe
-from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
 from fortiauto.site import Device
 from fortiauto.site.loader import load_site
-from fortiauto.undo import rollback_run
 from tests.integration.engine.labkit import Control
 
 # A site's probe kept short so that failing data-plane cases stay quick (the lab's own uses 5 s).

@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from fortiauto.fleet import FleetOptions, new_run_id, run_fleet
 from fortiauto.fortios.connect import client_for
 from fortiauto.probe import run_probe
-from fortiauto.probe.delivery import LabDelivery
+from fortiauto.probe.delivery import SiteDelivery
 from fortiauto.results import RunResult
-from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
 from fortiauto.site.loader import load_site
 from tests.chaos.chaoskit import InProcessOps, settle, variant
 from tests.chaos.conftest import ChaosLab
@@ -83,5 +83,5 @@ async def _apply(site: Path, journal_dir: Path) -> RunResult:
         options=FleetOptions(run_id=new_run_id(), journal_dir=journal_dir),
         client_factory=client_for,
         prober=run_probe,
-        delivery=LabDelivery(),
+        delivery=SiteDelivery(),
     )

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from fortiauto.fleet import FleetOptions, new_run_id, run_fleet
 from fortiauto.probe import run_probe
-from fortiauto.probe.delivery import LabDelivery
-from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
+from fortiauto.probe.delivery import SiteDelivery
 from fortiauto.site.loader import load_site
 from tests.chaos.chaoskit import (
     CliOps,
@@ -108,7 +108,7 @@ async def _apply_in_process(site: Path, journal_dir: Path, factory: TripAtWrite)
         options=FleetOptions(run_id=new_run_id(), journal_dir=journal_dir),
         client_factory=factory,
         prober=run_probe,
-        delivery=LabDelivery(),
+        delivery=SiteDelivery(),
     )
     (device,) = run.devices
     return device.status

@@ -25,7 +25,7 @@ import yaml
 
 from fortiauto.api import resolve_device
 from fortiauto.errors import InputError
-from fortiauto.rollout import new_run_id
+from fortiauto.fleet import new_run_id
 from fortiauto.site import CertificateSpec, Device, MailServer, PolicyRef, ProbeSpec, ProbeTransaction
 from fortiauto_lab.server import LabThread
 from tests.e2e.ansible_kit import (

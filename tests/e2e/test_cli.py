@@ -18,11 +18,12 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from fortiauto.engine import DeviceRun, EngineOptions
 from fortiauto.events import Events
 from fortiauto.report.console import ConsoleReporter
 from fortiauto.report.live import LiveReporter, fleet_reporters
 from fortiauto.results import Change, DeviceResult, Plan, ProbeResult
+from fortiauto.transaction import DeviceTransaction as DeviceRun
+from fortiauto.transaction import TransactionOptions as EngineOptions
 from tests.e2e.clikit import (
     Fleet,
     assert_no_traceback,

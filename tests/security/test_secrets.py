@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from fortiauto.fleet import FleetOptions, new_run_id, rollback_run, run_fleet
 from fortiauto.fortios.connect import client_for
 from fortiauto.probe import run_probe
-from fortiauto.probe.delivery import LabDelivery
+from fortiauto.probe.delivery import SiteDelivery
 from fortiauto.results import RunResult
-from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
 from fortiauto.site.loader import load_site
-from fortiauto.undo import rollback_run
 from tests.chaos.chaoskit import Cli, cli_env, run_cli
 from tests.security.conftest import Canaries, SecLab, site_variant
 
@@ -126,7 +125,7 @@ async def _apply(site: Path, journal: Path) -> RunResult:
         options=FleetOptions(run_id=new_run_id(), journal_dir=journal),
         client_factory=client_for,
         prober=run_probe,
-        delivery=LabDelivery(),
+        delivery=SiteDelivery(),
     )
 
 

@@ -186,7 +186,8 @@ def make_device(fallback: tuple[str, ...] = (), name: str = "fgt-1", port: int =
         probe=ProbeSpec(host="127.0.0.1", port=port, transaction={"mail_from": "a@b.c", "rcpt_to": "d@e.f"}),
         fallback=fallback,
     )
-    return Device(name=name, url="https://127.0.0.1:1", token="x", mail_servers=(ms,))
+    # One URL per device, as on a real fleet (the machine-wide device lock is keyed by it).
+    return Device(name=name, url=f"https://127.0.0.1:{port}", token="x", mail_servers=(ms,))
 
 
 def factory(gate: FakeFortiGate):

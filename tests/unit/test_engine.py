@@ -12,17 +12,18 @@ import json
 
 import pytest
 
-from fortiauto.engine import DeviceRun, EngineOptions
 from fortiauto.errors import AuthError, NotFound
 from fortiauto.journal import Journal, pending_undos, read_journal
+from fortiauto.transaction import DeviceTransaction as DeviceRun
+from fortiauto.transaction import TransactionOptions as EngineOptions
 from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
 
 
-async def run(gate, tmp_path, *, prober=None, fallback=(), check=False, force=False):
+async def run(gate, tmp_path, *, prober=None, fallback=(), check=False, force=False):  # force: the baseline
     journal = Journal(tmp_path / "journal", "run-1")
     device_run = DeviceRun(
         make_device(fallback),
-        options=EngineOptions(run_id="run-1", check=check, force=force),
+        options=EngineOptions(run_id="run-1", check=check, force_baseline=force),
         client_factory=factory(gate),
         prober=prober or FakeProber(gate),
         journal=journal,
@@ -131,8 +132,10 @@ async def test_fallback_rung_sticks_when_the_full_fix_breaks_mail(tmp_path):
     result, _ = await run(
         gate, tmp_path, prober=FakeProber(gate, fail_after=True), fallback=("certificate-inspection",)
     )
-    assert result.status == "changed"
+    # Compliant with the fallback, not with the fix: its own status and exit code (6), not success.
+    assert (result.status, result.exit_code) == ("fallback", 6)
     assert result.fallback_used == "certificate-inspection"
+    assert result.failed_probe is not None and result.failed_probe.rung is None  # the full fix's probe
     policy = gate.objects[("firewall/policy", "1")]
     assert policy["ssl-ssh-profile"] == "certificate-inspection"
     assert policy["emailfilter-profile"] == "mail-inbound"
@@ -208,7 +211,7 @@ async def test_fortimanager_managed_is_refused_before_probing_or_writing(tmp_pat
     gate.objects[("system/central-management", "-")] = {"type": "fortimanager", "fmg": "10.9.9.9"}
     prober = FakeProber(gate)
     result, entries = await run(gate, tmp_path, prober=prober)
-    assert result.status == "skipped"
+    assert result.status == "refused"
     assert result.exit_code == 5
     assert "managed by FortiManager 10.9.9.9" in result.reason
     assert gate.writes == 0
@@ -233,7 +236,7 @@ async def test_ha_secondary_is_refused_and_a_primary_lists_its_members(tmp_path)
     gate.web_ui_state |= {"ha_mode": 2, "is_ha_master": 0}
     gate.monitor["system/ha-peer"] = members
     result, _ = await run(gate, tmp_path)
-    assert result.status == "skipped"
+    assert result.status == "refused"
     assert "HA secondary (serial FGVMFAKE00000001) of an a-p cluster" in result.reason
     assert gate.writes == 0
 
@@ -267,7 +270,7 @@ async def test_write_rights_are_checked_against_the_planned_tables(tmp_path, gro
     if refused is None:
         assert result.status == "changed", result.reason
     else:
-        assert result.status == "skipped"
+        assert result.status == "refused"
         assert refused in result.reason
         assert "the API admin robot (access profile automation) cannot write" in result.reason
         assert gate.writes == 0

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fortiauto.errors import InputError, LockHeld, WindowClosed
-from fortiauto.rollout import FleetOptions, SiteLock, run_fleet
+from fortiauto.fleet import FleetOptions, device_lock, run_fleet, site_lock
 from fortiauto.site import ChangeWindow, Rollout, Site
 from tests.unit.fakes import FakeFortiGate, FakeProber, make_device
 
@@ -53,7 +53,9 @@ class Fleet:
 
 
 def options(tmp_path, **kwargs) -> FleetOptions:
-    return FleetOptions(run_id="run-1", journal_dir=tmp_path / "journal", **kwargs)
+    return FleetOptions(
+        run_id="run-1", journal_dir=tmp_path / "journal", lock_dir=tmp_path / "locks", **kwargs
+    )
 
 
 async def test_failing_canary_halts_with_everything_else_untouched(tmp_path):
@@ -138,17 +140,17 @@ async def test_device_not_started_when_it_cannot_finish_in_the_window(tmp_path):
     assert "does not fit the change window" in run.devices[0].reason
     forced = await run_fleet(
         site,
-        options=options(tmp_path, now=lambda: now, force=True),
+        options=options(tmp_path, now=lambda: now, ignore_window=True),
         client_factory=fleet.factory(),
         prober=fleet.prober,
     )
     assert {d.status for d in forced.devices} == {"changed"}
-    assert any("--force" in note for note in forced.notes)
+    assert any("--ignore-window" in note for note in forced.notes)
 
 
 async def test_a_second_run_is_refused_while_the_lock_is_held(tmp_path):
     fleet = Fleet(1)
-    lock = SiteLock(tmp_path / "journal")
+    lock = site_lock(tmp_path / "journal")
     lock.acquire("other-run")
     try:
         with pytest.raises(LockHeld, match="other-run"):
@@ -163,16 +165,29 @@ async def test_a_second_run_is_refused_while_the_lock_is_held(tmp_path):
     assert fleet.gates["fgt-001"].total == 0
 
 
-def test_a_stale_lock_is_taken_over(tmp_path):
-    lock_file = tmp_path / "fortiauto.lock"
+def test_a_dead_holders_lock_is_free_and_its_note_replaced(tmp_path):
+    lock = site_lock(tmp_path)
+    note = lock.holder_path
     holder = {"host": socket.gethostname(), "pid": 999999999, "run_id": "dead"}
-    lock_file.write_text(json.dumps(holder))
-    lock = SiteLock(tmp_path)
+    note.write_text(json.dumps(holder))  # what a killed run leaves: its note, but no kernel lock
+    assert lock.holder() is None
     lock.acquire("new")
-    assert '"new"' in lock_file.read_text()
-    assert oct(lock_file.stat().st_mode & 0o777) == "0o600"
+    assert '"new"' in note.read_text()
+    assert oct(note.stat().st_mode & 0o777) == "0o600"
+    assert site_lock(tmp_path).holder()["run_id"] == "new"
     lock.release()
-    assert not lock_file.exists()
+    assert not note.exists()
+
+
+def test_one_device_lock_per_firewall_whatever_the_journal(tmp_path):
+    first = device_lock("https://FW.example.net:443/", "edge-a", lock_dir=tmp_path)
+    first.acquire("run-a", device="edge-a")
+    try:
+        with pytest.raises(LockHeld, match="run-a"):
+            device_lock("https://fw.example.net", "edge-b", lock_dir=tmp_path).acquire("run-b")
+    finally:
+        first.release()
+    device_lock("https://fw.example.net", "edge-b", lock_dir=tmp_path).acquire("run-b")
 
 
 async def test_limit_selects_by_glob_and_rejects_unmatched(tmp_path):

@@ -10,8 +10,8 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from fortiauto.certs import load_certificate
+from fortiauto.desired import certificate_name
 from fortiauto.journal import read_journal
-from fortiauto.render import certificate_name
 from tests.fixtures.make_certs import write_leaf
 
 # Short probe budgets keep the failing cases quick; the lab's own site file uses 5 s.

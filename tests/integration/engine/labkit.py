@@ -13,13 +13,12 @@ import httpx
 import pyfortiapi
 from ruamel.yaml import YAML
 
+from fortiauto.fleet import FleetOptions, new_run_id, rollback_run, run_fleet
 from fortiauto.fortios.connect import client_for
 from fortiauto.probe import run_probe
-from fortiauto.probe.delivery import LabDelivery
+from fortiauto.probe.delivery import SiteDelivery
 from fortiauto.results import RunResult
-from fortiauto.rollout import FleetOptions, new_run_id, run_fleet
 from fortiauto.site.loader import load_site
-from fortiauto.undo import rollback_run
 
 
 class Control:
@@ -92,7 +91,7 @@ async def apply(site_path: Path, journal_dir: Path, **options: Any) -> RunResult
         options=FleetOptions(run_id=new_run_id(), journal_dir=journal_dir, **options),
         client_factory=client_for,
         prober=run_probe,
-        delivery=LabDelivery(),
+        delivery=SiteDelivery(),
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from fortiauto.render import templates_dir
+from fortiauto.desired import templates_dir
 from tests.integration.engine.labkit import apply, site_variant
 
 FAST = {"timeout": 1.5, "retries": 1, "retry_delay": 0.1}
@@ -44,7 +44,7 @@ async def test_fortios_rejecting_a_value_rolls_back_and_shows_cli_error(lab_fact
     pristine = control.state()
     custom = tmp_path / "templates"
     shutil.copytree(templates_dir(), custom)
-    desired = custom / "desired" / "7.4.yaml.j2"
+    desired = custom / "desired" / "recommended.yaml.j2"
     desired.write_text(desired.read_text().replace("spam-log: enable", "spam-log: sometimes"))
     yaml = YAML()
     site_file = Path(site_variant(lab.site, "badvalue", probe=FAST))

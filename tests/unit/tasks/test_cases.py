@@ -14,8 +14,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from fortiauto import errors
+from fortiauto.desired import desired_objects as render_desired
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.render import render_desired
 from fortiauto.site import CertificateSpec, MailServer, PolicyRef, ProbeSpec
 from fortiauto.tasks import REGISTRY, Target, find_policy
 

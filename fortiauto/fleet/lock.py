@@ -1,0 +1,141 @@
+"""Locks: one run per journal directory, and one run per firewall on this machine.
+
+A lock is a file held with the kernel's advisory lock (filelock), so it is freed when its holder
+dies, however it dies; a reused pid cannot confuse it. Beside each lock a small JSON file says
+who holds it (host, pid, run id, since when) for the refusal message. The device locks live in
+one directory for the whole machine (``FORTIAUTO_LOCK_DIR``, else ``~/.cache/fortiauto/locks``),
+keyed by the device's URL, so two runs from different site files or journal directories can
+never change one firewall at the same time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import filelock
+
+from fortiauto.errors import InputError, LockHeld
+
+__all__ = ["LOCK_DIR_ENV", "Lock", "device_lock", "site_lock"]
+
+LOCK_DIR_ENV = "FORTIAUTO_LOCK_DIR"
+
+
+class Lock:
+    """A non-blocking lock with a holder note; ``acquire`` raises ``LockHeld`` naming the holder."""
+
+    def __init__(self, path: Path, *, what: str) -> None:
+        self.path = path
+        self.what = what
+        self.holder_path = path.with_name(path.name + ".holder.json")
+        self._lock = filelock.FileLock(str(path), timeout=0, mode=0o600)
+
+    def acquire(self, run_id: str, **about: Any) -> None:
+        _private_dir(self.path.parent)
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise LockHeld(
+                f"another run holds the lock on {self.what} ({self.path}): {self._describe()}"
+            ) from None
+        except OSError as exc:
+            raise InputError(f"cannot take the lock {self.path}: {exc.strerror or exc}") from None
+        info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "run_id": run_id,
+            "started": _now(),
+            **about,
+        }
+        fd = os.open(self.holder_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a note left by someone else keeps its mode otherwise
+        with os.fdopen(fd, "w") as handle:
+            json.dump(info, handle)
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds the lock now, or None when it is free (a dead holder's note does not count)."""
+        probe = filelock.FileLock(str(self.path), timeout=0)
+        try:
+            probe.acquire()
+        except filelock.Timeout:
+            return self._note() or {}
+        except OSError:
+            return None
+        probe.release()
+        return None
+
+    @property
+    def held(self) -> bool:
+        return self._lock.is_locked
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self.holder_path.unlink(missing_ok=True)
+            self._lock.release()
+
+    def __enter__(self) -> Lock:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+    def _note(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.holder_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _describe(self) -> str:
+        note = self._note()
+        if not note:
+            return "holder unknown"
+        run, pid, host, since = (note.get(k) for k in ("run_id", "pid", "host", "started"))
+        return f"run {run} pid {pid} on {host} since {since}"
+
+
+def site_lock(journal_dir: Path) -> Lock:
+    """One run per journal directory (apply and rollback of the same journal never overlap)."""
+    return Lock(journal_dir / "fortiauto.lock", what=f"journal {journal_dir}")
+
+
+def device_lock(url: str, name: str, *, lock_dir: Path | None = None) -> Lock:
+    """One run per firewall on this machine, whatever site file or journal names it."""
+    key = _device_key(url)
+    directory = lock_dir or _machine_lock_dir()
+    return Lock(
+        directory / f"device-{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock",
+        what=f"device {name} ({key})",
+    )
+
+
+def _device_key(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _machine_lock_dir() -> Path:
+    if os.environ.get(LOCK_DIR_ENV):
+        return Path(os.environ[LOCK_DIR_ENV])
+    return Path.home() / ".cache" / "fortiauto" / "locks"
+
+
+def _private_dir(directory: Path) -> None:
+    """Create ``directory`` 0700 if missing; an existing directory keeps its mode (it may be shared)."""
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,336 @@
+"""A fleet run: the device transaction scheduled over the site's devices, and its undo.
+
+``run_fleet`` checks the change window, takes the journal directory's lock and each device's
+machine-wide lock, and runs ``transaction.DeviceTransaction`` per device: canary first, then
+batches, bounded concurrency, the halt rule (``schedule.py``). A stop request (Ctrl-C, SIGTERM,
+SIGHUP) starts no new device and lets in-flight ones finish or roll back. ``rollback_run``
+undoes a run from its journal. Both derive the exit code from the device results with
+``outcome.fleet_exit_code``; one device's failure is a result, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fortiauto.errors import InputError, LockHeld
+from fortiauto.events import Events
+from fortiauto.fleet.lock import device_lock, site_lock
+from fortiauto.fleet.schedule import estimate_seconds, halt_reason, schedule, select_devices
+from fortiauto.fleet.window import check_window, fits_window, wait_for_window, window_text
+from fortiauto.journal import Journal, JournalEntry, latest_run_id, pending_undos, read_journal
+from fortiauto.probe.delivery import DeliveryCheck
+from fortiauto.results import DeviceResult, RequestCounts, RunResult
+from fortiauto.site import Device, Site
+from fortiauto.transaction import (
+    ClientFactory,
+    DeviceTransaction,
+    Ending,
+    Prober,
+    TransactionOptions,
+    conclude,
+    fleet_exit_code,
+    undo_entries,
+)
+
+__all__ = ["FleetOptions", "new_run_id", "rollback_device", "rollback_run", "run_fleet"]
+
+_NOT_STARTED = "interrupted: not started"
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    run_id: str
+    journal_dir: Path
+    check: bool = False
+    probe: bool = True
+    force_baseline: bool = False  # change devices whose baseline probe fails
+    ignore_window: bool = False
+    wait: bool = False
+    limit: tuple[str, ...] = ()
+    command: str = "apply"
+    lock_dir: Path | None = None  # where the machine-wide device locks live (tests)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def device_header(device: Device) -> dict[str, Any]:
+    """What the journal keeps to reach a device again without the site file (never a credential)."""
+    return {
+        "name": device.name,
+        "url": device.url,
+        "vdom": device.vdom,
+        "verify_tls": str(device.verify_tls),
+        "timeout": device.timeout,
+        "username": device.username,
+        "credential": getattr(device, "credential_ref", None),
+    }
+
+
+async def run_fleet(
+    site: Site,
+    *,
+    options: FleetOptions,
+    client_factory: ClientFactory,
+    prober: Prober,
+    events: Events | None = None,
+    stop: asyncio.Event | None = None,
+    delivery: DeliveryCheck | None = None,
+) -> RunResult:
+    """Run the change on the selected devices: canary first, then batches; never raises for one device."""
+    events = events or Events()
+    stop = stop or asyncio.Event()
+    started = options.now()
+    devices = select_devices(site, options.limit)
+    writing = not options.check
+    notes = [
+        n
+        for n in [check_window(site.change_window, started, wait=options.wait, ignore=options.ignore_window)]
+        if writing and n
+    ]
+    if writing and options.wait:
+        await wait_for_window(site.change_window, options.now)
+    lock = site_lock(options.journal_dir)
+    if writing:
+        lock.acquire(options.run_id, command=options.command)
+    journal: Journal | None = None
+    try:
+        if writing:
+            journal = Journal(options.journal_dir, options.run_id)
+            header = {"site": str(site.path.resolve()), "command": options.command}
+            journal.record(
+                "run", devices=[d.name for d in devices], reach=[device_header(d) for d in devices], **header
+            )
+        runner = _Runner(site, options, client_factory, prober, events, journal, delivery, notes)
+        results = await runner.run_groups(devices, stop)
+    finally:
+        lock.release()
+        if journal is not None:
+            journal.close()
+    ordered = tuple(results[d.name] for d in devices)
+    not_started = sum(1 for r in ordered if r.ending in (Ending.NOT_STARTED, Ending.INTERRUPTED))
+    if not_started:
+        notes.append(f"interrupted or halted: {not_started} device(s) not started or rolled back")
+    return RunResult(
+        run_id=options.run_id,
+        started=started,
+        finished=options.now(),
+        devices=ordered,
+        exit_code=fleet_exit_code(ordered),
+        command=options.command,
+        notes=tuple(notes),
+        window=window_text(site.change_window),
+    )
+
+
+@dataclass
+class _Runner:
+    site: Site
+    options: FleetOptions
+    client_factory: ClientFactory
+    prober: Prober
+    events: Events
+    journal: Journal | None
+    delivery: DeliveryCheck | None
+    notes: list[str]
+
+    async def run_groups(self, devices: Sequence[Device], stop: asyncio.Event) -> dict[str, DeviceResult]:
+        plan = schedule(devices, self.site.rollout)
+        results: dict[str, DeviceResult] = {}
+        halted: str | None = None
+        for index, group in enumerate(plan.groups):
+            if halted or stop.is_set():
+                reason = halted or _NOT_STARTED
+                results.update({d.name: conclude(d.name, Ending.NOT_STARTED, reason) for d in group})
+                continue
+            batch = await self._batch(group, stop)
+            results.update({r.name: r for r in batch})
+            if not self.options.check:
+                halted = halt_reason(plan, index, list(results.values()))
+        if halted:
+            self.notes.append(halted)
+        return results
+
+    async def _batch(self, group: Sequence[Device], stop: asyncio.Event) -> list[DeviceResult]:
+        gate = asyncio.Semaphore(self.site.rollout.concurrency)
+
+        async def guarded(device: Device) -> DeviceResult:
+            try:
+                await gate.acquire()
+            except asyncio.CancelledError:  # a second Ctrl-C while waiting for a slot: never started
+                return conclude(device.name, Ending.NOT_STARTED, _NOT_STARTED)
+            try:
+                return await self._one(device, stop)
+            finally:
+                gate.release()
+
+        # Named so that a second Ctrl-C (cli) can cancel exactly the in-flight devices.
+        tasks = [asyncio.create_task(guarded(d), name=f"fortiauto-device:{d.name}") for d in group]
+        return list(await asyncio.gather(*tasks))
+
+    async def _one(self, device: Device, stop: asyncio.Event) -> DeviceResult:
+        if stop.is_set():
+            return conclude(device.name, Ending.NOT_STARTED, _NOT_STARTED)
+        writing = not self.options.check
+        if writing and not fits_window(self.site.change_window, self.options.now(), estimate_seconds(device)):
+            if not self.options.ignore_window:
+                return conclude(
+                    device.name,
+                    Ending.NOT_STARTED,
+                    "not started: its estimated duration does not fit the change window",
+                )
+            self.notes.append(
+                f"{device.name}: started though it may not finish in the window (--ignore-window)"
+            )
+        lock = device_lock(device.url, device.name, lock_dir=self.options.lock_dir)
+        if writing:
+            try:
+                lock.acquire(self.options.run_id, device=device.name)
+            except LockHeld as exc:
+                return conclude(device.name, Ending.REFUSED, f"refused: {exc}", error=exc)
+        try:
+            return await self._transaction(device).run()
+        finally:
+            lock.release()
+
+    def _transaction(self, device: Device) -> DeviceTransaction:
+        return DeviceTransaction(
+            device,
+            options=TransactionOptions(
+                run_id=self.options.run_id,
+                check=self.options.check,
+                probe=self.options.probe,
+                force_baseline=self.options.force_baseline,
+                templates=self.site.templates,
+            ),
+            client_factory=self.client_factory,
+            prober=self.prober,
+            journal=self.journal,
+            events=self.events,
+            delivery=self.delivery,
+        )
+
+
+async def rollback_device(
+    device: Device,
+    entries: Sequence[JournalEntry],
+    *,
+    client_factory: ClientFactory,
+    journal: Journal | None = None,
+    events: Events | None = None,
+    force: bool = False,
+) -> DeviceResult:
+    """Undo a device's pending journal entries (``fortiauto rollback``, the Ansible module); idempotent."""
+    events = events or Events()
+    events.device_started(device.name)
+
+    def record(kind: str, **fields: Any) -> None:
+        if journal is not None:
+            journal.record(kind, device=device.name, **fields)
+
+    counts = RequestCounts()
+    changes = tuple(e.change for e in entries)
+    if not entries:
+        result = conclude(device.name, Ending.NOTHING_TO_UNDO, "nothing left to undo")
+        events.device_finished(result)
+        return result
+    try:
+        async with client_factory(device) as api:
+            try:
+                report = await undo_entries(api, entries, record, force=force)
+            finally:
+                counts = api.counts
+    except Exception as exc:
+        result = conclude(device.name, Ending.UNKNOWN, f"{exc}; nothing more was undone", changes=changes)
+    else:
+        if report.complete:
+            result = conclude(device.name, Ending.RESTORED, "restored from the journal", changes=changes)
+        else:
+            hint = " (--force restores objects changed since)" if report.changed_since else ""
+            result = conclude(
+                device.name,
+                Ending.LEFT_OVER,
+                f"rollback incomplete, needs a human{hint}: {report.left[0]}",
+                left_over=report.left,
+                changes=changes,
+            )
+    result = replace(result, requests=counts)
+    events.device_finished(result)
+    return result
+
+
+async def rollback_run(
+    directory: Path,
+    *,
+    run_id: str | None = None,
+    client_factory: ClientFactory | None = None,
+    events: Events | None = None,
+    concurrency: int = 10,
+    force: bool = False,
+    load_site: Callable[[Path], Site] | None = None,
+) -> RunResult:
+    """Undo every device of run ``run_id`` (``--last``: the newest run that wrote) that has writes left."""
+    started = datetime.now(UTC)
+    run_id = run_id or latest_run_id(directory)
+    entries = read_journal(directory / f"{run_id}.jsonl")
+    header = next((e for e in entries if e.get("type") == "run"), None)
+    if header is None or "site" not in header:
+        raise InputError(f"journal {run_id} has no run header naming its site file")
+    from fortiauto.site import load_site as default_load  # noqa: PLC0415
+
+    site = (load_site or default_load)(Path(header["site"]))
+    if client_factory is None:
+        from fortiauto.fortios.connect import client_for  # noqa: PLC0415
+
+        client_factory = client_for
+    events = events or Events()
+    pending = pending_undos(entries)
+    gate = asyncio.Semaphore(concurrency)
+    factory = client_factory
+
+    async def one(name: str, journal: Journal) -> DeviceResult:
+        async with gate:
+            try:
+                device = site.device(name)
+            except KeyError:
+                return conclude(name, Ending.UNKNOWN, f"device {name} is no longer in {site.path}")
+            with device_lock(device.url, device.name) as lock:
+                try:
+                    lock.acquire(f"rollback-{run_id}", device=name)
+                except LockHeld as exc:
+                    return conclude(name, Ending.REFUSED, f"refused: {exc}", error=exc)
+                return await rollback_device(
+                    device,
+                    pending.get(name, []),
+                    client_factory=factory,
+                    journal=journal,
+                    events=events,
+                    force=force,
+                )
+
+    names = list(dict.fromkeys(header.get("devices", []) + list(pending)))
+    with site_lock(directory) as lock, Journal(directory, run_id) as journal:
+        lock.acquire(f"rollback-{run_id}", command="rollback")
+        journal.record("rollback", devices=names)
+        results = tuple(await asyncio.gather(*(one(n, journal) for n in names)))
+    notes = [f"warning: {w}" for w in site.warnings]
+    if not any(pending.values()):
+        notes.append(f"run {run_id} has nothing left to undo (older runs: fortiauto rollback --run ID)")
+    return RunResult(
+        run_id=run_id,
+        started=started,
+        finished=datetime.now(UTC),
+        devices=results,
+        exit_code=fleet_exit_code(results),
+        command="rollback",
+        notes=tuple(notes),
+    )

@@ -1,0 +1,131 @@
+"""The plan phase of a device transaction: read the facts, then build the plan (pure) from them.
+
+For each mail server of the device and each task in order, the desired object (``desired.py``)
+and the object as read make a ``Fact``; ``plan.build_plan`` turns the facts into an ordered
+``Plan`` with its ``Step``s. The same reads tell which certificates a rebind retires and which
+certificates are close to expiry (``rotation.py``), at no extra request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fortiauto.desired import desired_objects
+from fortiauto.errors import NotFound, PlanError
+from fortiauto.fortios.version import FortiOSVersion
+from fortiauto.plan import Fact, Step, build_plan
+from fortiauto.results import Change, Plan
+from fortiauto.rotation import bound_certificates, expiry_warnings, retired_certificates, rotation_note
+from fortiauto.site import Device
+from fortiauto.tasks import ORDER, REGISTRY, Target, Task
+from fortiauto.tasks.base import FortiOSApi
+
+__all__ = ["PreparedPlan", "prepare_plan"]
+
+
+@dataclass(frozen=True)
+class PreparedPlan:
+    """A plan and what applying it needs: the steps, and the deletions that follow a passed probe."""
+
+    plan: Plan
+    steps: tuple[Step, ...]
+    retire: tuple[Change, ...] = ()
+    policy_name: str | None = None
+
+    @property
+    def attempted(self) -> tuple[Change, ...]:
+        """The plan's changes without the deletions that only follow a passed probe."""
+        return tuple(c for c in self.plan.changes if c not in self.retire)
+
+
+def tasks() -> dict[str, Task]:
+    return {name: REGISTRY[name]() for name in ORDER}
+
+
+async def prepare_plan(
+    api: FortiOSApi,
+    device: Device,
+    version: FortiOSVersion,
+    *,
+    rung: str | None,
+    tasks: dict[str, Task],
+    templates: Path | None = None,
+    warnings: Sequence[str] = (),
+) -> PreparedPlan:
+    """Read every object the desired state names, then plan; raises ``PlanError`` before any write."""
+    pairs: list[tuple[Task, Target]] = []
+    for ms in device.mail_servers:
+        desired = desired_objects(ms, version, rung=rung, templates=templates)
+        vdom = ms.vdom or device.vdom
+        pairs.extend(
+            (tasks[name], Target(ms, vdom, version, desired[name])) for name in ORDER if name in desired
+        )
+    currents = await _read_all(api, device.name, pairs)
+    facts = [Fact(task, target, current) for (task, target), current in zip(pairs, currents, strict=True)]
+    plan, steps = build_plan(device.name, version, facts, rung=rung)
+    retire, notes = _rotation(facts, plan)
+    plan = replace(
+        plan,
+        changes=plan.changes + retire,
+        warnings=tuple(dict.fromkeys([*warnings, *plan.warnings, *notes])),
+    )
+    return PreparedPlan(plan, steps, retire, _policy_name(facts))
+
+
+async def _read_all(
+    api: FortiOSApi, device: str, pairs: list[tuple[Task, Target]]
+) -> list[dict[str, Any] | None]:
+    # Let every read settle before raising: the client must not close under reads still in flight.
+    outcomes = await asyncio.gather(
+        *(_read(api, device, t, target) for t, target in pairs), return_exceptions=True
+    )
+    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failure is not None:
+        raise failure
+    return [o for o in outcomes if not isinstance(o, BaseException)]
+
+
+async def _read(api: FortiOSApi, device: str, task: Task, target: Target) -> dict[str, Any] | None:
+    try:
+        return await task.read(api, target)
+    except NotFound as exc:
+        raise PlanError(f"{device}: cannot read {task.path} in vdom {target.vdom!r}: {exc}") from exc
+
+
+def _policy_name(facts: Sequence[Fact]) -> str | None:
+    names = [
+        str(f.current["name"])
+        for f in facts
+        if f.task.name == "policy" and f.current and f.current.get("name")
+    ]
+    return ", ".join(dict.fromkeys(names)) or None
+
+
+def _rotation(facts: Sequence[Fact], plan: Plan) -> tuple[tuple[Change, ...], list[str]]:
+    """From the SSL/SSH profiles as read: the certificates this plan retires, and what to say.
+
+    A certificate is retired only when this plan rebinds its profile (so the probe proves the
+    successor); the expiry warnings come from the same read.
+    """
+    now = datetime.now(UTC)
+    retired: dict[tuple[str, str], Change] = {}
+    notes: list[str] = []
+    for fact in facts:
+        if fact.task.name != "ssl_profile":
+            continue
+        ms, vdom = fact.target.mail_server, fact.target.vdom
+        bound = bound_certificates(fact.current)
+        notes.extend(expiry_warnings(ms, bound, now=now))
+        rebinds = any(
+            c.task == "ssl_profile" and c.mkey == ms.ssl_profile and c.vdom == vdom for c in plan.changes
+        )
+        found = retired_certificates(ms, vdom, bound) if rebinds else ()
+        if found:
+            retired.update({(c.vdom, str(c.mkey)): c for c in found})
+            notes.append(rotation_note(ms, found))
+    return tuple(retired.values()), notes

@@ -1,0 +1,145 @@
+"""Verify a device's mail path: SMTP probes, delivery to the mailbox, and the fix's effect in the log.
+
+The verify phase of a device transaction, and its baseline. ``Verifier.probe_all`` probes every
+mail server of the device through its VIP (pinned to the mail server's own certificate after
+the change), ``confirm_delivery`` asks the mail server's delivery confirmer whether the message
+arrived (a 250 after the dot is not delivery: F17), and ``effect`` looks for the probe's message
+in the device's email filter log — the proof that inbound mail is now logged and inspected.
+Every probe is kept (``StageProbe``), so reports can show the one that caused a rollback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from fortiauto.errors import FortiOSError
+from fortiauto.events import Events
+from fortiauto.probe.delivery import DeliveryCheck
+from fortiauto.results import Effect, ProbeResult, StageProbe
+from fortiauto.site import Device, MailServer, ProbeSpec
+
+__all__ = ["F17_NOT_DELIVERED", "LogApi", "Prober", "Verifier"]
+
+F17_NOT_DELIVERED = "F17 not-delivered"
+_EFFECT_POLLS = 3
+_EFFECT_POLL_DELAY = 0.3
+
+Probes = dict[str, ProbeResult]  # per mail server name
+
+
+class Prober(Protocol):
+    def __call__(
+        self,
+        spec: ProbeSpec,
+        *,
+        pin_sha256: str | None = None,
+        baseline: ProbeResult | None = None,
+        subject_token: str | None = None,
+    ) -> Awaitable[ProbeResult]: ...
+
+
+class LogApi(Protocol):
+    async def log_get(self, path: str, *, vdom: Any = ..., params: Any = None) -> Any: ...
+
+
+@dataclass
+class Verifier:
+    """Probes and checks for one device; remembers every probe and when mail came back."""
+
+    device: Device
+    prober: Prober
+    run_id: str
+    events: Events
+    delivery: DeliveryCheck | None = None
+    enabled: bool = True
+    history: list[StageProbe] = field(default_factory=list)
+    mail_back_at: float | None = None
+
+    async def probe_all(
+        self, stage: str, *, pinned: bool, baseline: Probes | None = None, rung: str | None = None
+    ) -> Probes:
+        results: Probes = {}
+        if not self.enabled:
+            return results
+        for ms in self.device.mail_servers:
+            result = await self.prober(
+                ms.probe,
+                pin_sha256=ms.certificate.fingerprint_sha256 if pinned else None,
+                baseline=(baseline or {}).get(ms.name),
+                subject_token=f"{self.run_id}-{self.device.name}-{ms.name}-{secrets.token_hex(3)}",
+            )
+            results[ms.name] = result
+            self._keep(stage, ms.name, result, rung)
+        if stage == "confirm" and results and passed(results):
+            self.mail_back_at = time.monotonic()
+        return results
+
+    def _keep(self, stage: str, mail_server: str, result: ProbeResult, rung: str | None) -> None:
+        self.history.append(StageProbe(stage, mail_server, result, rung))
+        self.events.probe_finished(self.device.name, stage, result)
+
+    async def confirm_delivery(self, probes: Probes, *, rung: str | None = None) -> Probes:
+        """Where the mail server's confirmer can tell, the probe's message must have arrived."""
+        if self.delivery is None:
+            return probes
+        checked = dict(probes)
+        for ms in self.device.mail_servers:
+            result = probes.get(ms.name)
+            if result is None or not result.passed or not result.message_id:
+                continue
+            if await self.delivery(self.device, ms, result.message_id) is False:
+                checked[ms.name] = replace(
+                    result,
+                    passed=False,
+                    failure_class=F17_NOT_DELIVERED,
+                    warnings=(
+                        *result.warnings,
+                        "250 after the dot, but the message never reached the mail server",
+                    ),
+                )
+                self._keep("delivery", ms.name, checked[ms.name], rung)
+        return checked
+
+    async def effect(self, api: LogApi, probes: Probes) -> Effect:
+        """Did the probe's message reach the email filter log? That is what the change is for."""
+        servers = {ms.name: ms for ms in self.device.mail_servers}
+        sent = [(servers[name], r) for name, r in probes.items() if r.passed and r.subject]
+        if not sent:
+            return "unknown"
+        outcomes = [await self._logged(api, ms, r.subject or "") for ms, r in sent]
+        if "not_logged" in outcomes:
+            return "not_logged"
+        return "logged" if all(o == "logged" for o in outcomes) else "unknown"
+
+    async def _logged(self, api: LogApi, ms: MailServer, subject: str) -> Effect:
+        token = subject.rsplit(maxsplit=1)[-1]
+        vdom = ms.vdom or self.device.vdom
+        for attempt in range(_EFFECT_POLLS):
+            try:
+                body = await api.log_get(
+                    "memory/emailfilter/raw", vdom=vdom, params={"filter": f"subject=@{token}", "rows": "50"}
+                )
+            except FortiOSError:
+                return "unknown"
+            if token in str(body):
+                return "logged"
+            if attempt + 1 < _EFFECT_POLLS:
+                await asyncio.sleep(_EFFECT_POLL_DELAY)
+        return "not_logged"
+
+
+def passed(probes: Probes) -> bool:
+    return all(r.passed for r in probes.values())
+
+
+def first_failed(probes: Probes) -> ProbeResult | None:
+    return next((r for r in probes.values() if not r.passed), None)
+
+
+def first(probes: Probes) -> ProbeResult | None:
+    return next(iter(probes.values()), None)
