@@ -36,7 +36,9 @@ EMAILFILTER = {
 def client(env: FmgLab, **kwargs) -> FortiManagerClient:
     mock = env.fmg.mock
     auth = kwargs.pop("auth", "token")
-    creds = {"token": mock.token} if auth == "token" else {"username": mock.username, "password": mock.password}
+    creds = (
+        {"token": mock.token} if auth == "token" else {"username": mock.username, "password": mock.password}
+    )
     return FortiManagerClient(env.url, verify=env.ca_path, poll_interval=0.01, **creds, **kwargs)
 
 
@@ -68,7 +70,11 @@ async def apply_change(fmg: FortiManagerClient, env: FmgLab) -> None:
         await fmg.update_policy(
             PKG,
             1,
-            {"ssl-ssh-profile": ["protect-mx1"], "emailfilter-profile": ["mail-inbound"], "inspection-mode": "proxy"},
+            {
+                "ssl-ssh-profile": ["protect-mx1"],
+                "emailfilter-profile": ["mail-inbound"],
+                "inspection-mode": "proxy",
+            },
         )
         await fmg.commit()
         await fmg.install_package(PKG, device=DEVICE, vdom=VDOM, comment="fortiauto run 1")
@@ -119,8 +125,10 @@ async def test_apply_through_fortimanager_changes_the_device_without_its_rest_ap
     assert (seen.ssl_mode, seen.proxy, seen.logs_smtp) == ("replace", True, True)
     assert device_requests(env) == before_requests
     assert "fortiauto run 1" in revision.description
-    assert one is not None and one.in_sync
-    assert two is not None and two.db_status == "mod"  # the ADOM changed; fgt-002 not installed yet
+    assert one is not None
+    assert one.in_sync
+    assert two is not None
+    assert two.db_status == "mod"
     assert env.lab.device("fgt-002").store.get(VDOM, "firewall/policy", 1)["ssl-ssh-profile"] == (
         "certificate-inspection"
     )
@@ -209,7 +217,8 @@ async def test_lock_held_by_another_admin_is_refused_and_nothing_changes(env: Fm
         holder = await fmg.lock_info()
     assert info.value.holder == "jdoe"
     assert info.value.exit_code == 5
-    assert holder is not None and holder.user == "jdoe"
+    assert holder is not None
+    assert holder.user == "jdoe"
     assert device_state(env) == before
     assert env.fmg.mock.requests.writes == 1  # only the refused lock
 
@@ -226,7 +235,8 @@ async def test_install_that_fails_half_way_leaves_part_of_the_change(env: FmgLab
     assert not store.exists(VDOM, "firewall/ssl-ssh-profile", "protect-mx1")
     assert store.get(VDOM, "firewall/policy", 1) == before
     assert info.value.task_id > 0
-    assert found is not None and found.db_status == "mod"
+    assert found is not None
+    assert found.db_status == "mod"
 
 
 async def test_stuck_task_times_out_without_touching_the_device(env: FmgLab) -> None:
