@@ -21,8 +21,14 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import NameOID
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 from fortiauto.probe.classify import FailureClass
 
@@ -195,7 +201,20 @@ def check_chain(
         subject = x509.IPAddress(ipaddress.ip_address(server_name))
     except ValueError:
         subject = x509.DNSName(server_name)
-    verifier = PolicyBuilder().store(Store(list(trust))).time(now).build_server_verifier(subject)
+    # CA/Browser Forum profile, but a critical subjectAltName or extendedKeyUsage is accepted:
+    # RFC 5280 §4.2.1.6 and §4.2.1.12 allow it, OpenSSL-based MTAs accept it, private CAs issue it.
+    leaf_policy = (
+        ExtensionPolicy.webpki_defaults_ee()
+        .require_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+        .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _server_auth)
+    )
+    verifier = (
+        PolicyBuilder()
+        .store(Store(list(trust)))
+        .time(now)
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=leaf_policy)
+        .build_server_verifier(subject)
+    )
     try:
         verifier.verify(leaf, sent)
     except VerificationError as exc:
@@ -206,6 +225,13 @@ def check_chain(
             f"{_first_line(str(exc))}",
         )
     return None
+
+
+def _server_auth(_policy: object, _cert: object, usage: x509.ExtendedKeyUsage | None) -> None:
+    # As OpenSSL's TLS-server purpose: a key usage list, when present, must allow TLS servers.
+    allowed = {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+    if usage is not None and not allowed & set(usage):
+        raise ValueError("the leaf's extendedKeyUsage does not allow TLS servers (no serverAuth)")
 
 
 def _first_line(text: str) -> str:
