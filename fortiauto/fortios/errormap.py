@@ -136,7 +136,27 @@ def mapped_errors(ctx: RequestContext) -> Iterator[None]:
     except LoginRejected as exc:
         raise _login_error(exc, ctx) from exc
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
+        _scrub_chain(exc, ctx)
         raise _transport_error(exc, ctx) from exc
+
+
+def _scrub_chain(exc: BaseException, ctx: RequestContext) -> None:
+    """Scrub the texts of the library exceptions we chain (``from exc``), in place.
+
+    httpcore's and h11's "Illegal header value b'Bearer ...'" quote the header, token included,
+    and a traceback under ``--debug`` prints every exception of the chain.
+    """
+    for cause in _causes(exc):
+        if any(isinstance(arg, str | bytes) for arg in cause.args):
+            cause.args = tuple(_scrub_arg(arg, ctx) for arg in cause.args)
+
+
+def _scrub_arg(arg: object, ctx: RequestContext) -> object:
+    if isinstance(arg, bytes):
+        return (ctx.scrub(arg.decode("utf-8", "replace")) or "").encode()
+    if isinstance(arg, str):
+        return ctx.scrub(arg)
+    return arg
 
 
 def nothing_sent(error: errors.FortiOSError) -> bool:

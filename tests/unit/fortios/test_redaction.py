@@ -14,6 +14,7 @@ from pytest_httpx import HTTPXMock
 
 from fortiauto import errors
 from fortiauto.fortios import FortiOSClient
+from fortiauto.fortios.redact import LOGGER_FAMILIES, RedactingFilter, redact
 from tests.unit.fortios.conftest import BASE, CSRF, PASSWORD, TOKEN, USERNAME, envelope, error_envelope
 
 KEY = "canary-key-LS0tLS1CRUdJTiBQUklWQVRF"
@@ -137,3 +138,74 @@ async def test_certificate_import_secrets_are_scrubbed_from_echoed_errors(
         await api.monitor_post("vpn-certificate/local/import", body)
     assert info.value.cli_error == "bad key *** with passphrase ***"
     assert_clean(*texts_of(info.value), debug_logs.text)
+
+
+# --- the log filter and the shapes it redacts ------------------------------------------------
+
+SHAPES = [
+    "send_request_headers.failed exception="
+    f"LocalProtocolError(\"Illegal header value b'Bearer {TOKEN}\\\\n'\")",
+    f"receive_response_headers.complete return_value=(b'HTTP/1.1', 200, b'OK', [(b'Set-Cookie', "
+    f"b'APSCOOKIE_3964168452=\"{TOKEN}\"; path=/; secure'), (b'Set-Cookie', b'ccsrftoken=\"{TOKEN}\"')])",
+    f'Cookie: APSCOOKIE_443={TOKEN}; ccsrf_token_443_ab="{TOKEN}"',
+    f"{{'Authorization': 'Bearer {TOKEN}', 'X-CSRFTOKEN': '{TOKEN}'}}",
+    f"username=admin&secretkey={PASSWORD}&ajax=1",
+    f'{{"username": "admin", "secretkey": "{PASSWORD}", "session_key": "{TOKEN}"}}',
+    f"session_key_443_9f2c={TOKEN}",
+    f"x-csrftoken: {TOKEN}",
+]
+
+
+@pytest.mark.parametrize("text", SHAPES)
+def test_redact_knows_the_shapes_libraries_log(text: str) -> None:
+    scrubbed = redact(text)
+    assert TOKEN not in scrubbed
+    assert PASSWORD not in scrubbed
+    assert "***" in scrubbed
+
+
+def test_redact_leaves_ordinary_lines_alone() -> None:
+    line = "fgt-1: GET /api/v2/cmdb/firewall/policy?vdom=root -> 200 (12 ms); name=mail-inbound"
+    assert redact(line) == line
+
+
+def test_the_filter_is_on_every_logger_that_sees_a_request_once() -> None:
+    FortiOSClient(BASE, token=TOKEN)
+    FortiOSClient(BASE, token=TOKEN)  # idempotent
+    for name in (*LOGGER_FAMILIES, "httpcore.http11", "httpcore.connection", "hpack.hpack"):
+        filters = [f for f in logging.getLogger(name).filters if isinstance(f, RedactingFilter)]
+        assert len(filters) == 1, name
+
+
+@pytest.mark.parametrize("name", ["httpcore.http11", "httpx", "hpack.hpack", "asyncio", "fortiauto.fortios"])
+def test_records_are_scrubbed_message_args_and_traceback(
+    debug_logs: pytest.LogCaptureFixture, name: str
+) -> None:
+    FortiOSClient(BASE, token=TOKEN)
+    try:
+        raise RuntimeError(f"Illegal header value b'Bearer {TOKEN}'")
+    except RuntimeError:
+        logging.getLogger(name).debug(
+            "headers=%r", [(b"Cookie", f"APSCOOKIE_1={TOKEN}".encode())], exc_info=True
+        )
+    assert "(b'Cookie', b'***')" in debug_logs.text
+    assert "Illegal header value" in debug_logs.text
+    assert_clean(debug_logs.text, *(r.getMessage() for r in debug_logs.records))
+
+
+@pytest.mark.parametrize(
+    ("token", "said"),
+    [
+        (f"{TOKEN}\n\n", "leading or trailing newline"),
+        (f" {TOKEN}", "leading or trailing whitespace"),
+        (f"{TOKEN[:5]} {TOKEN[5:]}", "whitespace, control or non-ASCII"),
+        (f"{TOKEN}é", "whitespace, control or non-ASCII"),
+        ("", "empty"),
+    ],
+)
+def test_a_token_no_header_can_carry_is_refused_naming_device_and_key(token: str, said: str) -> None:
+    with pytest.raises(errors.InputError) as caught:
+        FortiOSClient(BASE, token=token, name="fgt-7")
+    assert str(caught.value).startswith("fgt-7: token: ")
+    assert said in str(caught.value)
+    assert_clean(*texts_of(caught.value))
