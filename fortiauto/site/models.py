@@ -50,6 +50,8 @@ __all__ = [
     "ChangeWindow",
     "DeliveryConfirm",
     "Device",
+    "DeviceFortiManager",
+    "FortiManagerSpec",
     "ImapConfirm",
     "MailServer",
     "PolicyRef",
@@ -378,6 +380,76 @@ def _url_problem(url: str) -> str | None:
     return _host_problem(parts.hostname)
 
 
+WorkspaceMode = Literal["auto", "lock", "off"]
+
+
+class FortiManagerSpec(_Strict):
+    """The FortiManager that manages some of the site's devices (the top-level ``fortimanager:``)."""
+
+    url: str
+    adom: Label = "root"
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    verify_tls: bool | Path = True
+    timeout: Seconds = Field(30.0, gt=0, le=600)
+    # auto: lock the ADOM workspace when FortiManager runs in workspace mode; lock: always; off: never.
+    workspace: WorkspaceMode = "auto"
+    # Seconds to wait for another admin's workspace lock to go; 0 refuses at once (exit 5).
+    lock_wait: Seconds = Field(0.0, ge=0, le=3600)
+    install_timeout: Seconds = Field(600.0, gt=0, le=7200)
+    allow_insecure_http: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, url: str) -> str:
+        problem = _url_problem(url)
+        if problem:
+            raise _rule(problem)
+        return url
+
+    @field_validator("verify_tls", mode="before")
+    @classmethod
+    def _verify_shape(cls, value: object) -> bool | Path:
+        if isinstance(value, bool | Path):
+            return value
+        if isinstance(value, str) and value:
+            return Path(value)
+        raise _rule("expected true, false or the path of a CA bundle")
+
+    @field_validator("token")
+    @classmethod
+    def _token_usable(cls, token: SecretStr | None) -> SecretStr | None:
+        problem = None if token is None else token_problem(token.get_secret_value())
+        if problem:
+            raise _rule(problem)
+        return token
+
+    @model_validator(mode="after")
+    def _auth(self) -> FortiManagerSpec:
+        token = self.token is not None
+        login = self.username is not None or self.password is not None
+        if token and login:
+            raise _rule("give either token (an API key) or username and password, not both", "token")
+        if not token and not login:
+            raise _rule("no credentials: give token (an API key), or username and password", "token")
+        if login and (self.username is None or self.password is None):
+            raise _rule(
+                "username and password go together", "password" if self.password is None else "username"
+            )
+        if urlsplit(self.url).scheme == "http" and not self.allow_insecure_http:
+            raise _rule("http:// would send the credentials in clear text; use https://", "url")
+        return self
+
+
+class DeviceFortiManager(_Strict):
+    """How one device is reached through FortiManager (``devices[].fortimanager``)."""
+
+    device: Label | None = None  # its name in FortiManager's device manager (default: the device's name)
+    package: Label  # the policy package that holds its inbound mail policy
+    vdom: VdomName | None = None  # default: the device's vdom
+
+
 class Device(_Strict):
     """One FortiGate, with the site's ``defaults`` already merged in."""
 
@@ -392,6 +464,8 @@ class Device(_Strict):
     password: SecretStr | None = None
     allow_insecure_http: bool = False
     allow_fortimanager_managed: bool = False
+    # Reached through the site's FortiManager (its device REST API is then read only).
+    fortimanager: DeviceFortiManager | None = None
     mail_servers: tuple[MailServer, ...] = ()
 
     @field_validator("url")
@@ -537,6 +611,7 @@ class Site(_Strict):
     change_window: ChangeWindow | None = None
     rollout: Rollout = Rollout()
     templates: Path | None = None
+    fortimanager: FortiManagerSpec | None = None
     # Filled by the loader:
     path: Path = Path("site.yml")
     warnings: tuple[str, ...] = ()
@@ -550,3 +625,14 @@ class Site(_Strict):
             if device.name == name:
                 return device
         raise KeyError(name)
+
+    @model_validator(mode="after")
+    def _fortimanager_given(self) -> Site:
+        routed = [d.name for d in self.devices if d.fortimanager is not None]
+        if routed and self.fortimanager is None:
+            raise _rule(
+                f"device {routed[0]!r} is reached through FortiManager (its fortimanager: block) "
+                "but the site has no top-level fortimanager: block",
+                "fortimanager",
+            )
+        return self
