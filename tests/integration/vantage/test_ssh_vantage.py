@@ -6,8 +6,10 @@ what the mail server received, never only on fortiauto's result.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import pytest
 from pydantic import SecretStr
 
 from fortiauto.probe import FailureClass, run_probe
@@ -128,3 +130,32 @@ async def test_an_encrypted_key_opens_with_its_passphrase_and_never_shows_it(
         assert phrase not in text
         assert "nope" not in text
     assert len(sshd.forwarded()) == 1
+
+
+async def test_retries_open_fresh_tunnels_and_cancelling_leaves_nothing_open(sshd: Sshd, mx_tls: Tls) -> None:
+    async with aiosmtpd_server(Mailbox(), starttls=mx_tls, hang_up_first=1) as port:
+        flapped = await run_probe(spec(port, via_ssh(sshd), retries=2, retry_delay=0.0))
+
+    assert flapped.passed, flapped.transcript
+    assert flapped.attempts == 2
+    assert [to for _, _, _, to in sshd.forwarded()] == [port, port]  # one channel per attempt
+
+    async def hold(reader, writer) -> None:
+        await reader.read()  # never greets: the probe waits for its banner
+
+    async with scripted(hold) as port:
+        task = asyncio.create_task(run_probe(spec(port, via_ssh(sshd), timeout=60.0)))
+        for _ in range(200):
+            if len(sshd.forwarded()) == 3:
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # sshd saw every probe session end, the cancelled one too: nothing holds a tunnel open.
+    for _ in range(200):
+        if sshd.log_text().count("Disconnected from user") == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert sshd.log_text().count("Disconnected from user") == 3
+    assert len(sshd.forwarded()) == 3
