@@ -33,11 +33,11 @@ from pydantic import (
 from fortiauto import certs
 from fortiauto.errors import InputError, Problem, SiteInvalid
 from fortiauto.site.files import REFERENCED_FILE_CAP, SITE_FILE_CAP, read_capped
-from fortiauto.site.models import SUPPORTED_VERSIONS, ProbeSpec, Site
+from fortiauto.site.models import SUPPORTED_VERSIONS, FortiManagerSpec, ProbeSpec, Site
 from fortiauto.site.rules import SITE_RULE
 from fortiauto.site.yamldata import Loc, key_path, parse_yaml
 
-__all__ = ["load_site", "load_site_data", "redacted_dump"]
+__all__ = ["load_fortimanager", "load_site", "load_site_data", "redacted_dump"]
 
 _DEFAULT_KEYS = (
     "vdom",
@@ -628,6 +628,8 @@ def _load(
     if isinstance(defaults, dict):
         _check_keys(defaults, _DEFAULT_KEYS, ("defaults",), out)
         _check_verify(defaults, ("defaults",), base_dir, out)
+    if isinstance(data.get("fortimanager"), dict):
+        _check_verify(data["fortimanager"], ("fortimanager",), base_dir, out)
     probe_defaults = _probe_defaults(defaults, base_dir, out) if isinstance(defaults, dict) else {}
     _check_keys(data, (*_user_fields(Site), "defaults"), (), out)
     for name, value in data.items():
@@ -706,6 +708,41 @@ def load_site_data(
         out=out,
         environ=os.environ if environ is None else environ,
     )
+
+
+def load_fortimanager(path: str | Path, *, environ: Mapping[str, str] | None = None) -> FortiManagerSpec:
+    """The ``fortimanager:`` block of a site file on its own (``devices`` may be absent); contacts nothing.
+
+    ``fortiauto inventory`` reads a FortiManager from it before any device is written down.
+
+    Raises:
+        SiteInvalid: no such block, or its problems, each with file, line and key path.
+    """
+    site_path = Path(path)
+    out = _Collector(file=str(path))
+    parsed = parse_yaml(_site_text(site_path, out.file), file=out.file)
+    if parsed.problems:
+        raise SiteInvalid(parsed.problems)
+    out.lines = parsed.lines
+    top = parsed.data if isinstance(parsed.data, dict) else {}
+    if not isinstance(top.get("fortimanager"), dict):
+        out.add(("fortimanager",), "no fortimanager: block (url, token or username/password, adom)")
+        raise SiteInvalid(out.problems)
+    refs = _Refs(os.environ if environ is None else environ, site_path.absolute().parent)
+    block = _plain(top["fortimanager"], ("fortimanager",), refs, out)
+    _check_model_keys(block, FortiManagerSpec, ("fortimanager",), out)
+    _check_verify(block, ("fortimanager",), site_path.absolute().parent, out)
+    spec = None
+    try:
+        spec = FortiManagerSpec.model_validate(block)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = ("fortimanager", *_error_loc(error, set()))
+            if not out.covered(loc):
+                out.add(loc, _error_message(error, loc))
+    if out.problems or spec is None:
+        raise SiteInvalid(out.problems)
+    return spec
 
 
 def _redact(value: Any) -> Any:
