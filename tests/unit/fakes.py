@@ -6,13 +6,14 @@ seams (``engine.DeviceApi``, ``engine.Prober``). The lab proves the same over re
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fortiauto.errors import AlreadyExists, NotFound, ResponseLost, ServerError
+from fortiauto.errors import AlreadyExists, MalformedAnswer, NotFound, ResponseLost, ServerError
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.results import ProbeResult, RequestCounts
 from fortiauto.site import CertificateSpec, Device, MailServer, PolicyRef, ProbeSpec
@@ -39,6 +40,9 @@ class FakeFortiGate:
         self.writes = 0
         self.fail_write: int | None = None
         self.lose_write: int | None = None
+        self.swallow_write: int | None = None  # answered "success", never applied (a proxy ate it)
+        self.mangle_after_write: int | None = None  # from this write on, every answer is garbage
+        self.read_delay = 0.0
         self.on_write: Any = None
         self.log: list[str] = []
         # What monitor/web-ui/state answers (pre-flight): a standalone unit, a super-admin token.
@@ -71,14 +75,25 @@ class FakeFortiGate:
         self, path: str, mkey: Any = None, *, vdom: Any = None, params: Any = None
     ) -> list[dict[str, Any]]:
         self.total += 1
+        self._answer()
         return [copy.deepcopy(v) for (p, _), v in sorted(self.objects.items()) if p == path]
 
     async def get_one(
         self, path: str, mkey: Any, *, vdom: Any = None, params: Any = None
     ) -> dict[str, Any] | None:
         self.total += 1
+        if self.read_delay:
+            await asyncio.sleep(self.read_delay)
+        self._answer()
         obj = self.objects.get((path, str(mkey)))
         return copy.deepcopy(obj) if obj is not None else None
+
+    def _mangled(self) -> bool:
+        return self.mangle_after_write is not None and self.writes > self.mangle_after_write
+
+    def _answer(self) -> None:
+        if self._mangled():
+            raise MalformedAnswer("200 with an HTML body, not a FortiOS envelope")
 
     def _write(self) -> bool:
         """Count a write; raise the scheduled failure; True when the answer must be lost."""
@@ -90,12 +105,17 @@ class FakeFortiGate:
             raise ServerError("injected", http_status=500, error_code=-1)
         return self.lose_write == self.writes
 
+    def _swallowed(self) -> bool:
+        return self.swallow_write == self.writes
+
     async def create(self, path: str, body: Any, *, vdom: Any = None, params: Any = None) -> None:
         lost = self._write()
         key = (path, str(body["name"]))
         if key in self.objects:
             raise AlreadyExists("exists", error_code=-5)
-        self.objects[key] = copy.deepcopy(body)
+        if not self._swallowed():
+            self.objects[key] = copy.deepcopy(body)
+        self._answer()
         if lost:
             raise ResponseLost("lost", in_flight=False)
 
@@ -104,11 +124,14 @@ class FakeFortiGate:
         obj = self.objects.get((path, str(mkey)))
         if obj is None:
             raise NotFound("missing", http_status=404, error_code=-3)
+        if self._swallowed():
+            return
         for key, value in body.items():
             if isinstance(value, dict) and isinstance(obj.get(key), dict):
                 obj[key].update(copy.deepcopy(value))
             else:
                 obj[key] = copy.deepcopy(value)
+        self._answer()
         if lost:
             raise ResponseLost("lost", in_flight=False)
 
@@ -129,10 +152,12 @@ class FakeFortiGate:
         lost = self._write()
         assert path == "vpn-certificate/local/import"
         assert "key_file_content" in body
-        self.objects[("vpn.certificate/local", body["certname"])] = {
-            "name": body["certname"],
-            "certificate": "",
-        }
+        if not self._swallowed():
+            self.objects[("vpn.certificate/local", body["certname"])] = {
+                "name": body["certname"],
+                "certificate": "",
+            }
+        self._answer()
         if lost:
             raise ResponseLost("lost", in_flight=False)
 
