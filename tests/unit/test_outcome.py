@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import fortiauto
 from fortiauto.results import RequestCounts
 from fortiauto.transaction.outcome import SEVERITY, Ending, conclude, fleet_exit_code
 
@@ -73,10 +76,6 @@ def test_the_fleet_exit_code_is_the_worst_real_outcome(fleet, code):
 
 
 def test_no_product_module_builds_a_device_result_but_the_outcome_module():
-    from pathlib import Path
-
-    import fortiauto
-
     root = Path(fortiauto.__file__).parent
     builders = [
         str(path.relative_to(root))

@@ -161,4 +161,5 @@ async def test_a_reporter_that_breaks_never_aborts_the_transaction(tmp_path):
     events = Events([_BrokenPipe()])
     result, _ = await run(gate, tmp_path, events=events)
     assert result.status == "changed", result.reason
-    assert events.failures and "BrokenPipeError" in events.failures[0]
+    assert events.failures
+    assert "BrokenPipeError" in events.failures[0]
