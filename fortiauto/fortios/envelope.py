@@ -165,10 +165,9 @@ def _optional_bool(value: Any) -> bool | None:
 
 
 def _cli_error(value: Any) -> str | None:
-    # 7.6.5 sends a list of CLI lines; older builds one string with embedded newlines.
+    """One readable line: 7.6 sends a list of CLI lines, older builds one string with newlines."""
     if value is None or value == "":
         return None
-    if isinstance(value, list):
-        lines = [str(v).strip() for v in value if str(v).strip()]
-        return "; ".join(lines) or None
-    return str(value).strip() or None
+    items = value if isinstance(value, list) else [value]
+    lines = [line.strip() for item in items for line in str(item).splitlines()]
+    return "; ".join(line for line in lines if line) or None

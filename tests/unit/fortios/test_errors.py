@@ -13,6 +13,7 @@ from fortiauto.fortios import FortiOSClient
 from tests.unit.fortios.conftest import BASE, TOKEN, envelope, error_envelope
 
 NODE_CHECK = 'node_check_object fail! for name mail-inbound\n\nvalue parse error before "mail-inbound"'
+NODE_CHECK_LINE = 'node_check_object fail! for name mail-inbound; value parse error before "mail-inbound"'
 
 
 async def call(client: FortiOSClient, method: str) -> Any:
@@ -45,7 +46,7 @@ API_ERRORS = [
         error_envelope(500, error=-651, cli_error=NODE_CHECK),
         errors.InvalidValue,
         -651,
-        NODE_CHECK,
+        NODE_CHECK_LINE,  # one line, whatever the build's form
     ),
     ("PUT", 500, error_envelope(500, error=-650), errors.InvalidValue, -650, None),
     (
