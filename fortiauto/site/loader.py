@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import os
 import re
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from pydantic import (
@@ -70,11 +72,13 @@ class _Collector:
     shown: set[str] = field(default_factory=set)
     # A fleet names one certificate, key and CA bundle for every device: each file is read and
     # checked once per load (an RSA key check costs ~30 ms).
-    texts: dict[Path, str | InputError] = field(default_factory=dict)
+    texts: dict[tuple[Path, str | Path], str | InputError] = field(default_factory=dict)
     opened_keys: dict[str, PrivateKeyTypes] = field(default_factory=dict)
     opened_certs: dict[str, certs.CertificateInfo | InputError] = field(default_factory=dict)
     matched: dict[tuple[str, str], bool] = field(default_factory=dict)
     ca_bundles: dict[Path, str | None] = field(default_factory=dict)
+    absolute: dict[str, str] = field(default_factory=dict)  # paths as written -> resolved
+    covers: dict[tuple[str, tuple[str, ...]], bool] = field(default_factory=dict)
 
     def line(self, loc: Loc) -> int | None:
         for end in range(len(loc), -1, -1):
@@ -89,21 +93,21 @@ class _Collector:
             self.problems.append(problem)
         self.seen.add(loc)
 
-    def text(self, path: Path) -> str:
+    def text(self, base_dir: Path, written: str | Path) -> str:
         """The UTF-8 text of a file the site names, read once per load (``files.read_capped``).
 
         Raises:
             InputError: why it cannot be used, a phrase to follow the file's name.
         """
-        cached = self.texts.get(path)
+        cached = self.texts.get((base_dir, written))
         if cached is None:
             try:
-                cached = read_capped(path, cap=REFERENCED_FILE_CAP).decode("utf-8")
+                cached = read_capped(base_dir / written, cap=REFERENCED_FILE_CAP).decode("utf-8")
             except InputError as exc:
                 cached = exc
             except UnicodeDecodeError:
                 cached = InputError("is not UTF-8 text")
-            self.texts[path] = cached
+            self.texts[(base_dir, written)] = cached
         if isinstance(cached, InputError):
             raise cached
         return cached
@@ -148,13 +152,23 @@ class _Refs:
 
     def _read(self, arg: str, loc: Loc, out: _Collector) -> str | None:
         try:
-            text = out.text(self.base_dir / arg)
+            text = out.text(self.base_dir, arg)
         except InputError as exc:
             out.add(loc, f"file {arg!r} {exc} (${{file:{arg}}}, relative to the site file)")
             return None
         # Editors end files with one newline that is not part of the secret; anything more
         # (a blank line, spaces) stays, and the models refuse it where it cannot be right.
         return text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+
+
+def _resolve_in_place(data: object, references: list[Loc], refs: _Refs, out: _Collector) -> None:
+    """Resolve the references the parser found, where they are (its data is fresh: no copy needed)."""
+    for loc in references:
+        parent: Any = data
+        for part in loc[:-1]:
+            parent = parent[part]
+        if loc:
+            parent[loc[-1]] = refs.resolve(parent[loc[-1]], loc, out)
 
 
 def _plain(node: object, loc: Loc, refs: _Refs, out: _Collector) -> Any:
@@ -179,6 +193,7 @@ def _suggest(word: str, known: tuple[str, ...] | list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+@functools.cache
 def _user_fields(model: type[BaseModel]) -> tuple[str, ...]:
     hidden: frozenset[str] = getattr(model, "LOADER_FIELDS", frozenset())
     return tuple(name for name in model.model_fields if name not in hidden)
@@ -189,6 +204,11 @@ def _nested_model(annotation: object) -> type[BaseModel] | None:
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
     return None
+
+
+@functools.cache
+def _field_model(model: type[BaseModel], name: str) -> type[BaseModel] | None:
+    return _nested_model(model.model_fields[name].annotation)
 
 
 def _check_keys(data: dict[str, Any], allowed: tuple[str, ...], loc: Loc, out: _Collector) -> None:
@@ -208,8 +228,8 @@ def _check_model_keys(data: object, model: type[BaseModel], loc: Loc, out: _Coll
         return
     _check_keys(data, _user_fields(model), loc, out)
     for name, value in data.items():
-        sub = _nested_model(model.model_fields[name].annotation)
-        if sub is not None:
+        sub = _field_model(model, name)
+        if sub is not None and isinstance(value, dict | list):
             _check_model_keys(value, sub, (*loc, name), out)
 
 
@@ -250,17 +270,20 @@ def _absolute(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
-def _resolve_path(value: object, base_dir: Path) -> object:
-    if isinstance(value, str) and value:
-        return str(_absolute(base_dir / value))
-    return value
+def _resolve_path(value: object, base_dir: Path, out: _Collector) -> object:
+    if not isinstance(value, str) or not value:
+        return value
+    # A fleet names the same few files for every device; resolving costs a few syscalls each time.
+    if value not in out.absolute:
+        out.absolute[value] = str(_absolute(base_dir / value))
+    return out.absolute[value]
 
 
 def _ca_problem(path: Path, out: _Collector) -> str | None:
     """Why the client could not verify TLS with this CA bundle, or None; once per file and load."""
     if path not in out.ca_bundles:
         try:
-            context = ssl.create_default_context(cadata=out.text(path))
+            context = ssl.create_default_context(cadata=out.text(path.parent, path.name))
             usable = sum(context.cert_store_stats().values()) > 0
             out.ca_bundles[path] = None if usable else "holds no PEM certificate"
         except InputError as exc:
@@ -325,7 +348,7 @@ def _check_duplicates(items: object, loc: Loc, what: str, out: _Collector) -> No
 
 def _read_text(written: str, base_dir: Path, what: str, loc: Loc, out: _Collector) -> str | None:
     try:
-        return out.text(base_dir / written)
+        return out.text(base_dir, written)
     except InputError as exc:
         out.add(loc, f"{what} file {written!r} {exc} (relative to the site file)")
     return None
@@ -363,13 +386,18 @@ def _open_cert(
     cert_pem = _read_text(cert_file, base_dir, "certificate", (*loc, "cert"), out)
     if cert_pem is None:
         return None
-    try:
-        info = certs.load_certificate(cert_pem)
-        certs.check_validity(info)
-    except InputError as exc:
-        out.add((*loc, "cert"), str(exc))
+    if cert_pem not in out.opened_certs:
+        try:
+            info = certs.load_certificate(cert_pem)
+            certs.check_validity(info)
+            out.opened_certs[cert_pem] = info
+        except InputError as exc:
+            out.opened_certs[cert_pem] = exc
+    opened = out.opened_certs[cert_pem]
+    if isinstance(opened, InputError):
+        out.add((*loc, "cert"), str(opened))
         return None
-    return info
+    return opened
 
 
 def _load_cert_material(spec: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector) -> None:
@@ -377,11 +405,14 @@ def _load_cert_material(spec: dict[str, Any], loc: Loc, base_dir: Path, out: _Co
     info = _open_cert(spec, loc, base_dir, out)
     opened = _open_key(spec, loc, base_dir, out)
     for name in ("cert", "key"):
-        spec[name] = _resolve_path(spec.get(name), base_dir)
+        spec[name] = _resolve_path(spec.get(name), base_dir, out)
     if info is None or opened is None:
         return
     key_pem, private_key = opened
-    if not certs.key_matches(info.leaf, private_key):
+    pair = (info.fingerprint_sha256, key_pem)
+    if pair not in out.matched:
+        out.matched[pair] = certs.key_matches(info.leaf, private_key)
+    if not out.matched[pair]:
         out.add((*loc, "key"), "the private key does not match the certificate")
         return
     warning = certs.expiry_warning(info)
@@ -401,7 +432,11 @@ def _check_server_name(server: dict[str, Any], loc: Loc, out: _Collector) -> Non
     if not isinstance(probe, dict) or not isinstance(spec, dict):
         return
     name, sans = probe.get("server_name"), spec.get("sans")
-    if isinstance(name, str) and sans and not certs.name_covered(name, tuple(sans)):
+    if not isinstance(name, str) or not sans:
+        return
+    if (name, sans) not in out.covers:  # the same name and certificate on every device of a fleet
+        out.covers[(name, sans)] = certs.name_covered(name, tuple(sans))
+    if not out.covers[(name, sans)]:
         out.warn(
             (*loc, "probe", "server_name"),
             f"{name!r} is not covered by the certificate's SANs ({', '.join(sans)})",
@@ -413,6 +448,36 @@ def _iter_dicts(items: object, loc: Loc) -> Iterator[tuple[Loc, dict[str, Any]]]
         for index, item in enumerate(items):
             if isinstance(item, dict):
                 yield (*loc, index), item
+
+
+def _firewall(device: dict[str, Any]) -> tuple[str, int, str] | None:
+    """Host, port and vdom: what makes two device entries the same firewall (after defaults)."""
+    url, vdom = device.get("url"), device.get("vdom", "root")
+    if not isinstance(url, str) or not isinstance(vdom, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (80 if parts.scheme.lower() == "http" else 443)
+    except ValueError:
+        return None  # the model explains the URL
+    return (parts.hostname or "", port, vdom) if parts.hostname else None
+
+
+def _check_same_firewall(data: dict[str, Any], out: _Collector) -> None:
+    first: dict[tuple[str, int, str], tuple[str, Loc]] = {}
+    for loc, device in _iter_dicts(data.get("devices"), ("devices",)):
+        key = _firewall(device)
+        if key is None:
+            continue
+        if key not in first:
+            first[key] = (str(device.get("name")), loc)
+            continue
+        name, where = first[key]
+        out.add(
+            (*loc, "url"),
+            f"the same firewall as device {name!r} (line {out.line((*where, 'url'))}): same host, port "
+            f"and vdom {key[2]!r}; list each firewall once",
+        )
 
 
 def _prepare_devices(data: dict[str, Any], base_dir: Path, out: _Collector) -> None:
@@ -615,11 +680,25 @@ def _validate(
 
 
 def _load(
-    raw: object, *, base_dir: Path, site_path: Path, out: _Collector, environ: Mapping[str, str]
+    raw: object,
+    *,
+    base_dir: Path,
+    site_path: Path,
+    out: _Collector,
+    environ: Mapping[str, str],
+    references: list[Loc] | None = None,
 ) -> Site:
-    """The pipeline after parsing: plain data, keys, defaults, files, then the models."""
+    """The pipeline after parsing: references, keys, defaults, files, then the models.
+
+    ``references`` (from the parser) says where references are; without it ``raw`` is data from
+    a caller, copied while its references are resolved.
+    """
     refs = _Refs(environ, base_dir)
-    data = _check_top(_plain(raw, (), refs, out) if raw is not None else None, out)
+    if references is None:
+        raw = _plain(raw, (), refs, out) if raw is not None else None
+    else:
+        _resolve_in_place(raw, references, refs, out)
+    data = _check_top(raw, out)
     if data is None or not _check_version(data, out):
         raise SiteInvalid(out.problems)
     if data.get("devices") == []:
@@ -640,6 +719,7 @@ def _load(
     _prepare_devices(data, base_dir, out)
     _merge_probe_defaults(data, probe_defaults, out)
     inherited = _merge_defaults(data, out)
+    _check_same_firewall(data, out)
     _templates(data, base_dir, out)
     _verify_off_warnings(data, inherited, out)
     site = _validate(data, site_path, inherited, out)
@@ -682,6 +762,7 @@ def load_site(path: str | Path, *, environ: Mapping[str, str] | None = None) -> 
         site_path=site_path.absolute(),
         out=out,
         environ=os.environ if environ is None else environ,
+        references=parsed.references,
     )
 
 

@@ -146,7 +146,25 @@ class ImapConfirm(_Strict):
 def _confirmer_kind(value: object) -> str | None:
     if isinstance(value, ImapConfirm | dict):
         return "imap"
-    return "lab" if value == "lab" else None
+    return "plugin" if isinstance(value, str) else None
+
+
+def _confirmer_names() -> list[str]:
+    # Names are plugins' entry points in fortiauto.delivery (the mock lab's is "lab").
+    from fortiauto.plugins import DELIVERY_GROUP, plugin_names  # noqa: PLC0415 - plugins load typer
+
+    return plugin_names(DELIVERY_GROUP)
+
+
+def _installed_confirmer(name: str) -> str:
+    from fortiauto.plugins import install_hint  # noqa: PLC0415 - plugins load typer
+
+    names = _confirmer_names()
+    if name in names:
+        return name
+    shown = repr(name) if len(name) <= 40 else "this value"
+    expected = ", ".join([*names, "{imap: {url, ...}}"])
+    raise _rule(f"unknown delivery confirmer {shown}; expected one of: {expected}{install_hint(name)}")
 
 
 def _unwrap_imap(value: object) -> object:
@@ -154,9 +172,9 @@ def _unwrap_imap(value: object) -> object:
     return value["imap"] if isinstance(value, dict) and set(value) == {"imap"} else value
 
 
-# ``confirm_delivery: lab`` or ``confirm_delivery: {imap: {url, username, password, ...}}``.
+# ``confirm_delivery: NAME`` (an installed plugin, e.g. ``lab``) or ``{imap: {url, username, password}}``.
 DeliveryConfirm = Annotated[
-    Annotated[Literal["lab"], Tag("lab")]
+    Annotated[str, Tag("plugin")]
     | Annotated[ImapConfirm, BeforeValidator(_unwrap_imap), Tag("imap")],
     Discriminator(_confirmer_kind),
 ]
@@ -252,19 +270,19 @@ class ProbeSpec(_Strict):
     verify_chain: bool | Path = False
     username: OneLine | None = None
     password: SecretStr | None = None
-    # Who confirms the message reached the mailbox (probe/delivery.py): the lab, or an IMAP mailbox.
+    # Who confirms the message reached the mailbox (probe/delivery.py): a plugin's name, or an IMAP mailbox.
     confirm_delivery: DeliveryConfirm | None = None
 
     @field_validator("confirm_delivery", mode="before")
     @classmethod
     def _confirmer_shape(cls, value: object) -> object:
-        if value is None or value == "lab" or isinstance(value, ImapConfirm):
+        if value is None or isinstance(value, ImapConfirm):
             return value
         if isinstance(value, str):
-            shown = repr(value) if len(value) <= 40 else "this value"
-            raise _rule(f"unknown delivery confirmer {shown}; expected one of: lab, {{imap: {{url, ...}}}}")
+            return _installed_confirmer(value)
         if not isinstance(value, dict) or set(value) != {"imap"}:
-            raise _rule("expected lab or {imap: {url, username, password, mailbox, timeout}}")
+            names = " or ".join(_confirmer_names()) or "a confirmer name"
+            raise _rule(f"expected {names} or {{imap: {{url, username, password, mailbox, timeout}}}}")
         return value
 
     @field_serializer("confirm_delivery", mode="wrap")
@@ -342,6 +360,7 @@ class MailServer(_Strict):
     vdom: VdomName | None = None  # overrides the device's vdom for this mail server
 
 
+_URL_REFUSED = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
 
@@ -359,7 +378,7 @@ def _host_problem(host: str) -> str | None:
 
 def _url_problem(url: str) -> str | None:
     # Messages never echo the URL: it may carry credentials.
-    if any(c.isspace() or not c.isprintable() for c in url):
+    if _URL_REFUSED.search(url):
         return "the URL contains a space, line break or control character"
     try:
         parts = urlsplit(url)

@@ -59,6 +59,7 @@ _VDOM = re.compile(r"^[A-Za-z0-9_-]+$")
 # Device and mail-server names label console lines, Markdown tables, JUnit cases and journal
 # entries: no spaces, separators or markup characters, so no output format can be forged.
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+_TOKEN = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what an HTTP header value carries safely
 _PIN = re.compile(r"^(?:[0-9a-f]{2}:){31}[0-9a-f]{2}$|^[0-9a-f]{64}$")
 
 
@@ -175,7 +176,7 @@ def token_problem(token: str) -> str | None:
             "the token starts or ends with a space or line break "
             "(a token file with an extra blank line? only its last newline is removed)"
         )
-    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+    if not _TOKEN.match(token):
         return "the token contains a space, line break or other character no API token has"
     return None
 

@@ -62,13 +62,26 @@ class _CoreResolver(BaseResolver):
         return None
 
     def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
-        if kind is ScalarNode:
-            if implicit[0]:
-                for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
-                    if regexp.match(value):
-                        return str(tag)
-            return _STR
-        return _SEQ if kind is SequenceNode else _MAP
+        if kind is not ScalarNode:
+            return _SEQ if kind is SequenceNode else _MAP
+        if not implicit[0]:
+            return _STR  # quoted
+        tag = _PLAIN.get(value)
+        if tag is None:
+            tag = next(
+                (
+                    str(t)
+                    for t, regexp in self.yaml_implicit_resolvers.get(value[:1], ())
+                    if regexp.match(value)
+                ),
+                _STR,
+            )
+            if len(_PLAIN) < 4096:  # the same few words recur; bounded, and equal for every file
+                _PLAIN[value] = tag
+        return tag
+
+
+_PLAIN: dict[str, str] = {}  # plain scalar -> its implicit tag (a pure function of the text)
 
 
 for _tag, _pattern, _first in (
@@ -130,11 +143,16 @@ def key_path(loc: Loc) -> str:
 
 @dataclass
 class Parsed:
-    """The document as plain data, the 1-based line of every key and item, and what was wrong."""
+    """The document as plain data, the 1-based line of every key and item, and what was wrong.
+
+    ``references`` lists where a string holds ``${`` (a secret reference for the loader to resolve),
+    so the loader need not walk the whole document again.
+    """
 
     data: object = None
     lines: dict[Loc, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    references: list[Loc] = field(default_factory=list)
 
 
 class _TooMuch(Exception):
@@ -154,27 +172,25 @@ class _Walk:
         self.parsed.problems.append(Problem(message, file=self.file, line=line, key=key_path(loc)))
 
     def value(self, node: Node, loc: Loc) -> object:
+        if node.__class__ is ScalarNode:
+            # A scalar alias is one value per ``*name`` written, so it cannot expand the file.
+            return self.scalar(node, loc)
         ident = id(node)
         if ident in self.active:
             self.problem(node, loc, "invalid YAML: an alias refers to the value that contains it")
             return None
         if ident in self.visited:
-            self.aliased += 1
-            if self.aliased > ALIAS_VALUES:
-                self.problem(node, loc, f"invalid YAML: aliases expand to more than {ALIAS_VALUES:,} values")
-                raise _TooMuch
+            self.spend(node, loc, len(node.value))
         else:
             self.visited.add(ident)
-        if isinstance(node, ScalarNode):
-            return self.scalar(node, loc)
         if len(loc) > MAX_DEPTH:
             self.problem(node, loc, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
             raise _TooMuch
         self.active.add(ident)
         try:
-            if isinstance(node, SequenceNode) and node.tag == _SEQ:
+            if node.__class__ is SequenceNode and node.tag == _SEQ:
                 return self.sequence(node, loc)
-            if isinstance(node, MappingNode) and node.tag == _MAP:
+            if node.__class__ is MappingNode and node.tag == _MAP:
                 result: dict[str, object] = {}
                 self.mapping(node, loc, result, merged=False)
                 return result
@@ -183,11 +199,20 @@ class _Walk:
         self.problem(node, loc, "YAML tags are not supported here")
         return None
 
+    def spend(self, node: Node, loc: Loc, values: int) -> None:
+        """Count values a revisited (aliased) collection brings in; stop past the budget."""
+        self.aliased += values
+        if self.aliased > ALIAS_VALUES:
+            self.problem(node, loc, f"invalid YAML: aliases expand to more than {ALIAS_VALUES:,} values")
+            raise _TooMuch
+
     def sequence(self, node: SequenceNode, loc: Loc) -> list[object]:
         items = []
+        lines = self.parsed.lines
         for index, item in enumerate(node.value):
             sub = (*loc, index)
-            self.parsed.lines.setdefault(sub, item.start_mark.line + 1)
+            if sub not in lines:
+                lines[sub] = item.start_mark.line + 1
             items.append(self.value(item, sub))
         return items
 
@@ -195,12 +220,14 @@ class _Walk:
         """Fill ``result`` from ``node``; keys already there win (they came from the merging map)."""
         merges: list[Node] = []
         own: set[str] = set()
+        lines = self.parsed.lines
         for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.tag == _MERGE:
-                merges.append(value_node)
-                continue
-            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
-                self.problem(key_node, loc, "keys must be text")
+            tag = key_node.tag
+            if tag != _STR or key_node.__class__ is not ScalarNode:
+                if tag == _MERGE and key_node.__class__ is ScalarNode:
+                    merges.append(value_node)
+                else:
+                    self.problem(key_node, loc, "keys must be text")
                 continue
             key = key_node.value
             sub = (*loc, key)
@@ -208,10 +235,12 @@ class _Walk:
                 self.problem(key_node, sub, f"invalid YAML: duplicate key {key!r}")
                 continue
             own.add(key)
-            if merged and key in result:
-                continue
-            line = key_node.start_mark.line + 1
-            self.parsed.lines[sub] = line if not merged else self.parsed.lines.get(sub, line)
+            if merged:
+                if key in result:
+                    continue
+                lines.setdefault(sub, key_node.start_mark.line + 1)
+            else:
+                lines[sub] = key_node.start_mark.line + 1
             result[key] = self.value(value_node, sub)
         for source in merges:
             self.merge(source, loc, result)
@@ -225,10 +254,7 @@ class _Walk:
             if id(each) in self.active:
                 self.problem(each, loc, "invalid YAML: an alias refers to the value that contains it")
                 continue
-            self.aliased += len(each.value)
-            if self.aliased > ALIAS_VALUES:
-                self.problem(each, loc, f"invalid YAML: aliases expand to more than {ALIAS_VALUES:,} values")
-                raise _TooMuch
+            self.spend(each, loc, len(each.value))
             self.active.add(id(each))
             try:
                 self.mapping(each, loc, result, merged=True)
@@ -238,6 +264,8 @@ class _Walk:
     def scalar(self, node: ScalarNode, loc: Loc) -> object:
         tag, text = node.tag, node.value
         if tag == _STR:
+            if "${" in text:
+                self.parsed.references.append(loc)
             return text
         if tag == _NULL and text in ("", "~", "null", "Null", "NULL"):
             return None
