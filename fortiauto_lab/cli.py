@@ -68,6 +68,13 @@ def up(
             "checks; per-protocol SSL blocks refused and hidden beside inspect-all.",
         ),
     ] = False,
+    fortimanager: Annotated[
+        bool,
+        typer.Option(
+            "--fortimanager",
+            help="Also run a mock FortiManager managing every device; site.yml then goes through it.",
+        ),
+    ] = False,
 ) -> None:
     """Run a mock FortiGate fleet until Ctrl-C; writes site.yml, ca.pem, hosts.yml and lab.json."""
     try:
@@ -84,6 +91,7 @@ def up(
             model=model,
             base_port=base_port,
             strict=strict,
+            fortimanager=fortimanager,
         )
     except LabInputError as exc:
         typer.echo(f"error: {exc}", err=True)

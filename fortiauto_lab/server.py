@@ -36,6 +36,7 @@ from fortiauto_lab.dataplane import VipListener
 from fortiauto_lab.device import LabDevice
 from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.faults import Faults, faults_for_device, parse_fault_spec
+from fortiauto_lab.fortimanager import RunningFortiManager, route_site, start_fortimanager
 from fortiauto_lab.hardware import Model, resolve_model
 from fortiauto_lab.persist import (
     PORTS_PER_DEVICE,
@@ -70,6 +71,7 @@ class LabOptions:
     strict: bool = False
     base_port: int | None = None
     host: str = "127.0.0.1"
+    fortimanager: bool = False  # a mock FortiManager manages every device (fortiauto_lab/fortimanager/)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class Lab:
     ca_path: Path
     info: dict[str, Any]
     _served: list[_Served] = field(default_factory=list, repr=False)
+    fortimanager: RunningFortiManager | None = None
 
     def write_info(self) -> None:
         """Rewrite lab.json from the devices as they are now (the faults in force included)."""
@@ -146,6 +149,8 @@ class Lab:
 
     async def stop(self) -> None:
         """Close every listener and HTTPS site; open sessions are dropped."""
+        if self.fortimanager is not None:
+            await self.fortimanager.stop()
         listeners = [entry[4] for served in self._served for entry in served.listeners]
         await asyncio.gather(*(listener.stop() for listener in listeners), return_exceptions=True)
         backends = [backend for served in self._served for backend in served.backends]
@@ -275,12 +280,13 @@ def _site(info: dict[str, Any]) -> dict[str, Any]:
         }
         token = f"${{file:tokens/{dev['name']}.token}}"
         devices.append({"name": dev["name"], "url": dev["url"], "token": token, "mail_servers": [server]})
-    return {
+    site = {
         "version": 1,
         "defaults": {"vdom": "root", "verify_tls": "ca.pem", "timeout": 10},
         "rollout": {"canary": 1, "batch_size": 10, "concurrency": 10, "max_failures": 1},
         "devices": devices,
     }
+    return route_site(site, info["fortimanager"]) if "fortimanager" in info else site
 
 
 def _inventory(state_dir: Path, info: dict[str, Any]) -> CommentedMap:
@@ -332,6 +338,8 @@ def _write_state(state_dir: Path, info: dict[str, Any], ca: CertKey, mail: dict[
         _write(state_dir / "certs" / f"{short}.key", pair.key_pem, secret=True)
     for dev in info["devices"]:
         _write(state_dir / "tokens" / f"{dev['name']}.token", dev["token"] + "\n", secret=True)
+    if "fortimanager" in info:
+        _write(state_dir / "tokens" / "fortimanager.token", info["fortimanager"]["token"] + "\n", secret=True)
     _write(state_dir / "lab.json", json.dumps(info, indent=2) + "\n", secret=True)
     _write(state_dir / "hosts.yml", _yaml(_inventory(state_dir, info)))
     site_path = state_dir / "site.yml"
@@ -378,6 +386,11 @@ def _info(options: LabOptions, checked: _Checked, state_dir: Path) -> dict[str, 
     }
 
 
+def _managed(options: LabOptions) -> list[tuple[str, Faults]]:
+    """With ``--fortimanager`` every device says so in its central-management config."""
+    return parse_fault_spec("*:fortimanager-managed") if options.fortimanager else []
+
+
 async def start_lab(state_dir: Path, **kwargs: Any) -> Lab:
     """Start mock FortiGates (``LabOptions`` fields as keywords) and write the state dir.
 
@@ -408,7 +421,7 @@ async def start_lab(state_dir: Path, **kwargs: Any) -> Lab:
                 serial=_serial(checked.model, index + 1),
                 template=template,
                 certs=certs,
-                faults=faults_for_device(checked.spec, name),
+                faults=faults_for_device(_managed(options) + checked.spec, name),
                 token=kept.token if kept else None,
                 password=kept.password if kept else None,
                 shared_cert=shared,
@@ -422,6 +435,11 @@ async def start_lab(state_dir: Path, **kwargs: Any) -> Lab:
         lab.info["devices"] = [
             _device_info(d, s, options.host) for d, s in zip(lab.devices, lab._served, strict=True)
         ]
+        if options.fortimanager:
+            lab.fortimanager = await start_fortimanager(
+                lab.devices, ca=ca, cert_dir=state_dir / "certs" / "https", host=options.host
+            )
+            lab.info["fortimanager"] = lab.fortimanager.info()
         lab.site_path = _write_state(state_dir, lab.info, ca, mail)
     except BaseException:
         await lab.stop()

@@ -15,7 +15,7 @@ import json
 import secrets
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from fortiauto_lab.errors import LabInputError
-from fortiauto_lab.fortimanager.api import FortiManagerMock, ManagedUnit
+from fortiauto_lab.fortimanager.api import SERIAL, FortiManagerMock, ManagedUnit
 from fortiauto_lab.fortimanager.faults import FmgFaults, parse_fmg_faults
 from fortiauto_lab.pki import CertKey, issue_cert
 
@@ -108,7 +108,8 @@ class RunningFortiManager:
             "token": self.mock.token,
             "adom": self.mock.adom_name,
             "package": self.mock.package,
-            "serial": "FMG-VM0000000001",
+            "vdom": self.mock.vdom,
+            "serial": SERIAL,
         }
 
     async def stop(self) -> None:
@@ -163,25 +164,23 @@ async def start_fortimanager(
     return RunningFortiManager(mock, host, sock.getsockname()[1], runner)
 
 
-def route_site(site: dict[str, Any], fmg: RunningFortiManager) -> dict[str, Any]:
+def route_site(site: dict[str, Any], fortimanager: Mapping[str, Any]) -> dict[str, Any]:
     """The lab's site data with every device reached through the mock FortiManager.
 
-    The API key is read from ``tokens/fortimanager.token`` beside the site file (``server.py``
-    writes it 0600); the device's own token stays for read-only facts and logs.
+    ``fortimanager`` is ``RunningFortiManager.info()`` (lab.json's entry). The API key is read
+    from ``tokens/fortimanager.token`` beside the site file (``server.py`` writes it 0600); each
+    device keeps its own token for read-only facts and logs.
     """
     routed = dict(site)
     routed["fortimanager"] = {
-        "url": fmg.url,
+        "url": fortimanager["url"],
         "token": "${file:tokens/fortimanager.token}",
-        "adom": fmg.mock.adom_name,
+        "adom": fortimanager["adom"],
         "verify_tls": "ca.pem",
         "workspace": "auto",
     }
+    target = {"package": fortimanager["package"], "vdom": fortimanager["vdom"]}
     routed["devices"] = [
-        {
-            **device,
-            "fortimanager": {"device": device["name"], "package": fmg.mock.package, "vdom": fmg.mock.vdom},
-        }
-        for device in site.get("devices", [])
+        {**device, "fortimanager": {"device": device["name"], **target}} for device in site.get("devices", [])
     ]
     return routed
