@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fortiauto_lab.fortimanager import RunningFortiManager, start_fortimanager
-from fortiauto_lab.pki import make_ca
+from fortiauto_lab.fortimanager import RunningFortiManager
 from fortiauto_lab.server import Lab, LabThread
 
 
@@ -55,19 +54,12 @@ def _async(fn):  # run a plain call on the lab's loop (the lab's state belongs t
 
 @pytest.fixture(scope="session")
 def fmg_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FmgLab]:
+    """``lab up --fortimanager`` in-process: two FortiOS 7.0 devices and the FortiManager managing them."""
     state = tmp_path_factory.mktemp("fmg-lab")
-    thread = LabThread(state, devices=2, version="7.0", faults="*:fortimanager-managed")
+    thread = LabThread(state, devices=2, version="7.0", fortimanager=True)
     lab = thread.__enter__()
-    ca = make_ca("fortiauto FortiManager test CA")
-    ca_path = state / "fmg-ca.pem"
-    ca_path.write_text(ca.cert_pem)
-    try:
-        running = thread.call(lambda: start_fortimanager(lab.devices, ca=ca, cert_dir=state / "fmg-certs"))
-    except BaseException:
-        thread.__exit__(None, None, None)
-        raise
-    yield FmgLab(thread, lab, running, ca_path)
-    thread.call(running.stop)
+    assert lab.fortimanager is not None
+    yield FmgLab(thread, lab, lab.fortimanager, lab.ca_path)
     thread.__exit__(None, None, None)
 
 
