@@ -2,8 +2,9 @@
 
 FortiOS adds ``q_origin_key`` to list-of-names entries, returns multi-value options as one
 space-separated string (ports sometimes as a JSON list, a scalar, or ``""``), may wrap strings
-in quotes, and returns every field with its default (shared/reference/fortios-objects.md,
-"Gotchas" 3-7). ``project`` cuts a GET body down to the keys a desired object names;
+in quotes, and returns every field with its default (seen in real units' answers, e.g. the
+policy dumps in bluecmd/fortigate_exporter's test data, and handled alike by Ansible's
+fortinet.fortios comparison code). ``project`` cuts a GET body down to the keys a desired object names;
 ``canonical`` makes two values comparable; ``differing`` lists the managed keys that differ.
 No I/O.
 """
