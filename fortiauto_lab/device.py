@@ -90,6 +90,12 @@ class RequestLog:
         self.log.clear()
 
 
+def _overlap(policy: dict[str, Any], security: dict[str, Any], attr: str) -> bool:
+    """Whether a security policy's names for ``attr`` cover the policy's (``any`` / ``all`` cover all)."""
+    names = {d["name"] for d in security.get(attr, [])}
+    return bool(names & ({d["name"] for d in policy.get(attr, [])} | {"any", "all"}))
+
+
 class LabDevice:
     """A mock FortiGate (implements ``fortiauto_lab.view.DeviceView``)."""
 
@@ -256,11 +262,11 @@ class LabDevice:
 
     def _security_policy(self, vdom: str, policy: dict[str, Any]) -> dict[str, Any] | None:
         # Which security policy a session matches after its SSL policy is not modelled in full:
-        # the first enabled accept rule naming the same destination, or "all".
-        wanted = {d["name"] for d in policy.get("dstaddr", [])} | {"all"}
+        # the first enabled accept rule on the same interfaces naming the same destination, or "all".
         for security in self.store.members(vdom, "firewall/security-policy"):
-            names = {d["name"] for d in security.get("dstaddr", [])}
-            if security.get("status") == "enable" and security.get("action") == "accept" and names & wanted:
+            if security.get("status") != "enable" or security.get("action") != "accept":
+                continue
+            if all(_overlap(policy, security, attr) for attr in ("srcintf", "dstintf", "dstaddr")):
                 return security
         return None
 

@@ -65,11 +65,15 @@ def lab_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
     """``lab_factory(version="7.0", devices=1)``: one shared lab per argument set."""
     started: dict[tuple[Any, ...], tuple[LabThread, Lab]] = {}
 
-    def get(version: str = "7.0", devices: int = 1, faults: str | None = None) -> Lab:
-        key = (version, devices, faults)
+    def get(version: str = "7.0", devices: int = 1, faults: str | None = None, **options: Any) -> Lab:
+        key = (version, devices, faults, tuple(sorted(options.items())))
         if key not in started:
             thread = LabThread(
-                tmp_path_factory.mktemp(f"lab-{version}"), devices=devices, version=version, faults=faults
+                tmp_path_factory.mktemp(f"lab-{version}"),
+                devices=devices,
+                version=version,
+                faults=faults,
+                **options,
             )
             started[key] = (thread, thread.__enter__())
         return started[key][1]
@@ -101,6 +105,22 @@ def api_for(lab_factory: Callable[..., Lab]) -> Iterator[Callable[..., Api]]:
 
     def get(version: str, **kwargs: Any) -> Api:
         client = Api(lab_factory(version), **kwargs)
+        client.reset()
+        made.append(client)
+        return client
+
+    yield get
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def lab_api(lab_factory: Callable[..., Lab]) -> Iterator[Callable[..., Api]]:
+    """``lab_api("7.6.5", model="FortiGate-60F", strict=True)``: fgt-001 of such a lab, reset."""
+    made: list[Api] = []
+
+    def get(version: str = "7.0", **options: Any) -> Api:
+        client = Api(lab_factory(version, **options))
         client.reset()
         made.append(client)
         return client
