@@ -381,6 +381,46 @@ def rollback(
     return _emit_run(result, output, report_dir)
 
 
+class InventoryOutput(StrEnum):
+    text = "text"
+    json = "json"
+    site = "site"
+
+
+@app.command()
+def inventory(
+    fortimanager: Annotated[
+        Path,
+        typer.Option(
+            "--fortimanager",
+            metavar="SITE",
+            help="A site file whose fortimanager: block names the FortiManager (devices may be absent).",
+        ),
+    ],
+    output: Annotated[InventoryOutput, typer.Option("--output", "-o")] = InventoryOutput.text,
+    vdom: Annotated[str, typer.Option("--vdom", help="The vdom to route if a device has several.")] = "root",
+) -> int:
+    """List what FortiManager manages (model, version, HA, sync); --output site writes a site file for it."""
+    from fortiauto.fortimanager.connect import client_for_fortimanager  # noqa: PLC0415
+    from fortiauto.fortimanager.inventory import render_table, site_skeleton  # noqa: PLC0415
+    from fortiauto.site.loader import load_fortimanager  # noqa: PLC0415
+
+    spec = load_fortimanager(fortimanager)
+
+    async def fetch(_: asyncio.Event) -> list[Any]:
+        async with client_for_fortimanager(spec) as fmg:
+            return await fmg.devices()
+
+    devices = _run(fetch)
+    if output is InventoryOutput.json:
+        sys.stdout.write(json.dumps([d.to_json() for d in devices], indent=2, sort_keys=True) + "\n")
+    elif output is InventoryOutput.site:
+        sys.stdout.write(site_skeleton(devices, fortimanager, vdom=vdom))
+    else:
+        sys.stdout.write(render_table(devices))
+    return 0
+
+
 def _fail(message: str, code: int) -> NoReturn:
     _say(f"error: {message}")
     sys.exit(code)
