@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import click
 import typer
 from rich.console import Console
 
@@ -154,23 +154,53 @@ def _say(message: str) -> None:
 
 
 def _emit_run(run: RunResult, output: Output, report_dir: Path | None) -> int:
+    """Reports, then the run on stdout; a closed pipe or terminal never changes the exit code."""
+    if report_dir is not None:
+        _write_reports(run, report_dir)
+    try:
+        _print_run(run, output)
+    except OSError:  # `| head`, a closed terminal: the run is over, its exit code stands
+        _silence_stdout()
+    return run.exit_code
+
+
+def _write_reports(run: RunResult, report_dir: Path) -> None:
+    from fortiauto.report import write_reports  # noqa: PLC0415
+
+    try:
+        paths = write_reports(run, report_dir)
+    except OSError as exc:
+        _say(f"warning: reports not written to {report_dir}: {exc.strerror or exc}")
+        return
+    for path in paths:
+        _say(f"report: {path}")
+
+
+def _print_run(run: RunResult, output: Output) -> None:
     from fortiauto.report.console import render_summary  # noqa: PLC0415
 
-    if report_dir is not None:
-        from fortiauto.report import write_reports  # noqa: PLC0415
-
-        for path in write_reports(run, report_dir):
-            _err().print(f"report: {path}")
     if output is Output.json:
         sys.stdout.write(json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n")
-    else:
-        _out().print(render_summary(run))
-        for note in run.notes:
-            _out().print(f"note: {note}")
-        wrote = any(d.requests.writes for d in run.devices)
-        if run.exit_code in (3, 4) and run.command == "apply" and wrote:
-            _out().print(f"run id {run.run_id}; undo with: fortiauto rollback --run {run.run_id}")
-    return run.exit_code
+        sys.stdout.flush()
+        return
+    out = _out()
+    out.print(render_summary(run))
+    for note in run.notes:
+        out.print(f"note: {note}", markup=False)
+    wrote = any(d.requests.writes for d in run.devices)
+    if run.exit_code in (3, 4) and run.command == "apply" and wrote:
+        where = f" --journal-dir {run.journal_dir}" if run.journal_dir else ""
+        out.print(
+            f"run id {run.run_id}; undo with: fortiauto rollback --run {run.run_id}{where}", markup=False
+        )
+    sys.stdout.flush()
+
+
+def _silence_stdout() -> None:
+    # Point fd 1 at /dev/null so that the interpreter's last flush cannot fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @app.command()
@@ -430,20 +460,25 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: run the app, map errors to exit codes; tracebacks only with --debug."""
     try:
         code = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        _fail("aborted", 130)
-    except click.exceptions.UsageError as exc:
-        _fail(exc.format_message(), 2)
-    except click.exceptions.ClickException as exc:
-        _fail(exc.format_message(), 2)
     except FortiautoError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except Exception as exc:  # a bug: say so, show the traceback only with --debug
+        _fail("interrupted; nothing was changed", 130)
+    except Exception as exc:  # click's own (or typer's vendored click's) exceptions, or a bug
+        kind = _click_kind(exc)
+        if kind == "Exit":
+            sys.exit(getattr(exc, "exit_code", 0))
+        if kind == "Abort":
+            _fail("aborted at the prompt; nothing was changed", 130)
+        if kind == "ClickException":
+            _fail(exc.format_message(), 2)  # type: ignore[attr-defined]
         if _state["debug"]:
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc} (a bug; rerun with --debug for the traceback)", 1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_kind(exc: BaseException) -> str | None:
+    """Which of click's control exceptions ``exc`` is, whether from click or typer's vendored copy."""
+    names = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__.endswith("click.exceptions")}
+    return next((kind for kind in ("Exit", "Abort", "ClickException") if kind in names), None)

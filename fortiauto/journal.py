@@ -19,7 +19,15 @@ from typing import Any
 from fortiauto.errors import InputError, JournalUnwritable
 from fortiauto.results import Change
 
-__all__ = ["Journal", "JournalEntry", "journal_dir", "latest_run_id", "pending_undos", "read_journal"]
+__all__ = [
+    "Journal",
+    "JournalEntry",
+    "journal_dir",
+    "latest_run_id",
+    "pending_undos",
+    "read_journal",
+    "unfinished_runs",
+]
 
 ENV_VAR = "FORTIAUTO_JOURNAL_DIR"
 
@@ -174,3 +182,21 @@ def pending_undos(entries: list[dict[str, Any]]) -> dict[str, list[JournalEntry]
             JournalEntry(entry["device"], entry["seq"], change_from_json(entry["change"]))
         )
     return {device: list(reversed(items)) for device, items in out.items()}
+
+
+def unfinished_runs(directory: Path, *, exclude: str | None = None) -> dict[str, list[str]]:
+    """Per device, the runs that wrote to it, never finished (no ``end`` line) and still have writes to undo.
+
+    What a killed or crashed run leaves behind; a run that rolled back or was rolled back
+    since has nothing pending and does not count.
+    """
+    found: dict[str, list[str]] = {}
+    for path in _runs(directory) if directory.is_dir() else []:
+        if path.stem == exclude:
+            continue
+        entries = read_journal(path)
+        ended = {e.get("device") for e in entries if e.get("type") == "end"}
+        for device in pending_undos(entries):
+            if device not in ended:
+                found.setdefault(device, []).append(path.stem)
+    return found

@@ -273,6 +273,7 @@ class RunResult:
     command: str = "apply"
     notes: tuple[str, ...] = ()
     window: str | None = None  # the change window, as "start - end", when the site sets one
+    journal_dir: str | None = None  # where the run's journal is (for the back-out command)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -283,5 +284,6 @@ class RunResult:
             "finished": self.finished.isoformat(),
             "exit_code": self.exit_code,
             "notes": list(self.notes),
+            "journal_dir": self.journal_dir,
             "devices": [d.to_json() for d in self.devices],
         }

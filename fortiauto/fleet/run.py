@@ -23,7 +23,14 @@ from fortiauto.events import Events
 from fortiauto.fleet.lock import device_lock, site_lock
 from fortiauto.fleet.schedule import estimate_seconds, halt_reason, schedule, select_devices
 from fortiauto.fleet.window import check_window, fits_window, wait_for_window, window_text
-from fortiauto.journal import Journal, JournalEntry, latest_run_id, pending_undos, read_journal
+from fortiauto.journal import (
+    Journal,
+    JournalEntry,
+    latest_run_id,
+    pending_undos,
+    read_journal,
+    unfinished_runs,
+)
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.results import DeviceResult, RequestCounts, RunResult
 from fortiauto.site import Device, Site
@@ -110,7 +117,8 @@ async def run_fleet(
             journal.record(
                 "run", devices=[d.name for d in devices], reach=[device_header(d) for d in devices], **header
             )
-        runner = _Runner(site, options, client_factory, prober, events, journal, delivery, notes)
+        unfinished = unfinished_runs(options.journal_dir, exclude=options.run_id)
+        runner = _Runner(site, options, client_factory, prober, events, journal, delivery, notes, unfinished)
         results = await runner.run_groups(devices, stop)
     finally:
         lock.release()
@@ -129,6 +137,7 @@ async def run_fleet(
         command=options.command,
         notes=tuple(notes),
         window=window_text(site.change_window),
+        journal_dir=None if options.check else str(options.journal_dir.resolve()),
     )
 
 
@@ -142,6 +151,7 @@ class _Runner:
     journal: Journal | None
     delivery: DeliveryCheck | None
     notes: list[str]
+    unfinished: dict[str, list[str]]
 
     async def run_groups(self, devices: Sequence[Device], stop: asyncio.Event) -> dict[str, DeviceResult]:
         plan = schedule(devices, self.site.rollout)
@@ -191,6 +201,9 @@ class _Runner:
             self.notes.append(
                 f"{device.name}: started though it may not finish in the window (--ignore-window)"
             )
+        unfinished = self._unfinished(device)
+        if unfinished and writing:
+            return conclude(device.name, Ending.REFUSED, f"refused: {unfinished}")
         lock = device_lock(device.url, device.name, lock_dir=self.options.lock_dir)
         if writing:
             try:
@@ -202,7 +215,18 @@ class _Runner:
         finally:
             lock.release()
 
+    def _unfinished(self, device: Device) -> str | None:
+        runs = self.unfinished.get(device.name)
+        if not runs:
+            return None
+        where = f"--journal-dir {self.options.journal_dir}"
+        return (
+            f"run {runs[-1]} wrote to {device.name} and never finished (killed or crashed); nothing more "
+            f"is changed on it until that run is undone: fortiauto rollback --run {runs[-1]} {where}"
+        )
+
     def _transaction(self, device: Device) -> DeviceTransaction:
+        unfinished = self._unfinished(device)
         return DeviceTransaction(
             device,
             options=TransactionOptions(
@@ -211,6 +235,7 @@ class _Runner:
                 probe=self.options.probe,
                 force_baseline=self.options.force_baseline,
                 templates=self.site.templates,
+                notes=(unfinished,) if unfinished else (),
             ),
             client_factory=self.client_factory,
             prober=self.prober,
@@ -333,4 +358,5 @@ async def rollback_run(
         exit_code=fleet_exit_code(results),
         command="rollback",
         notes=tuple(notes),
+        journal_dir=str(directory.resolve()),
     )

@@ -74,6 +74,7 @@ class TransactionOptions:
     probe: bool = True
     force_baseline: bool = False  # change a device whose baseline probe fails
     templates: Path | None = None
+    notes: tuple[str, ...] = ()  # warnings the fleet knows before the device starts (e.g. an unfinished run)
 
 
 class DeviceTransaction:
@@ -128,8 +129,16 @@ class DeviceTransaction:
         result = replace(
             result, requests=counts, probes=tuple(self.verifier.history), timeline=self.phases.timeline
         )
+        self._record_end(result)
         self.events.device_finished(result)
         return result
+
+    def _record_end(self, result: DeviceResult) -> None:
+        # Without this line a later run takes the device's writes as an unfinished run and stops.
+        try:
+            self._record("end", ending=result.ending, status=result.status)
+        except FortiautoError:
+            return
 
     async def _guarded(self, api: DeviceApi) -> DeviceResult:
         try:
@@ -404,7 +413,7 @@ class DeviceTransaction:
             rung=rung,
             tasks=self.applier.tasks,
             templates=self.options.templates,
-            warnings=self._preflight.warnings(self.device),
+            warnings=(*self.options.notes, *self._preflight.warnings(self.device)),
         )
         self._policy_name = prepared.policy_name or self._policy_name
         if self.options.check and not prepared.plan.empty:
