@@ -17,7 +17,7 @@ import typer
 from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.faults import describe_registry
 
-__all__ = ["app", "faults_help"]
+__all__ = ["app", "faults_help", "faults_markdown"]
 
 INSTALL_HINT = "the lab needs its extra: pip install 'fortiauto[lab]'"
 
@@ -34,6 +34,13 @@ def faults_help() -> str:
         lines.append(f"{group}:")
         lines.extend(f"  {usage:<26} {meaning}" for _, usage, meaning in entries)
     return "\n".join(lines)
+
+
+def faults_markdown() -> str:
+    """The registry as the Markdown table docs/lab.md carries (a test keeps the two in step)."""
+    rows = ["| group | fault or state | meaning |", "|---|---|---|"]
+    rows += [f"| {group} | `{usage}` | {meaning} |" for group, usage, meaning in describe_registry()]
+    return "\n".join(rows)
 
 
 def _epilog() -> str:
