@@ -91,3 +91,26 @@ async def test_76_logincheck_alone_would_not_log_in(lab_for: Callable[[str], Lab
         with pytest.raises(errors.AuthError, match="no CSRF cookie"):
             async with FortiOSClient(proxy.url, verify=str(proxy.ca_path), **credentials(lab, "session")):
                 pass
+
+
+@pytest.mark.parametrize(("release", "flow"), [("6.4.1", "/logincheck"), ("7.6.2", "/api/v2/authentication")])
+async def test_session_login_flow_by_release(
+    lab_for: Callable[[str], Lab], tmp_path: Path, release: str, flow: str
+) -> None:
+    # 6.4.1 predates /api/v2/authentication (the lab answers its HTML 404): the legacy cookie
+    # login, with X-CSRFTOKEN on the write. 7.6.2 still has a /logincheck session, but the API
+    # endpoint comes first.
+    lab = lab_for(release)
+    reset(lab)
+    device = lab.devices[0]
+    async with FortiOSProxy(device.url, upstream_ca=lab.ca_path, directory=tmp_path) as proxy:
+        async with FortiOSClient(
+            proxy.url, verify=str(proxy.ca_path), **credentials(lab, "session")
+        ) as client:
+            created = await client.create(
+                "firewall/address", {"name": "flow-x", "subnet": "192.0.2.4 255.255.255.255"}, mkey="flow-x"
+            )
+            assert created.mkey == "flow-x"
+        logins = [e.path for e in proxy.exchanges if not e.path.startswith("/api/v2/cmdb")]
+    assert logins[0] == "/api/v2/authentication"
+    assert flow in logins[:2]
