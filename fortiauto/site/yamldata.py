@@ -309,6 +309,8 @@ def _syntax_problem(exc: yaml.YAMLError, file: str) -> Problem:
         line = mark.line + 1 if mark is not None else None
         # libyaml's texts name what it expected, never the document's values.
         text = str(exc.problem or exc.context or "syntax error")
+        if text == "but found another document":
+            text = "a site file is one YAML document; this is a second one (---)"
         return Problem(f"invalid YAML: {text}", file=file, line=line)
     return Problem(f"invalid YAML ({type(exc).__name__})", file=file)
 

@@ -7,6 +7,7 @@ file there, not new code.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from datetime import UTC, datetime, timedelta
@@ -14,10 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fortiauto.certs import pem_fingerprint
+from fortiauto.desired import desired_objects, recommended
 from fortiauto.errors import InputError, SiteInvalid
-from fortiauto.site import Site
+from fortiauto.fortios.connect import client_for
+from fortiauto.fortios.version import FortiOSVersion
+from fortiauto.site import Site, loader
 from fortiauto.site.loader import load_site, load_site_data, redacted_dump
 from tests.fixtures.make_certs import PASSPHRASE, write_leaf
 
@@ -82,7 +88,7 @@ def problems_of(path: Path, environ: dict[str, str] | None = None) -> SiteInvali
 
 
 def test_the_corpus_is_large_enough():
-    assert len(CASES) >= 28
+    assert len(CASES) >= 95
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
@@ -441,3 +447,253 @@ def test_any_value_of_the_wrong_shape_fails_cleanly(tmp_path, value):
             failures.extend(problems)
     assert len(failures) >= 5
     assert all("\n" not in p and not p.startswith("None|") for p in failures), failures
+
+
+# ---------------------------------------------------------------- hostile files (issue 14)
+
+FILE_KEYS = {
+    # where the site names a file -> (key path, line, what messages call it)
+    "token": ("devices[0].token", 5, "file"),
+    "cert": ("devices[0].mail_servers[0].certificate.cert", 10, "certificate file"),
+    "key": ("devices[0].mail_servers[0].certificate.key", 11, "key file"),
+    "ca": ("devices[0].verify_tls", 6, "CA bundle"),
+}
+
+
+def hostile_file(tmp_path: Path, kind: str) -> tuple[Path, str]:
+    """A path that must never be read as a file's text, and the reason the loader must give."""
+    target = tmp_path / f"hostile-{kind}"
+    if kind == "fifo":
+        os.mkfifo(target)  # nobody ever writes: a blocking open or read would hang forever
+        return target, "is a FIFO (named pipe), not a regular file"
+    if kind == "symlink-loop":
+        target.symlink_to(target.name)
+        return target, "is a symbolic link loop"
+    if kind == "folder":
+        target.mkdir()
+        return target, "is a folder, not a regular file"
+    if kind == "missing":
+        return target, "not found"
+    if kind == "dev-zero":
+        return Path("/dev/zero"), "is a character device, not a regular file"
+    if kind == "too-big":
+        with target.open("wb") as handle:  # sparse: 2 MB long, nothing written
+            handle.truncate(2 * 1024 * 1024)
+        return target, "is 2 MB; the limit is 1 MB"
+    raise AssertionError(kind)
+
+
+def site_naming(where: str, path: Path) -> str:
+    if where == "token":
+        return site_text(auth=f"token: ${{file:{path}}}")
+    if where == "ca":
+        return site_text().replace("    mail_servers:", f"    verify_tls: {path}\n    mail_servers:")
+    return site_text(**{where: str(path)})
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["fifo", "symlink-loop", "folder", "missing", "dev-zero", "too-big"])
+@pytest.mark.parametrize("where", sorted(FILE_KEYS))
+def test_a_named_file_that_is_not_a_small_regular_file_is_one_problem(tmp_path, where, kind):
+    path, reason = hostile_file(tmp_path, kind)
+    key, line, what = FILE_KEYS[where]
+    error = problems_of(write(tmp_path, site_naming(where, path)))
+    (problem,) = [p for p in error.problems if p.key == key]
+    assert problem.line == line
+    assert problem.message.startswith(f"{what} {str(path)!r} {reason}")
+    assert "\n" not in str(problem)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("fifo", "the site file is a FIFO (named pipe), not a regular file"),
+        ("symlink-loop", "the site file is a symbolic link loop"),
+        ("folder", "the site file is a folder, not a regular file"),
+        ("missing", "site file not found"),
+        ("dev-zero", "the site file is a character device, not a regular file"),
+    ],
+)
+def test_a_site_file_that_is_not_a_regular_file_is_refused_without_reading(tmp_path, kind, message):
+    path, _ = hostile_file(tmp_path, kind)
+    with pytest.raises(SiteInvalid) as info:
+        load_site(path, environ=ENV)
+    assert [str(p) for p in info.value.problems] == [f"{path}: {message}"]
+
+
+def test_a_site_file_over_4_mb_is_refused_from_its_size_alone(tmp_path, monkeypatch):
+    path = tmp_path / "huge.yml"
+    with path.open("wb") as handle:
+        handle.truncate(5 * 1024 * 1024 + 1)
+    reads: list[int] = []
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
+    with pytest.raises(SiteInvalid) as info:
+        load_site(path, environ=ENV)
+    assert [str(p) for p in info.value.problems] == [f"{path}: the site file is 5 MB; the limit is 4 MB"]
+    assert reads == []
+
+
+def test_a_site_file_that_is_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "latin1.yml"
+    path.write_bytes(site_text().replace("mx1\n", "mx\xe91\n", 1).encode("latin-1"))
+    error = problems_of(path)
+    assert [(p.line, p.message) for p in error.problems] == [(7, "the site file is not UTF-8 text")]
+
+
+def test_a_referenced_file_is_read_once_per_load(tmp_path, monkeypatch):
+    text = site_text().replace("    mail_servers:", f"    verify_tls: {CERTS / 'ca.pem'}\n    mail_servers:")
+    device = text.split("devices:\n", 1)[1]
+    fleet = text + "".join(
+        device.replace("fgt-1", f"fgt-{i}").replace("127.0.0.1:8443", f"127.0.0.{i}:8443")
+        for i in range(2, 51)
+    )
+    opened: list[Path] = []
+    real = loader.read_capped
+    monkeypatch.setattr(
+        loader, "read_capped", lambda path, cap: opened.append(Path(path)) or real(path, cap=cap)
+    )
+    site = load_site(write(tmp_path, fleet), environ=ENV)
+    assert len(site.devices) == 50
+    assert sorted(p.name for p in opened) == ["ca.pem", "mx1.key", "mx1.pem", "site.yml"]
+    assert len({d.mail_servers[0].certificate.fingerprint_sha256 for d in site.devices}) == 1
+
+
+# ---------------------------------------------------------------- YAML that exhausts or changes meaning
+
+
+def bomb_text(levels: int = 9, width: int = 9) -> str:
+    lines = [f"  a0: &a0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]" for i in range(1, levels + 1)]
+    return site_text().replace("version: 1\n", "version: 1\nbomb:\n" + "\n".join(lines) + "\n")
+
+
+@pytest.mark.timeout(20)
+def test_an_alias_bomb_is_refused_after_a_bounded_expansion(tmp_path):
+    error = problems_of(write(tmp_path, bomb_text()))
+    (problem,) = error.problems
+    assert problem.message == "invalid YAML: aliases expand to more than 100,000 values"
+    assert problem.key.startswith("bomb.a")
+
+
+def test_aliases_and_merges_within_the_budget_load(tmp_path):
+    text = site_text().replace("      - name: mx1\n", "      - &mx name: mx1\n")
+    text = text.replace(
+        "    mail_servers:\n      - &mx name: mx1", "    mail_servers:\n      - &mx\n        name: mx1"
+    )
+    text += "  - name: fgt-2\n    url: https://127.0.0.2\n    token: t2\n    mail_servers:\n"
+    text += "      - <<: *mx\n        ssl_profile: protect-mx2\n"
+    site = load_site(write(tmp_path, text), environ=ENV)
+    merged = site.devices[1].mail_servers[0]
+    assert merged.ssl_profile == "protect-mx2"
+    assert merged.emailfilter_profile == site.devices[0].mail_servers[0].emailfilter_profile
+
+
+@pytest.mark.parametrize(
+    ("written", "loaded"), [("yes", "yes"), ("on", "on"), ("no", "no"), ("1:30", "1:30")]
+)
+def test_plain_scalars_follow_yaml_1_2_so_words_stay_words(tmp_path, written, loaded):
+    text = site_text().replace("ssl_profile: protect-mx1", f"ssl_profile: {written}")
+    site = load_site(write(tmp_path, text), environ=ENV)
+    assert site.devices[0].mail_servers[0].ssl_profile == loaded
+
+
+# Names as FortiOS takes them: sent exactly as written (YAML-quoted where YAML needs it), never re-read.
+VERBATIM_NAMES = ["mail: inbound", "mail #1", "null", "true", "~", "- item", "mail&more", "{x}", "50%"]
+
+
+@pytest.mark.parametrize("name", VERBATIM_NAMES)
+def test_a_name_that_looks_like_yaml_is_sent_verbatim(tmp_path, name):
+    quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    text = site_text()
+    for key in ("emailfilter_profile", "ssl_profile", "protocol_options"):
+        text = text.replace(f"{key}: ", f"{key}: {quoted} #", 1)
+    text = text.replace("policy: {vip: vip-mx1}", f"policy: {{name: {quoted}}}")
+    (tmp_path / "templates").mkdir()
+    shutil.copytree(ROOT / "templates" / "desired", tmp_path / "templates" / "desired")
+    site = load_site(write(tmp_path, text), environ=ENV)
+    ms = site.devices[0].mail_servers[0]
+    assert (ms.emailfilter_profile, ms.ssl_profile, ms.protocol_options, ms.policy.name) == (name,) * 4
+    version = FortiOSVersion.parse("7.0.12")
+    for objects in (recommended(ms, version), desired_objects(ms, version, templates=tmp_path / "templates")):
+        assert objects["emailfilter"]["name"] == name
+        assert objects["ssl_profile"]["name"] == name
+        assert objects["protocol_options"]["name"] == name
+        assert objects["policy"]["emailfilter-profile"] == name
+
+
+# ---------------------------------------------------------------- verify_tls pins (issue 19)
+
+PIN = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "written", [f"sha256:{PIN}", f"SHA256:{PIN.upper()}", "sha256:" + ":".join([PIN[:2].upper()] * 32)]
+)
+def test_verify_tls_pins_the_device_certificate(tmp_path, written):
+    text = site_text().replace("version: 1\n", f'version: 1\ndefaults:\n  verify_tls: "{written}"\n')
+    site = load_site(write(tmp_path, text), environ=ENV)
+    device = site.devices[0]
+    assert device.tls_pin_sha256 == PIN
+    assert device.verify_tls == f"sha256:{PIN}"
+    assert site.warnings == ()
+
+
+def test_a_device_without_a_pin_has_none(tmp_path):
+    site = load_site(write(tmp_path, site_text()), environ=ENV)
+    assert site.devices[0].tls_pin_sha256 is None
+
+
+def test_one_firewall_may_appear_once_per_vdom(tmp_path):
+    text = site_text() + "  - name: fgt-1-dmz\n    url: https://127.0.0.1:8443\n    vdom: dmz\n    token: t\n"
+    site = load_site(write(tmp_path, text), environ=ENV)
+    assert [(d.url, d.vdom) for d in site.devices] == [
+        ("https://127.0.0.1:8443", "root"),
+        ("https://127.0.0.1:8443", "dmz"),
+    ]
+
+
+# ---------------------------------------------------------------- validate runs apply's offline checks
+
+URLS = st.one_of(
+    st.sampled_from(
+        [
+            "https://127.0.0.1",
+            "https://[::1]:8443",
+            "https://fgt.example.test:10443/",
+            "https://fgt.example.test/api",
+            "https://fgt.example.test?x=1",
+            "https://fgt.example.test#x",
+            "https://fgt_1.example.test",
+            "https://fgt..example.test",
+            "https://[::g]/",
+            "https://-fgt.example.test",
+            "https://fgt.example.test:0",
+            "https://fgt.example.test:99999",
+            "http://fgt.example.test",
+        ]
+    ),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30).map(
+        lambda tail: "https://" + tail
+    ),
+)
+TOKENS = st.one_of(
+    st.sampled_from(["abc", "", " ", "abc\n", "a b", "abc\r\n\r\n", "t\x00k", "tök"]),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(url=URLS, token=TOKENS)
+def test_what_the_loader_accepts_the_client_accepts(tmp_path, url, token):
+    """``validate`` is ``load_site``: every check the client makes before its first request is in it."""
+    data: dict[str, Any] = {
+        "version": 1,
+        "devices": [{"name": "fgt-1", "url": url, "token": token, "allow_insecure_http": True}],
+    }
+    try:
+        site = load_site_data(data, base_dir=tmp_path, environ={})
+    except SiteInvalid:
+        return
+    client_for(site.devices[0])  # raises InputError where the loader let something through
