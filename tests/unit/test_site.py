@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -697,3 +699,56 @@ def test_what_the_loader_accepts_the_client_accepts(tmp_path, url, token):
     except SiteInvalid:
         return
     client_for(site.devices[0])  # raises InputError where the loader let something through
+
+
+# ---------------------------------------------------------------- through the CLI, as a user runs it
+
+CLI_CASES = [
+    "alias-bomb",
+    "nested-too-deep",
+    "file-ref-dev-zero",
+    "cert-dev-zero",
+    "emailfilter-name-80-chars",
+    "device-name-newline",
+    "device-name-pipe",
+    "mail-server-name-markup",
+    "token-file-two-newlines",
+    "url-with-path",
+    "same-firewall-two-names",
+    "probe-timeout-nan",
+]
+
+
+def validate_cli(path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FGT_")} | ENV
+    return subprocess.run(
+        [sys.executable, "-m", "fortiauto", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,  # a hang guard, not a timing check
+        check=False,
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", CLI_CASES)
+def test_validate_exits_2_with_the_loaders_lines_verbatim(name):
+    case = HERE / "site_cases" / f"{name}.yml"
+    expected = [str(p) for p in problems_of(case).problems]
+    done = validate_cli(case)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [f"error: {expected[0]}", *expected[1:]]
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(90)
+def test_validate_of_a_token_from_a_fifo_exits_2_without_hanging(tmp_path):
+    os.mkfifo(tmp_path / "token")
+    done = validate_cli(write(tmp_path, site_text(auth="token: ${file:token}")))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: {tmp_path / 'site.yml'}:5: devices[0].token: file 'token' is a FIFO (named pipe), "
+        "not a regular file (${file:token}, relative to the site file)"
+    ]
