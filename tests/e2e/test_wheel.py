@@ -3,16 +3,20 @@
 Builds the wheel from the checkout, installs it into a new venv (no system site packages, the
 dependencies resolved by pip from the configured index), then runs it from a temporary
 directory away from the checkout: ``fortiauto --version``, ``fortiauto validate`` on the shipped
-example, and a run report rendered from the templates inside the installed package. A missing
-dependency declaration (an import that only arrived through another package) fails here.
+example, a run report rendered from the templates inside the installed package, and (with the
+``lab`` extra) ``fortiauto lab up`` whose site file validates. A missing dependency declaration
+(an import that only arrived through another package) fails here.
 """
 
 from __future__ import annotations
 
 import os
+import selectors
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,7 +79,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_from_its_own_files(tmp_pa
     assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
     python = venv / "bin" / "python"
     installed = _run(
-        [sys.executable, "-m", "pip", "--python", python, "install", "-q", wheel], cwd=work, env=env
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", f"{wheel}[lab]"], cwd=work, env=env
     )
     assert installed.returncode == 0, installed.stderr
 
@@ -96,3 +100,41 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_from_its_own_files(tmp_pa
     assert templates.startswith(site_packages)
     assert sorted(Path(r).suffix for r in reports) == [".html", ".json", ".md", ".xml"]
     assert "fgt-wheel" in (work / "reports" / "20261124T000000Z-abcdef.html").read_text()
+
+    lab_site = _lab_up(venv / "bin" / "fortiauto", work / "lab", env)
+    lab_valid = _run([venv / "bin" / "fortiauto", "validate", lab_site], cwd=work, env=env)
+    assert lab_valid.returncode == 0, lab_valid.stdout + lab_valid.stderr
+
+
+def _lab_up(fortiauto_bin: Path, state: Path, env: dict[str, str]) -> Path:
+    """Start ``lab up`` from the venv, wait for ``lab ready: SITE``, stop it with Ctrl-C; returns SITE."""
+    process = subprocess.Popen(
+        [str(fortiauto_bin), "lab", "up", "--devices", "1", "--state-dir", str(state)],
+        cwd=state.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and process.poll() is None:
+                if selector.select(timeout=1):
+                    line = process.stdout.readline()
+                    seen.append(line)
+                    if line.startswith("lab ready: "):
+                        return Path(line.removeprefix("lab ready: ").strip())
+        raise AssertionError(f"lab did not start: {''.join(seen)}")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
