@@ -17,7 +17,7 @@ from fortiauto import errors
 from fortiauto.fortios import FortiOSClient
 from fortiauto.fortios.auth import SessionAuth
 from fortiauto_lab.server import Lab
-from tests.standins.conftest import reset
+from tests.standins.conftest import lab_http, reset
 from tests.standins.fortios_proxy import Fault, FortiOSProxy, Rule
 
 FAMILIES = ["6.4", "7.0", "7.2", "7.4", "7.6"]
@@ -114,3 +114,22 @@ async def test_session_login_flow_by_release(
         logins = [e.path for e in proxy.exchanges if not e.path.startswith("/api/v2/cmdb")]
     assert logins[0] == "/api/v2/authentication"
     assert flow in logins[:2]
+
+
+async def test_another_admins_edit_between_read_and_write_is_seen(lab: Lab) -> None:
+    device = lab.devices[0]
+    async with FortiOSClient(device.url, token=device.token, verify=str(lab.ca_path)) as client:
+        assert await client.get_one("firewall/address", "all") is not None
+        with lab_http(lab) as other_admin:  # edits an unrelated object meanwhile
+            edited = other_admin.post(
+                "/api/v2/cmdb/firewall/address", json={"name": "theirs", "subnet": "192.0.2.66/32"}
+            )
+            assert edited.status_code == 200
+        first = await client.update("firewall/address", "all", {"comment": "ours"})
+        assert first.concurrent_edit is True
+        assert first.revision_changed is True
+        # Read again: from here on the device is as we saw it, and our own write explains the next.
+        assert await client.get_one("firewall/address", "all") is not None
+        second = await client.update("firewall/address", "all", {"comment": "ours again"})
+        third = await client.update("firewall/address", "all", {"comment": "ours, third"})
+    assert (second.concurrent_edit, third.concurrent_edit) == (False, False)
