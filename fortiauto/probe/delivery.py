@@ -1,22 +1,31 @@
 """End-to-end delivery check (F17): did the probe's message reach the mail server behind the VIP?
 
 A 250 after the final dot only says the FortiGate (or whatever answered) took the message.
-Where the backend can confirm receipt, the engine asks it. The only confirmer today is the
-built-in lab's mailbox (``GET /__lab__/messages`` on the device's port, same token); a site
-opts in with ``probe: {confirm_delivery: lab}``.
+Where the backend can confirm receipt, the engine asks it: ``probe: {confirm_delivery:
+{imap: {...}}}`` looks for the message in a real mailbox over IMAP and deletes it
+(``ImapDelivery``, probe/imap.py); ``confirm_delivery: NAME`` asks the confirmer an installed
+plugin registers under NAME in the ``fortiauto.delivery`` entry-point group (``delivery_for``;
+the mock lab's is ``lab``, with ``fortiauto[lab]``). ``SiteDelivery`` picks the confirmer each
+mail server's spec names (``delivery_for_spec``), so one check serves a whole run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
+import logging
+import threading
+from importlib.metadata import entry_points
 from typing import Protocol
 
-import httpx
+from fortiauto.errors import InputError
+from fortiauto.plugins import DELIVERY_GROUP, install_hint, plugin_names
+from fortiauto.probe.imap import find_and_delete
+from fortiauto.site import Device, MailServer, ProbeSpec
+from fortiauto.site.models import ImapConfirm
 
-from fortiauto.site import Device, MailServer
+__all__ = ["DeliveryCheck", "ImapDelivery", "SiteDelivery", "delivery_for", "delivery_for_spec"]
 
-__all__ = ["DeliveryCheck", "LabDelivery"]
+logger = logging.getLogger(__name__)
 
 
 class DeliveryCheck(Protocol):
@@ -25,33 +34,69 @@ class DeliveryCheck(Protocol):
         ...
 
 
-class LabDelivery:
-    """Asks the lab device's control API whether the backend recorded the message."""
+class ImapDelivery:
+    """Looks for the probe's message in the mailbox ``probe.confirm_delivery.imap`` names, then deletes it.
 
-    def __init__(self, *, polls: int = 10, delay: float = 0.2) -> None:
-        self.polls = polls
-        self.delay = delay
+    False only when the mailbox was read and the message did not arrive within the spec's
+    timeout; a mailbox that cannot be read (unreachable, TLS, login) is None, with the reason
+    logged (never a secret), since it says nothing about the change.
+    """
+
+    def __init__(self, *, poll: float = 1.0) -> None:
+        self.poll = poll
 
     async def __call__(self, device: Device, mail_server: MailServer, message_id: str) -> bool | None:
-        if mail_server.probe.confirm_delivery != "lab" or device.token is None:
+        spec = mail_server.probe.confirm_delivery
+        if not isinstance(spec, ImapConfirm):
             return None
-        verify: bool | ssl.SSLContext = (
-            device.verify_tls
-            if isinstance(device.verify_tls, bool)
-            else (ssl.create_default_context(cafile=str(device.verify_tls)))
+        stop = threading.Event()
+        try:
+            answer = await asyncio.to_thread(find_and_delete, spec, message_id, poll=self.poll, stop=stop)
+        except asyncio.CancelledError:
+            stop.set()  # the worker thread ends its wait at the next poll
+            raise
+        if answer.found is None:
+            logger.warning("%s/%s: delivery not confirmed: %s", device.name, mail_server.name, answer.detail)
+        else:
+            logger.info("%s/%s: delivery check: %s", device.name, mail_server.name, answer.detail)
+        return answer.found
+
+
+def delivery_for_spec(spec: ProbeSpec) -> DeliveryCheck | None:
+    """The confirmer a probe spec asks for, or None when it asks for none."""
+    confirm = spec.confirm_delivery
+    if isinstance(confirm, ImapConfirm):
+        return ImapDelivery()
+    if isinstance(confirm, str):
+        return delivery_for(confirm)
+    return None
+
+
+def delivery_for(name: str) -> DeliveryCheck:
+    """The confirmer an installed plugin registers as ``name`` (entry point group ``fortiauto.delivery``).
+
+    Raises:
+        InputError: no installed plugin has that name.
+    """
+    found = [ep for ep in entry_points(group=DELIVERY_GROUP) if ep.name == name]
+    if not found:
+        installed = ", ".join(plugin_names(DELIVERY_GROUP)) or "none"
+        raise InputError(
+            f"no delivery confirmer {name!r} is installed (installed: {installed}){install_hint(name)}"
         )
-        headers = {"Authorization": f"Bearer {device.token.get_secret_value()}"}
-        async with httpx.AsyncClient(base_url=device.url, verify=verify, timeout=device.timeout) as http:
-            for attempt in range(self.polls):
-                try:
-                    response = await http.get("/__lab__/messages", headers=headers)
-                    response.raise_for_status()
-                    messages = response.json()
-                except (httpx.HTTPError, ValueError):
-                    return None
-                items = messages.get("messages", messages) if isinstance(messages, dict) else messages
-                if any(isinstance(m, dict) and m.get("message_id") == message_id for m in items):
-                    return True
-                if attempt + 1 < self.polls:
-                    await asyncio.sleep(self.delay)
-        return False
+    check: DeliveryCheck = found[0].load()()
+    return check
+
+
+class SiteDelivery:
+    """The delivery check for a whole run: each mail server's own confirmer, made once per kind."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[type, DeliveryCheck] = {}
+
+    async def __call__(self, device: Device, mail_server: MailServer, message_id: str) -> bool | None:
+        check = delivery_for_spec(mail_server.probe)
+        if check is None:
+            return None
+        kept = self._by_kind.setdefault(type(check), check)
+        return await kept(device, mail_server, message_id)

@@ -1,0 +1,45 @@
+"""Fixtures for the mail-path tests: a shared Maildir, Dovecot over it, and probe-shaped messages.
+
+Each test that needs a real server skips (with the reason) only when its binary is absent;
+``.ci/run`` installs them (dovecot-imapd, postfix).
+"""
+
+from __future__ import annotations
+
+import mailbox
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+
+import pytest
+
+from tests.integration.mailpath.mailkit import Dovecot, MailStore, binary, dovecot, mail_store
+
+
+@pytest.fixture
+def store() -> Iterator[MailStore]:
+    with mail_store() as made:
+        yield made
+
+
+@pytest.fixture
+def imap_server(store: MailStore) -> Iterator[Dovecot]:
+    if binary("dovecot") is None:
+        pytest.skip("dovecot is not installed (Debian: dovecot-imapd)")
+    with dovecot(store) as server:
+        yield server
+
+
+@pytest.fixture
+def deliver(store: MailStore) -> Callable[[str], None]:
+    """Drop a message with this Message-ID into the Maildir, as an MTA's local delivery would."""
+
+    def put(message_id: str) -> None:
+        message = EmailMessage()
+        message["From"] = "probe@example.test"
+        message["To"] = "postmaster@example.test"
+        message["Subject"] = f"fortiauto probe {message_id[1:9]}"
+        message["Message-ID"] = message_id
+        message.set_content("fortiauto delivery check\n")
+        mailbox.Maildir(store.maildir, create=False).add(message)
+
+    return put
