@@ -377,6 +377,11 @@ class FortiManagerClient:
     async def delete_dynamic_certificate(self, name: str) -> Answer:
         return await self.delete_object("dynamic/certificate/local", name)
 
+    async def unmap_dynamic_certificate(self, name: str, *, device: str, vdom: str) -> Answer:
+        """Drop one device's mapping, keeping the others ("How to unassign a Certificate Template")."""
+        url = f"{self.object_url('dynamic/certificate/local', name)}/dynamic_mapping/{_escape(device)}/{vdom}"
+        return await self.call("delete", url)
+
     # --- workspace ------------------------------------------------------------------------
 
     async def lock_info(self) -> LockInfo | None:

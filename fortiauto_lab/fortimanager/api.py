@@ -41,7 +41,9 @@ VERSION = "v7.4.5-build2662 241105 (GA)"
 _OTHER_ADMIN_SESSION = "lab-fault:other-admin"
 _MAX_LOG = 10_000
 _READ_ONLY = frozenset({"get"})
-_DYNAMIC_MAP = re.compile(r"^dynamic/certificate/local/(?P<name>[^/]+)/dynamic_mapping$")
+_DYNAMIC_MAP = re.compile(
+    r"^dynamic/certificate/local/(?P<name>[^/]+)/dynamic_mapping(?:/(?P<device>[^/]+)/(?P<vdom>[^/]+))?$"
+)
 
 
 class ManagedUnit(Protocol):
@@ -418,6 +420,10 @@ class FortiManagerMock:
         if method != "get":
             adom.check_write(caller.session)
         mapping = _DYNAMIC_MAP.fullmatch(rest)
+        if mapping and mapping["device"] is not None:
+            self._only(method, "delete")
+            adom.dynamic_unmap(_unescape(mapping["name"]), _unescape(mapping["device"]), mapping["vdom"])
+            return None
         if mapping:
             self._only(method, "add", "set")
             adom.dynamic_map(_unescape(mapping["name"]), param.get("data"))

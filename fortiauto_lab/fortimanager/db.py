@@ -320,6 +320,17 @@ class AdomDB:
         entry["dynamic_mapping"] = list(kept.values())
         self._touch()
 
+    def dynamic_unmap(self, name: str, device: str, vdom: str) -> None:
+        """``delete .../dynamic_mapping/<device>/<vdom>``: one device's mapping goes, the others stay."""
+        entry = self.dynamic.get(name)
+        scope = {"name": device, "vdom": vdom}
+        mappings = (entry or {}).get("dynamic_mapping") or []
+        if entry is None or not any(scope in m["_scope"] for m in mappings):
+            raise FmgError(-3, "Object does not exist")
+        kept = [m for m in mappings if scope not in m["_scope"]]
+        entry["dynamic_mapping"] = kept or None
+        self._touch()
+
     def resolve_certificate(self, name: str, device: str, vdom: str) -> str:
         """The device DB certificate a dynamic certificate stands for on ``device``/``vdom``."""
         for mapping in (self.dynamic.get(name) or {}).get("dynamic_mapping") or []:
