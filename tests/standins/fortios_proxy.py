@@ -21,6 +21,8 @@ or from synchronous code (a CLI run in a subprocess, the engine tests)::
 
     with ProxyThread(upstream_url, upstream_ca=..., directory=...) as proxy:
         ...same attributes; add()/clear() are thread-safe...
+        site = proxied_site(lab.site_path, proxy, device="fgt-001")  # the lab's site.yml, via the proxy
+        subprocess.run(["fortiauto", "apply", str(site), "--yes"], ...)
 
 ``Rule(fault, method=None, path=None, after_writes=0, skip=0, times=None, delay=0.0)`` matches
 a request when ``method`` (one or a set; ``"WRITE"`` = POST/PUT/DELETE) and the ``path`` regex
@@ -66,7 +68,7 @@ import trustme
 from aiohttp import web
 from multidict import CIMultiDict
 
-__all__ = ["Exchange", "Fault", "FortiOSProxy", "ProxyThread", "Rule"]
+__all__ = ["Exchange", "Fault", "FortiOSProxy", "ProxyThread", "Rule", "proxied_site"]
 
 _WRITES = frozenset({"POST", "PUT", "DELETE"})
 _LOGIN_PATHS = ("/logincheck", "/logout", "/api/v2/authentication")
@@ -396,3 +398,22 @@ class ProxyThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
         self._loop.close()
+
+
+def proxied_site(site: Path, proxy: FortiOSProxy, *, device: str = "fgt-001") -> Path:
+    """A copy of a site file (beside it, so relative paths hold) with ``device`` reached through ``proxy``.
+
+    The device's ``url`` becomes the stand-in's and its ``verify_tls`` the stand-in's CA; token,
+    probes and everything else stay as they were.
+    """
+    from ruamel.yaml import YAML  # noqa: PLC0415 - the lab's YAML library, only needed here
+
+    yaml = YAML(typ="rt")
+    data = yaml.load(site.read_text())
+    entry = next(d for d in data["devices"] if d["name"] == device)
+    entry["url"] = proxy.url
+    entry["verify_tls"] = str(proxy.ca_path)
+    out = site.with_name(f"{site.stem}-via-standin{site.suffix}")
+    with out.open("w") as handle:
+        yaml.dump(data, handle)
+    return out

@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from fortiauto.fortios import FortiOSClient
+from fortiauto.site.loader import load_site
 from fortiauto_lab.server import Lab
 from tests.standins.conftest import upstream_get
-from tests.standins.fortios_proxy import Fault, FortiOSProxy, ProxyThread, Rule
+from tests.standins.fortios_proxy import Fault, FortiOSProxy, ProxyThread, Rule, proxied_site
 
 
 def sync_client(proxy: FortiOSProxy, lab: Lab) -> httpx.Client:
@@ -99,3 +100,14 @@ async def test_after_writes_counts_only_forwarded_api_writes(proxy: FortiOSProxy
 async def test_the_client_can_pin_the_stand_in(proxy: FortiOSProxy, lab: Lab) -> None:
     async with FortiOSClient(proxy.url, token=lab.devices[0].token, verify=proxy.fingerprint) as client:
         assert await client.get_one("firewall/address", "all") is not None
+
+
+async def test_proxied_site_points_one_device_at_the_stand_in(proxy: FortiOSProxy, lab: Lab) -> None:
+    site = proxied_site(lab.site_path, proxy)
+    assert site.parent == lab.site_path.parent
+    loaded = load_site(site)
+    device = next(d for d in loaded.devices if d.name == "fgt-001")
+    assert device.url == proxy.url
+    assert str(device.verify_tls) == str(proxy.ca_path)
+    assert device.token is not None
+    assert device.token.get_secret_value() == lab.devices[0].token
