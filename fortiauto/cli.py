@@ -456,8 +456,40 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+class _PipeSafe:
+    """stderr that goes quiet once its reader is gone (``2>&1 | head``, a closed terminal).
+
+    A run that has written to a firewall must finish its transaction whatever happens to the
+    terminal; so a failed write or flush on stderr is swallowed, and later text discarded.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._broken = False
+
+    def write(self, text: str) -> int:
+        if not self._broken:
+            try:
+                self._stream.write(text)
+            except (OSError, ValueError):
+                self._broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._broken:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._broken = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: run the app, map errors to exit codes; tracebacks only with --debug."""
+    if not isinstance(sys.stderr, _PipeSafe):
+        sys.stderr = _PipeSafe(sys.stderr)  # type: ignore[assignment]
     try:
         code = app(args=argv, standalone_mode=False)
     except FortiautoError as exc:

@@ -51,9 +51,20 @@ STATUS_STYLE = {
 }
 
 
+class _PipeSafeConsole(Console):
+    """A console that goes quiet when its reader is gone, where rich would exit the process (1).
+
+    A closed pipe (``| head``) or terminal must never end a run that is still changing or
+    rolling back a firewall; the run's own exit code stands.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+
+
 def make_console(*, stderr: bool = False, file: IO[str] | None = None) -> Console:
     """The CLI's console: no markup parsing, no highlighting, full width when not a terminal."""
-    console = Console(stderr=stderr, file=file, highlight=False, soft_wrap=True, markup=False)
+    console = _PipeSafeConsole(stderr=stderr, file=file, highlight=False, soft_wrap=True, markup=False)
     if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
         console.width = _NO_TERMINAL_WIDTH
     return console

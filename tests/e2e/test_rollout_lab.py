@@ -260,6 +260,6 @@ def test_a_second_concurrent_run_exits_5_naming_the_lock_holder(lab):
     assert "another run holds the lock" in second.stderr
     assert f"pid {first.pid} on {socket.gethostname()}" in second.stderr
     assert code == 0, err
-    assert not lock.exists()  # released when the first run ended
+    assert not lock.with_name(lock.name + ".holder.json").exists()  # released when the first run ended
     requests = lab.requests()
     assert {n: r["total"] for n, r in requests.items() if n != "fgt-001"} == dict.fromkeys(lab.names[1:], 0)
