@@ -24,6 +24,7 @@ from fortiauto.report.story import (
     outage_window,
     policy_label,
     probe_summary,
+    rollback_command,
     stage_probes,
     timeline,
     warnings,
@@ -142,7 +143,7 @@ def run_to_html(run: RunResult, *, journal_dir: str | None = None) -> str:
         devices=[_device_view(d, i) for i, d in enumerate(run.devices, start=1)],
         csp=CONTENT_SECURITY_POLICY,
         version=__version__,
-        journal_dir=journal_dir,
+        backout=rollback_command(run, journal_dir),
         render_probe=render_probe,
         step_width=_step_width,
     )
