@@ -22,10 +22,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
 
 from fortiauto import errors
 from fortiauto.fortios import FortiOSClient
+from fortiauto.fortios.connect import client_for
 from fortiauto.fortios.pinning import parse_pin
+from fortiauto.site import Device
 from tests.unit.fortios.conftest import TOKEN, envelope
 
 
@@ -131,3 +134,18 @@ def test_bad_pins_are_input_errors(bad: str) -> None:
         parse_pin(bad)
     with pytest.raises(errors.InputError):
         FortiOSClient("https://127.0.0.1:1", token=TOKEN, verify=bad)
+
+
+@pytest.mark.parametrize("matching", [True, False])
+async def test_client_for_passes_a_site_pin_through(device: SelfSigned, matching: bool) -> None:
+    # The site model normalises a pin to "sha256:<64 hex>"; connect.py hands it to the client as is.
+    pin = device.fingerprint if matching else "cd" * 32
+    site_device = Device.model_construct(
+        name="fgt-1", url=device.url, verify_tls=f"sha256:{pin}", token=SecretStr(TOKEN), timeout=5.0
+    )
+    async with client_for(site_device) as client:
+        if matching:
+            assert await client.get("firewall/vip") == []
+        else:
+            with pytest.raises(errors.TLSVerifyError, match=pin):
+                await client.get("firewall/vip")
