@@ -391,21 +391,31 @@ class FortiManagerClient:
         locks = [LockInfo.from_fmg(r) for r in rows if isinstance(r, Mapping) and r.get("lock_user")]
         return locks[0] if locks else None
 
-    async def lock(self) -> None:
-        """Lock the ADOM workspace; ``WorkspaceLocked`` (exit 5) when another admin holds it."""
-        try:
-            await self.call("exec", f"/dvmdb/adom/{self.adom}/workspace/lock")
-        except errors.FortiManagerAPIError as exc:
-            holder = await self._lock_holder()
-            if holder is not None:
-                raise errors.WorkspaceLocked(
-                    f"ADOM {self.adom!r} is locked by {holder.user!r}; nothing was changed",
-                    holder=holder.user,
-                    method=exc.method,
-                    url=exc.url,
-                    fortimanager=self._name,
-                ) from exc
-            raise
+    async def lock(self, *, wait: float = 0.0) -> None:
+        """Lock the ADOM workspace; ``WorkspaceLocked`` (exit 5) when another admin holds it.
+
+        ``wait`` seconds: keep trying (every ``poll_interval``, at least 1 s) while another
+        admin holds the lock; 0 refuses at once.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                await self.call("exec", f"/dvmdb/adom/{self.adom}/workspace/lock")
+                return
+            except errors.FortiManagerAPIError as exc:
+                holder = await self._lock_holder()
+                if holder is None:
+                    raise
+                if time.monotonic() >= deadline:
+                    waited = f" after waiting {wait:g} s" if wait else ""
+                    raise errors.WorkspaceLocked(
+                        f"ADOM {self.adom!r} is locked by {holder.user!r}{waited}; nothing was changed",
+                        holder=holder.user,
+                        method=exc.method,
+                        url=exc.url,
+                        fortimanager=self._name,
+                    ) from exc
+            await _sleep(max(self._poll, 1.0))
 
     async def commit(self) -> None:
         """Save the workspace changes (what an install then sends)."""
@@ -416,18 +426,19 @@ class FortiManagerClient:
         await self.call("exec", f"/dvmdb/adom/{self.adom}/workspace/unlock")
 
     @asynccontextmanager
-    async def workspace(self, *, enabled: bool | None = None) -> AsyncIterator[None]:
+    async def workspace(self, *, enabled: bool | None = None, wait: float = 0.0) -> AsyncIterator[None]:
         """Hold the ADOM lock for the block (when workspace mode is on); always unlock after.
 
-        ``enabled=None`` asks FortiManager whether workspace mode is on. The block commits
-        with ``commit()`` itself: leaving it unlocks, which discards anything not committed.
+        ``enabled=None`` asks FortiManager whether workspace mode is on (the site's
+        ``workspace: auto``). The block commits with ``commit()`` itself: leaving it unlocks,
+        which discards anything not committed. ``wait`` is passed to ``lock``.
         """
         if enabled is None:
             enabled = await self.workspace_enabled()
         if not enabled:
             yield
             return
-        await self.lock()
+        await self.lock(wait=wait)
         try:
             yield
         finally:

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from fortiauto.fortimanager.client import FortiManagerClient
     from fortiauto.site.models import FortiManagerSpec
 
-__all__ = ["client_for_fortimanager"]
+__all__ = ["client_for_fortimanager", "workspace_setting"]
 
 
 def client_for_fortimanager(spec: FortiManagerSpec, *, name: str = "fortimanager") -> FortiManagerClient:
@@ -26,3 +26,8 @@ def client_for_fortimanager(spec: FortiManagerSpec, *, name: str = "fortimanager
         name=name,
         allow_insecure_http=spec.allow_insecure_http,
     )
+
+
+def workspace_setting(spec: FortiManagerSpec) -> bool | None:
+    """``FortiManagerClient.workspace(enabled=...)`` for the block's ``workspace``: auto asks FortiManager."""
+    return {"auto": None, "lock": True, "off": False}[spec.workspace]
