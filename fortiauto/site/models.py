@@ -81,8 +81,15 @@ class ProbeTransaction(_Strict):
     a domain that has an MX record, so FortiOS's return-email DNS check passes.
     """
 
-    mail_from: OneLine | None = None
-    rcpt_to: OneLine
+    mail_from: OneLine | None = Field(
+        None,
+        description="Envelope sender (MAIL FROM). Default: an address in the recipient's domain.",
+        examples=["probe@example.test"],
+    )
+    rcpt_to: OneLine = Field(
+        description="Envelope recipient (RCPT TO); every run sends one probe message to it.",
+        examples=["postmaster@example.test"],
+    )
 
 
 _IMAP_PORTS = {"imap": 143, "imaps": 993}
@@ -95,12 +102,19 @@ class ImapConfirm(_Strict):
     implicit TLS; ``verify_tls`` is on by default and may name a CA bundle instead.
     """
 
-    url: str
-    username: str = Field(min_length=1)
-    password: SecretStr
-    mailbox: str = Field("INBOX", min_length=1)
-    timeout: Seconds = Field(60.0, gt=0, le=3600)
-    verify_tls: bool | Path = True
+    url: str = Field(
+        description="imaps://HOST[:PORT] (implicit TLS) or imap://HOST[:PORT] (STARTTLS, never clear text).",
+        examples=["imaps://mail.example.test:993"],
+    )
+    username: str = Field(min_length=1, description="IMAP login name.", examples=["probe-reader"])
+    password: SecretStr = Field(description="IMAP password (a secret).", examples=["${env:IMAP_PASSWORD}"])
+    mailbox: str = Field("INBOX", min_length=1, description="The folder the probe message lands in.")
+    timeout: Seconds = Field(
+        60.0, gt=0, le=3600, description="Seconds to wait for the probe message to arrive."
+    )
+    verify_tls: bool | Path = Field(
+        True, description="Verify the IMAP server's certificate: true, false, or the path of a CA bundle."
+    )
 
     @field_validator("url")
     @classmethod
@@ -174,8 +188,7 @@ def _unwrap_imap(value: object) -> object:
 
 # ``confirm_delivery: NAME`` (an installed plugin, e.g. ``lab``) or ``{imap: {url, username, password}}``.
 DeliveryConfirm = Annotated[
-    Annotated[str, Tag("plugin")]
-    | Annotated[ImapConfirm, BeforeValidator(_unwrap_imap), Tag("imap")],
+    Annotated[str, Tag("plugin")] | Annotated[ImapConfirm, BeforeValidator(_unwrap_imap), Tag("imap")],
     Discriminator(_confirmer_kind),
 ]
 
@@ -205,11 +218,23 @@ class ProbeVia(_Strict):
     the mail server's name is resolved at the vantage, as an outside sender would.
     """
 
-    ssh: str | None = None
-    key: Path | None = None
-    known_hosts: Path | None = None
-    passphrase: SecretStr | None = None
-    socks5: str | None = None
+    ssh: str | None = Field(
+        None,
+        description="user@host[:port] of an SSH host that opens the probe's connection.",
+        examples=["probe@vantage.example.test:22"],
+    )
+    key: Path | None = Field(
+        None, description="SSH private key file (relative to the site file).", examples=["keys/probe_ed25519"]
+    )
+    known_hosts: Path | None = Field(
+        None, description="known_hosts file that holds the SSH host's key.", examples=["keys/known_hosts"]
+    )
+    passphrase: SecretStr | None = Field(None, description="Passphrase of the SSH key (a secret).")
+    socks5: str | None = Field(
+        None,
+        description="host[:port] of a SOCKS5 proxy (no authentication) that opens the connection.",
+        examples=["socks.example.test:1080"],
+    )
 
     @model_validator(mode="after")
     def _one_vantage(self) -> ProbeVia:
@@ -255,23 +280,62 @@ def _host_port(host: str, port: int) -> str:
 class ProbeSpec(_Strict):
     """How to reach the mail server through the FortiGate and what a passing probe is."""
 
-    host: OneLine = Field(min_length=1)
-    port: int = Field(25, ge=1, le=65535)
-    mode: ProbeMode = "starttls"
-    server_name: OneLine | None = None
-    timeout: Seconds = Field(10.0, gt=0, le=300)
-    retries: int = Field(3, ge=1, le=10)
-    retry_delay: Seconds = Field(2.0, ge=0, le=300)
-    # None: the vantage's or this machine's FQDN (probe/sender.py), a name HELO DNS lookups resolve.
-    ehlo: OneLine | None = None
-    transaction: ProbeTransaction | None = None
-    via: ProbeVia | None = None  # None: connect from this machine
-    # Also verify the served chain (PKIX, as strict senders do): true = system trust store, or a CA bundle.
-    verify_chain: bool | Path = False
-    username: OneLine | None = None
-    password: SecretStr | None = None
-    # Who confirms the message reached the mailbox (probe/delivery.py): a plugin's name, or an IMAP mailbox.
-    confirm_delivery: DeliveryConfirm | None = None
+    host: OneLine = Field(
+        min_length=1,
+        description="Address the probe connects to: the VIP's external address, as senders reach it.",
+        examples=["203.0.113.25"],
+    )
+    port: int = Field(25, ge=1, le=65535, description="TCP port of the VIP (25 for SMTP, 465 for SMTPS).")
+    mode: ProbeMode = Field(
+        "starttls",
+        description=(
+            "plain: no TLS; starttls: STARTTLS required; smtps: TLS from the first byte; "
+            "opportunistic: STARTTLS when offered, else plain."
+        ),
+    )
+    server_name: OneLine | None = Field(
+        None,
+        description="TLS server name (SNI), checked against the certificate's SANs.",
+        examples=["mx1.example.test"],
+    )
+    timeout: Seconds = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds each step of a probe attempt may take (connect, EHLO, TLS, DATA).",
+    )
+    retries: int = Field(
+        3, ge=1, le=10, description="Attempts, each on a fresh connection, before the probe fails."
+    )
+    retry_delay: Seconds = Field(2.0, ge=0, le=300, description="Seconds between attempts.")
+    ehlo: OneLine | None = Field(
+        None,
+        description="EHLO name. Default: the vantage's or this machine's FQDN (HELO DNS checks resolve it).",
+        examples=["probe.example.test"],
+    )
+    transaction: ProbeTransaction | None = Field(
+        None, description="Send a test message (MAIL FROM, RCPT TO, DATA) instead of stopping after TLS."
+    )
+    via: ProbeVia | None = Field(
+        None,
+        description="Where the probe connects from (an SSH host or SOCKS5 proxy). Default: this machine.",
+    )
+    verify_chain: bool | Path = Field(
+        False,
+        description=(
+            "Also verify the served certificate chain as strict senders do: true (system trust store), "
+            "false, or the path of a CA bundle. Needs server_name."
+        ),
+    )
+    username: OneLine | None = Field(None, description="SMTP AUTH user (with password).")
+    password: SecretStr | None = Field(None, description="SMTP AUTH password (a secret).")
+    confirm_delivery: DeliveryConfirm | None = Field(
+        None,
+        description=(
+            "Who confirms the probe message reached the mailbox: an installed confirmer's name "
+            "(the mock lab's is lab) or {imap: {url, username, password, mailbox, timeout, verify_tls}}."
+        ),
+    )
 
     @field_validator("confirm_delivery", mode="before")
     @classmethod
@@ -319,9 +383,17 @@ class CertificateSpec(_Strict):
         {"cert_pem", "key_pem", "fingerprint_sha256", "not_after", "sans"}
     )
 
-    cert: Path
-    key: Path
-    passphrase: SecretStr | None = None
+    cert: Path = Field(
+        description="PEM file: the mail server's certificate, then its chain (relative to the site file).",
+        examples=["certs/mx1.pem"],
+    )
+    key: Path = Field(
+        description="PEM private key of that certificate (relative to the site file).",
+        examples=["certs/mx1.key"],
+    )
+    passphrase: SecretStr | None = Field(
+        None, description="Passphrase of an encrypted key (a secret).", examples=["${env:MX_KEY_PASSPHRASE}"]
+    )
     # Filled by the loader after the files are checked (never from YAML):
     cert_pem: str = ""
     key_pem: SecretStr = SecretStr("")
@@ -333,9 +405,13 @@ class CertificateSpec(_Strict):
 class PolicyRef(_Strict):
     """Exactly one of ``id``, ``name`` or ``vip`` (the policy whose dstaddr holds that VIP)."""
 
-    id: int | None = Field(None, ge=0)
-    name: PolicyName | None = None
-    vip: VipName | None = None
+    id: int | None = Field(None, ge=0, description="The firewall policy's id (policyid).", examples=[12])
+    name: PolicyName | None = Field(
+        None, description="The firewall policy's name.", examples=["inbound-smtp"]
+    )
+    vip: VipName | None = Field(
+        None, description="The VIP that the inbound policy's destination holds.", examples=["vip-mx1"]
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PolicyRef:
@@ -349,15 +425,39 @@ class PolicyRef(_Strict):
 class MailServer(_Strict):
     """One inbound mail server behind a device: its policy, certificate, profiles and probe."""
 
-    name: Label
-    policy: PolicyRef
-    certificate: CertificateSpec
-    emailfilter_profile: EmailfilterProfileName
-    ssl_profile: SslProfileName
-    protocol_options: ProtocolOptionsName
-    probe: ProbeSpec
-    fallback: tuple[FallbackRung, ...] = ()
-    vdom: VdomName | None = None  # overrides the device's vdom for this mail server
+    name: Label = Field(
+        description="Names the mail server in reports and its certificate on the unit (fa-NAME-...).",
+        examples=["mx1"],
+    )
+    policy: PolicyRef = Field(
+        description="The inbound policy to the mail server: exactly one of id, name or vip.",
+        examples=[{"vip": "vip-mx1"}],
+    )
+    certificate: CertificateSpec = Field(
+        description="The mail server's certificate and key, imported to the unit."
+    )
+    emailfilter_profile: EmailfilterProfileName = Field(
+        description="Email filter profile fortiauto creates or updates (logs all inbound mail).",
+        examples=["mail-inbound"],
+    )
+    ssl_profile: SslProfileName = Field(
+        description='SSL/SSH inspection profile fortiauto creates or updates ("Protecting SSL Server").',
+        examples=["protect-mx1"],
+    )
+    protocol_options: ProtocolOptionsName = Field(
+        description="Protocol options profile fortiauto creates or updates (SMTP inspection).",
+        examples=["smtp-inbound"],
+    )
+    probe: ProbeSpec = Field(description="How to test mail through the VIP before and after the change.")
+    fallback: tuple[FallbackRung, ...] = Field(
+        (),
+        description=(
+            "Lesser fixes tried in order when the full fix breaks mail: certificate-inspection keeps "
+            "logging without deep inspection."
+        ),
+        examples=[["certificate-inspection"]],
+    )
+    vdom: VdomName | None = Field(None, description="This mail server's VDOM, when not the device's.")
 
 
 _URL_REFUSED = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
@@ -405,19 +505,33 @@ WorkspaceMode = Literal["auto", "lock", "off"]
 class FortiManagerSpec(_Strict):
     """The FortiManager that manages some of the site's devices (the top-level ``fortimanager:``)."""
 
-    url: str
-    adom: Label = "root"
-    token: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    verify_tls: bool | Path = True
-    timeout: Seconds = Field(30.0, gt=0, le=600)
-    # auto: lock the ADOM workspace when FortiManager runs in workspace mode; lock: always; off: never.
-    workspace: WorkspaceMode = "auto"
-    # Seconds to wait for another admin's workspace lock to go; 0 refuses at once (exit 5).
-    lock_wait: Seconds = Field(0.0, ge=0, le=3600)
-    install_timeout: Seconds = Field(600.0, gt=0, le=7200)
-    allow_insecure_http: bool = False
+    url: str = Field(
+        description="https://HOST[:PORT] of the FortiManager.", examples=["https://fmg.example.test"]
+    )
+    adom: Label = Field("root", description="The ADOM that holds the devices.")
+    token: SecretStr | None = Field(
+        None, description="FortiManager API key (a secret).", examples=["${env:FMG_API_KEY}"]
+    )
+    username: str | None = Field(None, description="Admin login (with password), instead of an API key.")
+    password: SecretStr | None = Field(None, description="Admin password (a secret).")
+    verify_tls: bool | Path = Field(
+        True, description="Verify FortiManager's certificate: true, false, or the path of a CA bundle."
+    )
+    timeout: Seconds = Field(30.0, gt=0, le=600, description="Seconds to wait for each API answer.")
+    workspace: WorkspaceMode = Field(
+        "auto",
+        description="auto: lock the ADOM when FortiManager runs in workspace mode; lock: always; off: never.",
+    )
+    lock_wait: Seconds = Field(
+        0.0,
+        ge=0,
+        le=3600,
+        description="Seconds to wait for another admin's lock; 0 refuses at once (exit 5).",
+    )
+    install_timeout: Seconds = Field(
+        600.0, gt=0, le=7200, description="Seconds an install to the devices may take."
+    )
+    allow_insecure_http: bool = Field(False, description="Allow http:// (credentials in clear text).")
 
     @field_validator("url")
     @classmethod
@@ -464,28 +578,61 @@ class FortiManagerSpec(_Strict):
 class DeviceFortiManager(_Strict):
     """How one device is reached through FortiManager (``devices[].fortimanager``)."""
 
-    device: Label | None = None  # its name in FortiManager's device manager (default: the device's name)
-    package: Label  # the policy package that holds its inbound mail policy
-    vdom: VdomName | None = None  # default: the device's vdom
+    device: Label | None = Field(
+        None, description="Its name in FortiManager's device manager. Default: the device's name."
+    )
+    package: Label = Field(
+        description="The policy package that holds its inbound mail policy.", examples=["branch-pkg"]
+    )
+    vdom: VdomName | None = Field(None, description="Its VDOM in FortiManager. Default: the device's vdom.")
 
 
 class Device(_Strict):
     """One FortiGate, with the site's ``defaults`` already merged in."""
 
-    name: Label
-    url: str
-    vdom: VdomName = "root"
-    # true, false, a CA bundle (Path) or a pin "sha256:<64 hex>" of the device's own certificate.
-    verify_tls: bool | Path | str = True
-    timeout: Seconds = Field(10.0, gt=0, le=300)
-    token: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    allow_insecure_http: bool = False
-    allow_fortimanager_managed: bool = False
-    # Reached through the site's FortiManager (its device REST API is then read only).
-    fortimanager: DeviceFortiManager | None = None
-    mail_servers: tuple[MailServer, ...] = ()
+    name: Label = Field(
+        description="Names the device in output, reports, journals and --limit.", examples=["fgt-edge-1"]
+    )
+    url: str = Field(
+        description="https://HOST[:PORT] of the FortiGate's REST API (no path).",
+        examples=["https://192.0.2.1:8443"],
+    )
+    vdom: VdomName = Field("root", description="The VDOM the mail policy lives in.")
+    verify_tls: bool | Path | str = Field(
+        True,
+        description=(
+            "Verify the FortiGate's certificate: true (system CAs), false (warned), the path of a CA bundle, "
+            'or "sha256:<fingerprint>" to pin the unit\'s own (self-signed) certificate.'
+        ),
+        examples=["certs/ca.pem", "sha256:3f:a1:...:9c (64 hex digits)"],
+    )
+    timeout: Seconds = Field(10.0, gt=0, le=300, description="Seconds to wait for each API answer.")
+    token: SecretStr | None = Field(
+        None,
+        description="REST API token (a secret); or give username and password.",
+        examples=["${env:FGT_TOKEN}"],
+    )
+    username: str | None = Field(
+        None, description="Admin login for a session (with password).", examples=["admin"]
+    )
+    password: SecretStr | None = Field(
+        None, description="Admin password (a secret).", examples=["${file:secrets/fgt.password}"]
+    )
+    allow_insecure_http: bool = Field(False, description="Allow an http:// URL (credentials in clear text).")
+    allow_fortimanager_managed: bool = Field(
+        False,
+        description=(
+            "Change a unit that FortiManager manages directly (its next install may undo the change); "
+            "refused by default."
+        ),
+    )
+    fortimanager: DeviceFortiManager | None = Field(
+        None,
+        description="Reach this device through the site's FortiManager (its REST API is then read only).",
+    )
+    mail_servers: tuple[MailServer, ...] = Field(
+        (), description="The inbound mail servers behind this device."
+    )
 
     @field_validator("url")
     @classmethod
@@ -569,8 +716,13 @@ def _aware(value: datetime, info_field: str) -> datetime:
 class ChangeWindow(_Strict):
     """When writes are allowed; both ends carry a time zone."""
 
-    start: datetime
-    end: datetime
+    start: datetime = Field(
+        description="When writes may start, with its time zone.", examples=["2026-11-24T22:00:00+01:00"]
+    )
+    end: datetime = Field(
+        description="When the last device must have finished, with its time zone.",
+        examples=["2026-11-25T02:00:00+01:00"],
+    )
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -603,10 +755,14 @@ _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
 class Rollout(_Strict):
     """How a fleet run proceeds: canary devices, batches, concurrency, halt rule."""
 
-    canary: int = Field(1, ge=0)
-    batch_size: int = Field(10, ge=1)
-    concurrency: int = Field(10, ge=1)
-    max_failures: int | str = 1  # a count, or a percentage such as "10%"
+    canary: int = Field(1, ge=0, description="Devices changed first, alone; the run halts if one fails.")
+    batch_size: int = Field(10, ge=1, description="Devices per batch after the canary.")
+    concurrency: int = Field(10, ge=1, description="Devices in flight at once within a batch.")
+    max_failures: int | str = Field(
+        1,
+        description='Failed devices (a count, or a percentage like "10%") after which no new device starts.',
+        examples=[1, "10%"],
+    )
 
     @field_validator("max_failures", mode="before")
     @classmethod
@@ -625,12 +781,25 @@ class Site(_Strict):
 
     LOADER_FIELDS: ClassVar[frozenset[str]] = frozenset({"path", "warnings"})
 
-    version: Literal[1]
-    devices: tuple[Device, ...]
-    change_window: ChangeWindow | None = None
-    rollout: Rollout = Rollout()
-    templates: Path | None = None
-    fortimanager: FortiManagerSpec | None = None
+    version: Literal[1] = Field(description="The site file format; this fortiauto reads 1.", examples=[1])
+    devices: tuple[Device, ...] = Field(description="The FortiGates to change, each listed once.")
+    change_window: ChangeWindow | None = Field(
+        None, description="When writes are allowed (apply refuses outside it; --wait waits)."
+    )
+    rollout: Rollout = Field(
+        Rollout(), description="Canary, batches, concurrency and halt rule of a fleet run."
+    )
+    templates: Path | None = Field(
+        None,
+        description=(
+            "Folder with the site's own desired state (desired/recommended.yaml.j2 or "
+            "desired/<family>.yaml.j2) "
+            "instead of fortiauto's recommendation (relative to the site file)."
+        ),
+    )
+    fortimanager: FortiManagerSpec | None = Field(
+        None, description="The FortiManager that manages devices with a fortimanager: block."
+    )
     # Filled by the loader:
     path: Path = Path("site.yml")
     warnings: tuple[str, ...] = ()
