@@ -52,6 +52,7 @@ from fortiauto.fortios.envelope import Envelope, SystemStatus, decode_body, pars
 from fortiauto.fortios.errormap import (
     SECRET_FIELDS,
     RequestContext,
+    malformed,
     mapped_errors,
     nothing_sent,
     raise_for_answer,
@@ -211,11 +212,7 @@ class FortiOSClient:
             return SystemStatus.from_envelope(envelope)
         except ValueError as exc:
             ctx = self._context("GET", "monitor/system/status", None, self._resolve_vdom(USE_DEFAULT))
-            raise MalformedAnswer(
-                f"not a FortiOS answer: unexpected system status answer: {exc}",
-                reason=str(exc),
-                **ctx.where(),
-            ) from exc
+            raise malformed(ctx, f"unexpected system status answer: {exc}") from exc
 
     # --- CMDB -----------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ __all__ = [
     "SECRET_FIELDS",
     "RequestContext",
     "error_for_envelope",
+    "malformed",
     "mapped_errors",
     "nothing_sent",
     "raise_for_answer",
@@ -233,14 +234,16 @@ def secret_values(body: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _malformed(ctx: RequestContext, envelope: Envelope, what: str) -> errors.MalformedAnswer:
+def malformed(ctx: RequestContext, what: str, *, http_status: int = 200) -> errors.MalformedAnswer:
+    """The ``MalformedAnswer`` for an answer to ``ctx`` that is not what FortiOS sends: ``what``."""
     after = " (the write may or may not have taken effect: read the object again)" if ctx.write else ""
     return errors.MalformedAnswer(
-        f"not a FortiOS answer: {what}{after}",
-        http_status=envelope.http_status,
-        reason=what,
-        **ctx.where(),
+        f"not a FortiOS answer: {what}{after}", http_status=http_status, reason=what, **ctx.where()
     )
+
+
+def _malformed(ctx: RequestContext, envelope: Envelope, what: str) -> errors.MalformedAnswer:
+    return malformed(ctx, what, http_status=envelope.http_status)
 
 
 def _not_found_problem(ctx: RequestContext, envelope: Envelope, problem: str | None) -> str | None:
