@@ -9,6 +9,7 @@ must hold the shared plan once and a back-out command naming the journal directo
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,9 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.clikit import (
+    CLI_TIMEOUT,
     FAST_FAILING_PROBE,
+    FORTIAUTO,
     Fleet,
     assert_no_traceback,
+    cli_env,
     fleet_running,
     run_cli,
     site_variant,
@@ -91,11 +95,26 @@ def test_reports_of_a_run_with_a_failed_probe(lab: Fleet, tmp_path: Path):
     site = site_variant(lab, "reports", probe=FAST_FAILING_PROBE)
     lab.faults({BROKEN: "banner-hold-on-utm"})
     reports, journal = tmp_path / "reports", tmp_path / "journal"
-    done = run_cli("apply", site, "--yes", "--report-dir", reports, "--journal-dir", journal)
+    # As in a CI log or a pipe: no terminal and no COLUMNS, so no width to wrap at.
+    env = {k: v for k, v in cli_env().items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [FORTIAUTO, "apply", str(site), "--yes", "--report-dir", str(reports), "--journal-dir", str(journal)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
     assert_no_traceback(done.stdout, done.stderr)
     assert done.returncode != 0, done.stdout  # the broken device did not get the full fix
 
     # Console: the summary row, then the failure that caused the fallback or rollback.
+    row = next(line for line in done.stdout.splitlines() if line.startswith(f"│ {BROKEN}"))
+    broken = next(
+        d for d in json.loads((next(reports.glob("*.json"))).read_text())["devices"] if d["name"] == BROKEN
+    )
+    assert broken["reason"] in row  # the whole reason on the device's one row, not wrapped at 80
     failure_line = next(line for line in done.stdout.splitlines() if line.startswith(f"{BROKEN}: F4"))
     assert "outage window: mail broken for" in failure_line
     assert any(line.lstrip().startswith("banner") and "FAIL" in line for line in done.stdout.splitlines())
@@ -116,3 +135,18 @@ def test_reports_of_a_run_with_a_failed_probe(lab: Fleet, tmp_path: Path):
     assert f"--journal-dir {journal}" in markdown or f"--journal-dir '{journal}'" in markdown
     assert markdown.count("FortiOS CLI equivalent") < len(lab.names)  # the two alike devices share one plan
     assert f"## Device {BROKEN}" in markdown
+
+
+def test_console_shows_bracketed_text_from_a_file_literally(tmp_path: Path):
+    """Rich markup in a path or a value is text: ``[bold]`` and ``[http 500, error -1]`` stay as typed."""
+    site = tmp_path / "[bold]site [http 500, error -1].yml"
+    site.write_text(
+        "version: 1\ndevices:\n"
+        '  - name: "[red]fgt[/red]"\n    url: https://127.0.0.1:1\n    token: x\n    mail_servers: []\n'
+    )
+    done = run_cli("validate", site, cwd=tmp_path)
+    assert done.returncode == 2
+    assert_no_traceback(done.stdout, done.stderr)
+    (line,) = done.stderr.strip().splitlines()  # one line, nothing forged or eaten
+    assert line.startswith(f"error: {site}:3: ")
+    assert "'[red]fgt[/red]'" in line
