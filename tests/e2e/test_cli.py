@@ -281,7 +281,7 @@ def test_fleet_apply_json_reports_then_rollback_by_run_id(lab, tmp_path):
     # --report-dir: JSON (same object), JUnit (one testcase per device), Markdown; all 0600.
     run_id = payload["run_id"]
     files = {p.name: p for p in reports.iterdir()}
-    assert set(files) == {f"{run_id}.json", f"{run_id}.junit.xml", f"{run_id}.md"}
+    assert set(files) == {f"{run_id}.json", f"{run_id}.junit.xml", f"{run_id}.md", f"{run_id}.html"}
     assert stat.S_IMODE(reports.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files.values())
     assert json.loads(files[f"{run_id}.json"].read_text()) == payload
