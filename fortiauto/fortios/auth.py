@@ -126,10 +126,6 @@ class SessionAuth(httpx.Auth):
         self.accept_login(response)
         return None
 
-    def login_request(self, url: httpx.URL) -> httpx.Request:
-        """The legacy ``/logincheck`` POST for the device at ``url`` (any URL on it)."""
-        return self._logincheck_request(url)
-
     def _api_login_request(self, url: httpx.URL) -> httpx.Request:
         self._pending = _API
         # The five fields Ansible's and Terraform's FortiOS clients send; request_key asks for a

@@ -37,7 +37,6 @@ __all__ = [
     "mapped_errors",
     "nothing_sent",
     "raise_for_answer",
-    "raise_for_envelope",
     "secret_values",
 ]
 
@@ -180,13 +179,6 @@ def raise_for_answer(ctx: RequestContext, envelope: Envelope, problem: str | Non
     if wrong is not None:
         raise _malformed(ctx, envelope, wrong)
     return envelope
-
-
-def raise_for_envelope(ctx: RequestContext, envelope: Envelope) -> Envelope:
-    """Return the envelope when FortiOS reports success, else raise the matching ``FortiOSError``."""
-    if envelope.ok:
-        return envelope
-    raise error_for_envelope(ctx, envelope)
 
 
 def error_for_envelope(
