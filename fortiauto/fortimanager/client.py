@@ -158,6 +158,8 @@ class FortiManagerClient:
         self._closed = False
         self._request_id = 0
         self.counts = RequestCounts()
+        self._workspace_guard = asyncio.Lock()
+        self._workspace_holders = 0
         self._secrets = tuple(s.get_secret_value() for s in (self._token, self._password) if s is not None)
 
     def __repr__(self) -> str:
@@ -431,21 +433,33 @@ class FortiManagerClient:
 
         ``enabled=None`` asks FortiManager whether workspace mode is on (the site's
         ``workspace: auto``). The block commits with ``commit()`` itself: leaving it unlocks,
-        which discards anything not committed. ``wait`` is passed to ``lock``.
+        which discards anything not committed. ``wait`` is passed to ``lock``. Blocks that
+        overlap on one client (devices of one ADOM in flight together) share one lock, taken by
+        the first and released by the last, so one device's unlock never pulls the lock from
+        under another's writes.
         """
         if enabled is None:
             enabled = await self.workspace_enabled()
         if not enabled:
             yield
             return
-        await self.lock(wait=wait)
+        async with self._workspace_guard:
+            if self._workspace_holders == 0:
+                await self.lock(wait=wait)
+            self._workspace_holders += 1
         try:
             yield
         finally:
-            try:
-                await self.unlock()
-            except errors.FortiManagerError as err:
-                logger.warning("%s: unlock of ADOM %s failed (%s)", self._name, self.adom, type(err).__name__)
+            async with self._workspace_guard:
+                self._workspace_holders -= 1
+                if self._workspace_holders == 0:
+                    await self._unlock_quietly()
+
+    async def _unlock_quietly(self) -> None:
+        try:
+            await self.unlock()
+        except errors.FortiManagerError as err:
+            logger.warning("%s: unlock of ADOM %s failed (%s)", self._name, self.adom, type(err).__name__)
 
     # --- install --------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -321,3 +322,28 @@ async def test_certificate_import_and_dynamic_mapping(fmg: FakeFMG) -> None:
         "dynamic_mapping": [{"_scope": [{"name": "fgt-001", "vdom": "root"}], "local-cert": "fa-mx1"}],
     }
     assert client.counts.writes == 2
+
+
+async def test_overlapping_workspaces_share_one_lock(fmg: FakeFMG) -> None:
+    for action in ("lock", "commit", "unlock"):
+        fmg.reply("exec", f"/dvmdb/adom/root/workspace/{action}", ok(action))
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async with token_client(fmg) as client:
+
+        async def first() -> None:
+            async with client.workspace(enabled=True):
+                inside.set()
+                await release.wait()
+                await client.commit()
+
+        async def second() -> None:
+            await inside.wait()
+            async with client.workspace(enabled=True):
+                await client.commit()
+            assert [u.rsplit("/", 1)[1] for _, u in fmg.calls("exec")] == ["lock", "commit"]
+            release.set()
+
+        await asyncio.gather(first(), second())
+    assert [u.rsplit("/", 1)[1] for _, u in fmg.calls("exec")] == ["lock", "commit", "commit", "unlock"]
