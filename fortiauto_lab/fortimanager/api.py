@@ -436,7 +436,7 @@ class FortiManagerMock:
             return {"name": adom.dynamic_write(method, name, param.get("data"))}
         path, key = self._object_path(rest)
         if method == "get":
-            return adom.get(path, key)
+            return _select(adom.get(path, key), param)
         return {"name": adom.write(method, path, key, param.get("data"))}
 
     @staticmethod
@@ -457,7 +457,7 @@ class FortiManagerMock:
         if groups["pkg"] != self.package:
             raise FmgError(-6, "Invalid url")
         if method == "get":
-            return adom.get(POLICY_PATH, groups.get("id"))
+            return _select(adom.get(POLICY_PATH, groups.get("id")), param)
         adom.check_write(caller.session)
         return {"policyid": adom.write(method, POLICY_PATH, groups.get("id"), param.get("data"))}
 
@@ -577,6 +577,48 @@ class FortiManagerMock:
         if task is None:
             raise FmgError(-3, "Object does not exist")
         return task.frame()
+
+
+def _matches(row: Mapping[str, Any], condition: Sequence[Any]) -> bool:
+    """One FortiManager filter ``[attr, op, value...]``; ops ``==``, ``!=``, ``in``, ``like`` (% wildcard)."""
+    if len(condition) < 3 or not isinstance(condition[0], str):
+        raise FmgError(-10, "The data is invalid for selected url: bad filter")
+    attr, op, values = condition[0], condition[1], list(condition[2:])
+    got = row.get(attr)
+    seen = [str(v) for v in got] if isinstance(got, list) else [str(got)]
+    if op == "==":
+        return str(values[0]) in seen
+    if op == "!=":
+        return str(values[0]) not in seen
+    if op == "in":
+        return any(str(v) in seen for v in values)
+    if op == "like":
+        pattern = re.escape(str(values[0])).replace("%", ".*")
+        return any(re.fullmatch(pattern, v) for v in seen)
+    raise FmgError(-10, f"The data is invalid for selected url: filter operator {op!r}")
+
+
+def _passes(row: Mapping[str, Any], expr: Sequence[Any]) -> bool:
+    # [cond] or [cond, "&&"|"||", cond, ...], conditions themselves lists.
+    if not expr or not isinstance(expr[0], list):
+        return _matches(row, expr)
+    result = _passes(row, expr[0])
+    for op, right in zip(expr[1::2], expr[2::2], strict=False):
+        result = (result and _passes(row, right)) if op == "&&" else (result or _passes(row, right))
+    return result
+
+
+def _select(data: Any, param: Mapping[str, Any]) -> Any:
+    """A get's ``filter`` and ``fields`` applied to a table read (an object read is left whole)."""
+    if not isinstance(data, list):
+        return data
+    expr, fields = param.get("filter"), param.get("fields")
+    if isinstance(expr, list) and expr:
+        data = [row for row in data if _passes(row, expr)]
+    if isinstance(fields, list) and fields:
+        keep = {str(f) for f in fields} | {"name", "policyid"}
+        data = [{k: v for k, v in row.items() if k in keep} for row in data]
+    return data
 
 
 def _data(param: Mapping[str, Any]) -> Mapping[str, Any]:

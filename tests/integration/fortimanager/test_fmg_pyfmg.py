@@ -131,3 +131,24 @@ def test_api_key_mode(env: FmgLab) -> None:
     code, status = fmg.get("/sys/status")
     assert status["Serial Number"] == "FMG-VM0000000001"
     fmg.logout()
+
+
+def test_filter_and_fields(env: FmgLab) -> None:
+    with session(env) as fmg:
+        code, found = fmg.get(
+            "/pm/config/adom/root/pkg/mail-edge/firewall/policy",
+            filter=["dstaddr", "==", "vip-mx1"],
+            fields=["name", "dstaddr"],
+        )
+        assert code == 0
+        assert found == [{"policyid": 1, "name": "inbound-smtp", "dstaddr": ["vip-mx1"]}]
+        code, found = fmg.get(
+            "/pm/config/adom/root/obj/firewall/ssl-ssh-profile",
+            filter=[["name", "like", "%inspection"], "&&", ["name", "!=", "deep-inspection"]],
+            fields=["name"],
+        )
+        assert sorted(p["name"] for p in found) == [
+            "certificate-inspection",
+            "custom-deep-inspection",
+            "no-inspection",
+        ]
