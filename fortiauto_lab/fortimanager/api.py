@@ -580,13 +580,16 @@ class FortiManagerMock:
 
 
 def _matches(row: Mapping[str, Any], condition: Sequence[Any]) -> bool:
-    """One FortiManager filter ``[attr, op, value...]``; ops ``==``, ``!=``, ``in``, ``like`` (% wildcard)."""
+    """One FortiManager filter ``[attr, op, value...]`` (JSON API docs, Objects: ``==``, ``contain``, ``&&``).
+
+    The lab knows ``==``, ``!=``, ``contain``, ``in`` and ``like`` (``%`` as wildcard).
+    """
     if len(condition) < 3 or not isinstance(condition[0], str):
         raise FmgError(-10, "The data is invalid for selected url: bad filter")
     attr, op, values = condition[0], condition[1], list(condition[2:])
     got = row.get(attr)
     seen = [str(v) for v in got] if isinstance(got, list) else [str(got)]
-    if op == "==":
+    if op in ("==", "contain"):
         return str(values[0]) in seen
     if op == "!=":
         return str(values[0]) not in seen
