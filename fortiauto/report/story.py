@@ -26,6 +26,7 @@ __all__ = [
     "StageProbeView",
     "attempted_plan",
     "effect_evidence",
+    "evidence_text",
     "failure",
     "outage_text",
     "outage_window",
@@ -55,6 +56,12 @@ class StageProbeView:
         server = f" {self.mail_server}" if self.mail_server else ""
         rung = f" (rung {self.rung})" if self.rung else ""
         return f"{self.stage}{server}{rung}"
+
+    @property
+    def vantage(self) -> str | None:
+        """Where the probe connected from (``probe.via``), or None for here."""
+        where = getattr(self.result, "vantage", None)
+        return None if not where else str(where)
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,14 @@ def warnings(device: DeviceResult) -> list[str]:
     for view in stage_probes(device):
         found.extend(f"{view.label} probe: {w}" for w in view.result.warnings)
     return list(dict.fromkeys(found))
+
+
+def evidence_text(device: DeviceResult) -> str | None:
+    """``time 2026-11-24 22:15:04, subject ..., policyid 1, action log-only``, when known."""
+    evidence = effect_evidence(device)
+    if not evidence:
+        return None
+    return ", ".join(f"{key} {value}" for key, value in sorted(evidence.items()))
 
 
 def effect_evidence(device: DeviceResult) -> dict[str, Any] | None:

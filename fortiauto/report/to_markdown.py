@@ -20,6 +20,7 @@ from fortiauto.report.probe_text import render_probe
 from fortiauto.report.safe import md_cell, md_code_fence, md_text
 from fortiauto.report.story import (
     attempted_plan,
+    evidence_text,
     failure,
     outage_text,
     plan_key,
@@ -27,6 +28,7 @@ from fortiauto.report.story import (
     probe_summary,
     rollback_command,
     stage_probes,
+    warnings,
 )
 from fortiauto.report.to_fortios_cli import plan_to_cli, rollback_to_cli
 from fortiauto.results import DeviceResult, Plan, RunResult
@@ -118,4 +120,6 @@ def run_to_markdown(
         outage_text=outage_text,
         policy_label=policy_label,
         stage_probes=stage_probes,
+        evidence_text=evidence_text,
+        warnings=warnings,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -262,6 +263,17 @@ def test_markdown_backout_names_the_journal_directory(tmp_path: Path):
     journal = tmp_path / "my journals"
     text = run_to_markdown(kit.run_of(kit.changed("fgt-1")), operator="o", journal_dir=str(journal))
     assert f"fortiauto rollback --run {kit.RUN_ID} --journal-dir '{journal}'" in text
+
+
+def test_markdown_shows_the_effect_evidence_the_vantage_and_the_warnings():
+    via = replace(kit.passed(), vantage="ssh probe@203.0.113.5:22")
+    device = replace(kit.changed("fgt-1"), probes=(kit.Probe("after", "mx1", via),))
+    text = run_to_markdown(kit.run_of(device), operator="o")
+    assert "(action log-only, policyid 1, subject fortiauto probe" in text
+    assert "| starttls via ssh probe@203.0.113.5:22 |" in text
+    broken = run_to_markdown(kit.run_of(kit.rolled_back("fgt-2")), operator="o")
+    assert "### Warnings" in broken
+    assert "- after mx1 probe: the banner arrived after the timeout on 2 of 3 attempts" in broken
 
 
 def test_policy_is_named_by_name_and_id():
