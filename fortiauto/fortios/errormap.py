@@ -60,6 +60,16 @@ SECRET_FIELDS: Final = frozenset(
 )
 
 _INVALID_VALUE_CODES = frozenset({-651, -650, -145, -146})
+_CODE_CLASSES: Final[dict[int, type[errors.APIError]]] = {
+    -3: errors.NotFound,
+    -5: errors.AlreadyExists,
+    -23: errors.InUse,
+    **dict.fromkeys(_INVALID_VALUE_CODES, errors.InvalidValue),
+}
+_STATUS_CLASSES: Final[dict[int, type[errors.APIError]]] = {
+    424: errors.DependencyFailed,
+    429: errors.RateLimited,
+}
 
 # Short texts for the FortiOS CLI return codes fortiauto meets (vendor list, protocol sheet section 6).
 _CODE_TEXT = {
@@ -257,21 +267,24 @@ def _mkey_problem(ctx: RequestContext, envelope: Envelope) -> str | None:
 
 def _shape_problem(ctx: RequestContext, envelope: Envelope) -> str | None:
     """What makes a 2xx answer not FortiOS's success envelope for ``ctx``, or ``None``."""
-    raw = envelope.raw
-    if "status" not in raw:
-        return "an envelope without status"
-    if envelope.status != "success":
-        return f"status {envelope.status!r}, not success"
-    echoed = raw.get("http_method")
-    if isinstance(echoed, str) and echoed.upper() != ctx.method:
-        return f"an answer to a {echoed.upper()}, not to this {ctx.method}"
-    wrong = _mkey_problem(ctx, envelope)
+    wrong = _envelope_problem(ctx, envelope) or _mkey_problem(ctx, envelope)
     if wrong is not None or ctx.method != "GET":
         return wrong
-    if "results" not in raw:
+    if "results" not in envelope.raw:
         return "a read answer without results"
     if ctx.api == "cmdb":
         return _cmdb_results_problem(envelope.results, member=ctx.mkey is not None)
+    return None
+
+
+def _envelope_problem(ctx: RequestContext, envelope: Envelope) -> str | None:
+    if "status" not in envelope.raw:
+        return "an envelope without status"
+    if envelope.status != "success":
+        return f"status {envelope.status!r}, not success"
+    echoed = envelope.raw.get("http_method")
+    if isinstance(echoed, str) and echoed.upper() != ctx.method:
+        return f"an answer to a {echoed.upper()}, not to this {ctx.method}"
     return None
 
 
@@ -296,22 +309,13 @@ def _shape(value: Any) -> str:
 
 
 def _api_error_class(status: int, code: int | None) -> type[errors.APIError]:
-    # The FortiOS code decides first: validation failures all come back as HTTP 500.
-    if status == 404 or code == -3:
+    # The FortiOS code decides first (validation failures all come back as HTTP 500), but a 404
+    # is a 404 whatever code it carries.
+    if status == 404:
         return errors.NotFound
-    if code == -5:
-        return errors.AlreadyExists
-    if code == -23:
-        return errors.InUse
-    if code in _INVALID_VALUE_CODES:
-        return errors.InvalidValue
-    if status == 424:
-        return errors.DependencyFailed
-    if status == 429:
-        return errors.RateLimited
-    if status >= 500:
-        return errors.ServerError
-    return errors.APIError
+    by_code = _CODE_CLASSES.get(code) if code is not None else None
+    by_status = _STATUS_CLASSES.get(status) or (errors.ServerError if status >= 500 else errors.APIError)
+    return by_code or by_status
 
 
 def _login_error(exc: LoginRejected, ctx: RequestContext) -> errors.FortiOSError:
@@ -326,43 +330,63 @@ def _login_error(exc: LoginRejected, ctx: RequestContext) -> errors.FortiOSError
 
 
 def _transport_error(exc: Exception, ctx: RequestContext) -> errors.FortiOSError:
-    where = ctx.where()
+    return _tls_error(exc, ctx) or _not_sent_error(exc, ctx) or _exchange_error(exc, ctx)
+
+
+def _tls_error(exc: Exception, ctx: RequestContext) -> errors.TLSVerifyError | None:
     target = ctx.url or "the device"
     mismatch = _find_cause(exc, PinMismatch)
     if isinstance(mismatch, PinMismatch):
         return errors.TLSVerifyError(
             f"{target}: the certificate's SHA-256 fingerprint is {mismatch.seen}, not the pinned "
             f"{mismatch.expected}; nothing was sent (check verify_tls, or who answers at this address)",
-            **where,
+            **ctx.where(),
         )
     verify_failure = _cert_verify_failure(exc)
-    if isinstance(exc, httpx.ConnectError) and verify_failure:
-        return errors.TLSVerifyError(
-            f"{target}: certificate verify failed: {ctx.scrub(verify_failure)}; set verify_tls to the CA "
-            "bundle that signed the device's certificate, or pin it with verify_tls: sha256:<fingerprint>",
-            **where,
-        )
+    if not (isinstance(exc, httpx.ConnectError) and verify_failure):
+        return None
+    return errors.TLSVerifyError(
+        f"{target}: certificate verify failed: {ctx.scrub(verify_failure)}; set verify_tls to the CA "
+        "bundle that signed the device's certificate, or pin it with verify_tls: sha256:<fingerprint>",
+        **ctx.where(),
+    )
+
+
+def _not_sent_error(exc: Exception, ctx: RequestContext) -> errors.TransportError | None:
+    """Failures before the request left: no connection, no free connection, a header no HTTP can carry."""
     if isinstance(exc, httpx.PoolTimeout):
-        return errors.Timeout("timed out waiting for a free connection to the device", **where)
+        return errors.Timeout("timed out waiting for a free connection to the device", **ctx.where())
     if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
         cause = _connect_cause(exc, ctx.timeout)
-        return errors.Unreachable(f"cannot reach {target}: {cause}", url=ctx.url, cause=cause, **where)
+        return errors.Unreachable(
+            f"cannot reach {ctx.url or 'the device'}: {cause}", url=ctx.url, cause=cause, **ctx.where()
+        )
+    if isinstance(exc, httpx.LocalProtocolError):
+        # httpcore's text quotes the offending header value, which may be a credential.
+        return errors.TransportError(f"the request could not be sent: {ctx.scrub(str(exc))}", **ctx.where())
+    return None
+
+
+def _exchange_error(exc: Exception, ctx: RequestContext) -> errors.TransportError:
+    """The request left (fully or partly) and no usable answer came back."""
     if ctx.write:
-        # The request left us (fully or partly); FortiOS may have applied it. Never resend blindly:
-        # the caller re-reads the object to learn whether the write took effect.
+        # FortiOS may have applied it. Never resend blindly: the caller re-reads the object to
+        # learn whether the write took effect.
         return errors.ResponseLost(
             f"the write was sent but its answer was lost ({type(exc).__name__})",
             # Timed out: the request may still be queued on the device. A dropped connection means
             # the device is done with it, whichever way it went.
             in_flight=isinstance(exc, httpx.TimeoutException),
-            **where,
+            **ctx.where(),
         )
     if isinstance(exc, httpx.TimeoutException):
-        return errors.Timeout(f"timed out waiting for the answer of {target}{_after(ctx.timeout)}", **where)
-    if isinstance(exc, httpx.LocalProtocolError):
-        # httpcore's text quotes the offending header value, which may be a credential.
-        return errors.TransportError(f"the request could not be sent: {ctx.scrub(str(exc))}", **where)
-    return errors.TransportError(f"the exchange with {target} failed ({type(exc).__name__})", **where)
+        target = ctx.url or "the device"
+        return errors.Timeout(
+            f"timed out waiting for the answer of {target}{_after(ctx.timeout)}", **ctx.where()
+        )
+    return errors.TransportError(
+        f"the exchange with {ctx.url or 'the device'} failed ({type(exc).__name__})", **ctx.where()
+    )
 
 
 def _after(timeout: float | None) -> str:

@@ -167,6 +167,8 @@ TRANSPORT_ERRORS = [
     ),
     ("DELETE", httpx.ReadError("connection reset by peer"), errors.ResponseLost),
     ("PUT", httpx.WriteError("broken pipe"), errors.ResponseLost),
+    # A header no HTTP can carry is refused before anything leaves: not a lost write.
+    ("PUT", httpx.LocalProtocolError("Illegal header value b'x\\n'"), errors.TransportError),
 ]
 
 
