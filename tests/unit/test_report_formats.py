@@ -337,6 +337,9 @@ def test_html_shows_timeline_outage_failure_and_evidence():
     assert "log-only" in page  # the log entry that proved the effect
     assert "--journal-dir /var/lib/fortiauto/journal" in page
     assert "the banner arrived after the timeout" in page  # a probe warning
+    via = replace(kit.passed(), vantage="socks5 198.51.100.7:1080")
+    device = replace(kit.changed("fgt-1"), probes=(kit.Probe("after", "mx1", via),))
+    assert "(starttls via socks5 198.51.100.7:1080, 1 attempt(s))" in run_to_html(kit.run_of(device))
 
 
 # -- the story the formats share -------------------------------------------------------------
