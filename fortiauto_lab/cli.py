@@ -82,6 +82,18 @@ def up(
             help="Also run a mock FortiManager managing every device; site.yml then goes through it.",
         ),
     ] = False,
+    maildir: Annotated[
+        Path | None,
+        typer.Option("--maildir", help="Also write every delivered message into this Maildir (for IMAP)."),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", help="HOST:PORT of an external SMTP server the VIPs relay to instead."),
+    ] = None,
+    log_device: Annotated[
+        str,
+        typer.Option("--log-device", help="Where the units log: memory, disk (memory off) or fortianalyzer."),
+    ] = "memory",
 ) -> None:
     """Run a mock FortiGate fleet until Ctrl-C; writes site.yml, ca.pem, hosts.yml and lab.json."""
     try:
@@ -99,6 +111,9 @@ def up(
             base_port=base_port,
             strict=strict,
             fortimanager=fortimanager,
+            maildir=maildir,
+            backend=backend,
+            log_device=log_device,
         )
     except LabInputError as exc:
         typer.echo(f"error: {exc}", err=True)

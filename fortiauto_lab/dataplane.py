@@ -2,7 +2,8 @@
 
 A ``VipListener`` is the loopback port a probe (or swaks) connects to instead of a real
 FortiGate. On every connection it asks its ``DeviceView`` how the bound policy inspects
-SMTP (``Inspection``) and which faults are active, then relays to the ``MailBackend``:
+SMTP (``Inspection``) and which faults are active, then relays to its ``RelayTarget`` (the
+lab's own ``MailBackend``, or an external MTA given with ``lab up --backend``):
 byte-for-byte for no inspection or certificate-inspection, or terminating TLS itself for
 Protecting SSL Server (``replace``) and deep inspection (``resign``). Whatever the device
 can see in clear (a plain session, or one it decrypts) is followed by ``SmtpWatcher`` so
@@ -35,7 +36,7 @@ from cryptography.x509.oid import NameOID
 from fortiauto_lab.faults import Faults
 from fortiauto_lab.pki import CertKey, issue_cert
 from fortiauto_lab.smtp_backend import (
-    MailBackend,
+    RelayTarget,
     client_tls_context,
     header_fields,
     server_tls_context,
@@ -637,13 +638,15 @@ class VipListener:
         self,
         device: DeviceView,
         vip: str,
-        backend: MailBackend,
+        backend: RelayTarget,
         *,
         mode: Mode,
         host: str = "127.0.0.1",
+        vdom: str | None = None,
     ) -> None:
         self._device = device
         self._vip = vip
+        self._vdom = vdom  # the VIP's vdom, for log lines (an external backend's port says nothing)
         self._backend = backend
         self._mode: Mode = mode
         self._host = host
@@ -807,6 +810,8 @@ class VipListener:
             ),
             service="SMTPS" if self._mode == "smtps" else "SMTP",
         )
+        if self._vdom is not None:
+            record["vd"] = self._vdom
         self._device.log_emailfilter(record)
 
 

@@ -38,6 +38,7 @@ from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.faults import Faults, faults_for_device, parse_fault_spec
 from fortiauto_lab.fortimanager import RunningFortiManager, route_site, start_fortimanager
 from fortiauto_lab.hardware import Model, resolve_model
+from fortiauto_lab.logsettings import LOG_DEVICES, LogDevice, use_log_device
 from fortiauto_lab.persist import (
     PORTS_PER_DEVICE,
     Remembered,
@@ -50,7 +51,7 @@ from fortiauto_lab.pki import CertKey, issue_cert, make_ca
 from fortiauto_lab.release import Release, resolve_release
 from fortiauto_lab.schema import build_schema
 from fortiauto_lab.seed import MAIL_SITES, make_factory_certs, seed_template
-from fortiauto_lab.smtp_backend import MailBackend
+from fortiauto_lab.smtp_backend import ExternalBackend, MailBackend, MailHandoff, parse_host_port
 from fortiauto_lab.states import make_shared_cert
 
 __all__ = ["Lab", "LabOptions", "LabThread", "run_lab", "start_lab"]
@@ -72,6 +73,9 @@ class LabOptions:
     base_port: int | None = None
     host: str = "127.0.0.1"
     fortimanager: bool = False  # a mock FortiManager manages every device (fortiauto_lab/fortimanager/)
+    maildir: Path | None = None  # built-in backends also deliver into this Maildir (smtp_backend.py)
+    backend: str | None = None  # HOST:PORT of an external MTA the VIPs relay to instead
+    log_device: str = "memory"  # the one log device each unit logs to (logsettings.py)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class _Checked:
     release: Release
     model: Model
     spec: list[tuple[str, Faults]]
+    handoff: MailHandoff
+    log_device: LogDevice
 
 
 def _check_inputs(options: LabOptions) -> _Checked:
@@ -89,8 +95,17 @@ def _check_inputs(options: LabOptions) -> _Checked:
         raise LabInputError(
             f"--base-port must leave room for {PORTS_PER_DEVICE} ports per device between 1024 and 65535"
         )
+    if options.log_device not in LOG_DEVICES:
+        raise LabInputError(
+            f"--log-device must be one of {', '.join(LOG_DEVICES)}, not {options.log_device!r}"
+        )
+    backend = parse_host_port(options.backend, "--backend") if options.backend else None
     return _Checked(
-        resolve_release(options.version), resolve_model(options.model), parse_fault_spec(options.faults or "")
+        resolve_release(options.version),
+        resolve_model(options.model),
+        parse_fault_spec(options.faults or ""),
+        MailHandoff(maildir=options.maildir, backend=backend),
+        options.log_device,  # type: ignore[arg-type]  # checked against LOG_DEVICES above
     )
 
 
@@ -119,7 +134,7 @@ class _Served:
     """What one device runs besides its store: HTTPS runner, mail backends, VIP listeners."""
 
     runner: web.AppRunner
-    backends: list[MailBackend] = field(default_factory=list)
+    backends: list[MailBackend | ExternalBackend] = field(default_factory=list)
     listeners: list[tuple[str, str, Literal["starttls", "smtps"], int, VipListener]] = field(
         default_factory=list
     )
@@ -189,7 +204,13 @@ async def _start_listener(listener: VipListener, port: int, host: str) -> int:
 
 
 async def _serve_device(
-    device: LabDevice, context: ssl.SSLContext, host: str, mail: dict[str, CertKey], ports: dict[str, int]
+    device: LabDevice,
+    context: ssl.SSLContext,
+    host: str,
+    mail: dict[str, CertKey],
+    ports: dict[str, int],
+    *,
+    handoff: MailHandoff,
 ) -> _Served:
     sock = _listen(host, ports.get("https", 0))
     device.port = sock.getsockname()[1]
@@ -205,7 +226,7 @@ async def _serve_device(
         raise
     served = _Served(runner)
     try:
-        await _serve_mail(device, served, host, mail, ports)
+        await _serve_mail(device, served, host, mail, ports, handoff=handoff)
     except BaseException:
         await _stop_served(served)
         raise
@@ -213,16 +234,27 @@ async def _serve_device(
 
 
 async def _serve_mail(
-    device: LabDevice, served: _Served, host: str, mail: dict[str, CertKey], ports: dict[str, int]
+    device: LabDevice,
+    served: _Served,
+    host: str,
+    mail: dict[str, CertKey],
+    ports: dict[str, int],
+    *,
+    handoff: MailHandoff,
 ) -> None:
     for site in MAIL_SITES:
         pair = mail[site.vip]
-        backend = MailBackend(cert_pem=pair.cert_pem, key_pem=pair.key_pem, host=host)
+        backend: MailBackend | ExternalBackend = (
+            ExternalBackend(*handoff.backend, hostname=_MAIL_NAMES[site.vip])
+            if handoff.backend
+            else MailBackend(cert_pem=pair.cert_pem, key_pem=pair.key_pem, host=host, maildir=handoff.maildir)
+        )
         served.backends.append(backend)
         await backend.start()
         device.backends[site.vip] = backend
-        for mode in _MODES:
-            listener = VipListener(device, site.vip, backend, mode=mode, host=host)
+        # An external MTA is reached on its SMTP port only: no implicit-TLS VIP in front of it.
+        for mode in _MODES if backend.smtps_port or not handoff.backend else ("starttls",):
+            listener = VipListener(device, site.vip, backend, mode=mode, host=host, vdom=site.vdom)
             port = await _start_listener(listener, ports.get(f"{site.vip}/{mode}", 0), host)
             served.listeners.append((site.vip, site.vdom, mode, port, listener))
 
@@ -409,6 +441,7 @@ async def start_lab(state_dir: Path, **kwargs: Any) -> Lab:
     certs = make_factory_certs()
     shared = make_shared_cert(certs.ca_ssl)
     template = seed_template(build_schema(checked.release, checked.model, strict=options.strict), certs)
+    use_log_device(template, checked.log_device)
     lab = Lab(state_dir, [], state_dir / "site.yml", state_dir / "ca.pem", _info(options, checked, state_dir))
     try:
         for index in range(options.devices):
@@ -428,7 +461,9 @@ async def start_lab(state_dir: Path, **kwargs: Any) -> Lab:
             )
             context = _https_context(state_dir, name, ca)
             lab._served.append(
-                await _serve_device(device, context, options.host, mail, _ports(options, index, kept))
+                await _serve_device(
+                    device, context, options.host, mail, _ports(options, index, kept), handoff=checked.handoff
+                )
             )
             lab.devices.append(device)
             device.on_faults_changed = lab.write_info

@@ -4,29 +4,50 @@ A ``MailBackend`` is what the mock FortiGate relays to. It runs two aiosmtpd lis
 the current event loop (the lab runs hundreds of devices in one loop, so no Controller
 threads): one on the SMTP port offering STARTTLS, one speaking implicit TLS, both with the
 mail server's own certificate. Every delivered message is recorded so tests and the lab's
-``GET /__lab__/messages`` can prove end-to-end delivery. The TLS context helpers live here
-too because the data plane (``dataplane.py``) builds its own from PEM strings the same way.
+``GET /__lab__/messages`` can prove end-to-end delivery, and, with ``lab up --maildir DIR``,
+also written into that Maildir as a local delivery agent would, so a real IMAP server can
+serve it. ``lab up --backend HOST:PORT`` replaces the built-in server with an external MTA
+(``ExternalBackend``): the VIPs relay there and the lab records nothing itself. The TLS
+context helpers live here too because the data plane (``dataplane.py``) builds its own from
+PEM strings the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import mailbox
 import os
 import ssl
 import tempfile
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-__all__ = ["MailBackend", "cert_hostname", "client_tls_context", "header_fields", "server_tls_context"]
+from fortiauto_lab.errors import LabInputError
+
+__all__ = [
+    "ExternalBackend",
+    "MailBackend",
+    "MailHandoff",
+    "RelayTarget",
+    "cert_hostname",
+    "client_tls_context",
+    "header_fields",
+    "parse_host_port",
+    "server_tls_context",
+]
+
+logger = logging.getLogger(__name__)
 
 # A lab backend keeps at most this many delivered messages (oldest dropped first) so a
 # long-running lab cannot grow without bound; the control API can reset the list anyway.
@@ -95,15 +116,62 @@ def header_fields(raw: bytes) -> tuple[str, str]:
         return "", ""
 
 
+def parse_host_port(text: str, option: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too) for a lab option.
+
+    Raises:
+        LabInputError: not of that shape, or the port is not 1-65535.
+    """
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise LabInputError(f"{option} expects HOST:PORT with a port between 1 and 65535, not {text!r}")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class MailHandoff:
+    """Where the lab's VIPs hand their mail: built-in servers (and a Maildir), or an external MTA."""
+
+    maildir: Path | None = None  # each built-in delivery is also written here
+    backend: tuple[str, int] | None = None  # an external SMTP server replaces the built-in ones
+
+    def __post_init__(self) -> None:
+        if self.maildir is not None and self.backend is not None:
+            raise LabInputError("--maildir and --backend exclude each other: the external MTA delivers")
+
+
+class _MaildirWriter:
+    """A local delivery agent's last step: the message, with its envelope headers, into a Maildir."""
+
+    def __init__(self, path: Path) -> None:
+        # Creates new/ cur/ tmp/ when missing; a file written to tmp/ is renamed into new/.
+        self._box = mailbox.Maildir(path, create=True)
+
+    def deliver(self, envelope: Envelope, content: bytes) -> None:
+        trace = f"Return-Path: <{envelope.mail_from or ''}>\n"
+        trace += "".join(f"Delivered-To: {rcpt}\n" for rcpt in envelope.rcpt_tos)
+        body = content.replace(b"\r\n", b"\n")
+        self._box.add(trace.encode("utf-8", "replace") + body)
+
+
 class _Recorder:
     """aiosmtpd handler: accept every message and record its envelope and headers."""
 
-    def __init__(self, messages: list[dict[str, Any]]) -> None:
+    def __init__(self, messages: list[dict[str, Any]], maildir: _MaildirWriter | None = None) -> None:
         self._messages = messages
+        self._maildir = maildir
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.content if isinstance(envelope.content, bytes) else b""
         subject, message_id = header_fields(content)
+        if self._maildir is not None:
+            try:
+                self._maildir.deliver(envelope, content)
+            except OSError as exc:
+                # What an MTA says when its mail store fails: try again later, nothing recorded.
+                logger.warning("maildir delivery failed: %s", exc)
+                return "451 4.3.0 Mail store unavailable"
         self._messages.append(
             {
                 "mail_from": envelope.mail_from or "",
@@ -121,9 +189,12 @@ class _Recorder:
 class MailBackend:
     """The mail server behind a VIP: SMTP with STARTTLS, and implicit TLS, on port 0 each."""
 
-    def __init__(self, *, cert_pem: str, key_pem: str, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, *, cert_pem: str, key_pem: str, host: str = "127.0.0.1", maildir: Path | None = None
+    ) -> None:
         self.host = host
         self._tls = server_tls_context(cert_pem, key_pem)
+        self._maildir = _MaildirWriter(maildir) if maildir is not None else None
         # Named after its certificate, as a real MTA's banner and EHLO would be; this also
         # keeps aiosmtpd from calling socket.getfqdn() (a DNS lookup) per connection.
         self.hostname = cert_hostname(cert_pem)
@@ -137,7 +208,7 @@ class MailBackend:
     def _factory(self, loop: asyncio.AbstractEventLoop, *, starttls: bool) -> Callable[[], SMTP]:
         def make() -> SMTP:
             protocol = SMTP(
-                _Recorder(self.messages),
+                _Recorder(self.messages, self._maildir),
                 hostname=self.hostname,
                 ident="ESMTP lab mail server",
                 # Implicit TLS must not offer STARTTLS again, so no context there.
@@ -176,3 +247,33 @@ class MailBackend:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+
+
+class RelayTarget(Protocol):
+    """What a VIP listener relays to: the built-in ``MailBackend`` or an ``ExternalBackend``."""
+
+    host: str
+    hostname: str
+    smtp_port: int
+    smtps_port: int
+
+
+class ExternalBackend:
+    """An SMTP server the lab does not run (``--backend HOST:PORT``): STARTTLS side only.
+
+    The lab cannot see what it delivers, so ``messages`` stays empty; proof of delivery comes
+    from the mail store behind it (IMAP). ``smtps_port`` is 0: no implicit-TLS VIP relays here.
+    """
+
+    def __init__(self, host: str, port: int, *, hostname: str) -> None:
+        self.host = host
+        self.hostname = hostname  # the name the device sends as SNI when it starts TLS itself
+        self.smtp_port = port
+        self.smtps_port = 0
+        self.messages: list[dict[str, Any]] = []
+
+    async def start(self) -> None:
+        """Nothing to start: the server runs elsewhere."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""

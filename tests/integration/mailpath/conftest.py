@@ -12,7 +12,16 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.integration.mailpath.mailkit import Dovecot, MailStore, binary, dovecot, mail_store
+from tests.integration.mailpath.mailkit import (
+    Dovecot,
+    MailStore,
+    Postfix,
+    binary,
+    dovecot,
+    mail_store,
+    make_tls,
+    postfix,
+)
 
 
 @pytest.fixture
@@ -43,3 +52,12 @@ def deliver(store: MailStore) -> Callable[[str], None]:
         mailbox.Maildir(store.maildir, create=False).add(message)
 
     return put
+
+
+@pytest.fixture
+def mta(store: MailStore) -> Iterator[Postfix]:
+    if binary("postfix") is None:
+        pytest.skip("postfix is not installed (Debian: postfix)")
+    tls = make_tls(store.root / "mta-tls", "mx1.example.test")
+    with postfix(store, tls) as server:
+        yield server

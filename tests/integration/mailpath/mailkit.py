@@ -265,3 +265,145 @@ def mail_server_with(spec: ImapConfirm | None) -> tuple[Device, MailServer]:
     server = MailServer.model_construct(name="mx1", probe=probe)
     device = Device.model_construct(name="fgt-imap", mail_servers=(server,))
     return device, server
+
+
+# -- Postfix -------------------------------------------------------------------------------
+
+_POSTFIX_MAIN = """\
+compatibility_level = 3.6
+queue_directory = {root}/queue
+data_directory = {root}/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = {hostname}
+mydomain = example.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+alias_maps =
+alias_database =
+local_recipient_maps =
+# Every recipient at example.test lands in the one shared Maildir, as the mail account.
+virtual_mailbox_domains = example.test
+virtual_mailbox_base = {store}
+virtual_mailbox_maps = static:Maildir/
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+virtual_minimum_uid = 1
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+smtpd_tls_security_level = may
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+maillog_file_prefixes = {root}
+maillog_file = {log}
+smtputf8_enable = no
+biff = no
+append_dot_mydomain = no
+"""
+
+# Only what an inbound MTA delivering locally needs; nothing chrooted (no /var/spool copies).
+_POSTFIX_MASTER = """\
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+tlsmgr    unix  - - n 1000? 1 tlsmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+smtp      unix  - - n - - smtp
+relay     unix  - - n - - smtp
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+virtual   unix  - n n - - virtual
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+"""
+
+
+@dataclass
+class Postfix:
+    """A private Postfix instance: SMTP (with STARTTLS) on ``port``, delivering into the Maildir."""
+
+    proc: subprocess.Popen[bytes]
+    config_dir: Path
+    log: Path
+    port: int
+    hostname: str
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def delivered(self, message_id: str) -> bool:
+        """Postfix's own word that it queued ``message_id`` and its virtual agent delivered it."""
+        text = self.log_text()
+        queue_ids = [
+            line.split(": ")[1]
+            for line in text.splitlines()
+            if f"message-id={message_id}" in line and "cleanup" in line
+        ]
+        return any(
+            f"{qid}: to=" in line and "status=sent (delivered to maildir)" in line
+            for qid in queue_ids
+            for line in text.splitlines()
+        )
+
+
+def _postfix_command(exe: str, config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [exe, "-c", str(config_dir), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@contextlib.contextmanager
+def postfix(store: MailStore, tls: Tls, hostname: str = "mx1.example.test") -> Iterator[Postfix]:
+    """``postfix -c DIR start-fg`` with its own config, queue and data directories under ``store``."""
+    exe = binary("postfix")
+    assert exe is not None, "postfix is not installed"
+    root = store.root / "postfix"
+    config_dir, queue, data = root / "etc", root / "queue", root / "data"
+    for path in (config_dir, queue, data):
+        path.mkdir(parents=True)
+    account = pwd.getpwnam(MAIL_USER)
+    os.chown(data, pwd.getpwnam("postfix").pw_uid, -1)
+    log = root / "postfix.log"
+    port = free_port()
+    (config_dir / "main.cf").write_text(
+        _POSTFIX_MAIN.format(
+            root=root,
+            hostname=hostname,
+            store=store.root,
+            uid=account.pw_uid,
+            gid=account.pw_gid,
+            cert=tls.cert_path,
+            key=tls.key_path,
+            log=log,
+        )
+    )
+    (config_dir / "master.cf").write_text(_POSTFIX_MASTER.format(port=port))
+    # "check" creates the queue's subdirectories with the owners Postfix wants.
+    checked = _postfix_command(exe, config_dir, "check")
+    assert checked.returncode == 0, (
+        f"postfix check failed: {checked.stderr}{log.read_text() if log.exists() else ''}"
+    )
+    with (root / "stderr.log").open("ab") as stderr:
+        proc = subprocess.Popen(
+            [exe, "-c", str(config_dir), "start-fg"], stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+        )
+    try:
+        wait_for_port(port, proc, log)
+        yield Postfix(proc, config_dir, log, port, hostname)
+    finally:
+        _postfix_command(exe, config_dir, "stop")
+        stop(proc)
