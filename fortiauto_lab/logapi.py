@@ -1,7 +1,12 @@
-"""``/api/v2/log/<memory|disk>/emailfilter[/raw]``: the email filter log, where the KB's symptom shows.
+"""``/api/v2/log/<memory|disk|fortianalyzer|forticloud>/emailfilter[/raw]``: the email filter log.
 
 The data plane appends a record when a relayed message was visible to the device and
-the policy asked for logging (``LabDevice.log_emailfilter``). This module serves them as
+the policy asked for logging (``LabDevice.log_emailfilter``). Only the log device the unit
+logs to has them: a path whose device is disabled in its settings (``log.<device>/setting``,
+``logsettings.py``; read when asked) answers with no records, as a unit that logs to disk
+shows nothing in memory. Paths as FortiOS's log API names them (e.g. Ansible's
+``fortios_log_fact`` selectors ``memory_emailfilter_raw``, ``disk_emailfilter_raw``,
+``fortianalyzer_emailfilter_raw``, ``forticloud_emailfilter_raw``). This module serves them as
 FortiOS does: ``.../raw`` is plain text, one ``key=value`` line per record (strings
 quoted, numbers bare), newest first; without ``raw`` a JSON envelope whose ``results``
 are the records. ``rows``/``start`` page and ``filter`` (e.g. ``subject=@TOKEN``) selects,
@@ -16,6 +21,7 @@ from aiohttp import web
 
 from fortiauto_lab.cmdb import VdomError, resolve_vdoms
 from fortiauto_lab.envelope import Target, envelope, error_envelope, json_response
+from fortiauto_lab.logsettings import enabled
 from fortiauto_lab.query import FilterError, matches, parse_filters
 
 if TYPE_CHECKING:
@@ -79,9 +85,8 @@ async def handle_log(request: web.Request, device: LabDevice, segments: list[str
         return json_response(error_envelope(device, replace_vdom(target, exc.vdom), 403), 403)
     except FilterError as exc:
         return json_response(error_envelope(device, target, 400, cli_error=str(exc)), 400)
-    records = [
-        r for r in reversed(device.emailfilter_log) if r.get("vd", vdoms[0]) in vdoms and matches(r, filters)
-    ]
+    kept = device.emailfilter_log if enabled(device.store, segments[0]) else ()
+    records = [r for r in reversed(kept) if r.get("vd", vdoms[0]) in vdoms and matches(r, filters)]
     start = _number(request.query.get("start"), 0)
     rows = _number(request.query.get("rows"), _DEFAULT_ROWS)
     chosen = records[start : start + rows]

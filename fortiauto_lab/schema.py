@@ -17,6 +17,7 @@ from typing import Any
 
 from fortiauto_lab.fields import ANY_IP, NULL_UUID, CmdbError, Field, ObjectSpec, mask_secret
 from fortiauto_lab.hardware import DEFAULT_MODEL, Model
+from fortiauto_lab.logsettings import log_setting_specs
 from fortiauto_lab.release import Release
 from fortiauto_lab.rules import PROTOCOL_BLOCKS, inspects_all
 
@@ -865,6 +866,7 @@ def build_schema(version: Release, model: Model = DEFAULT_MODEL, *, strict: bool
     ``feature-set`` on the email filter profile, no ``inspection-mode proxy`` on a policy.
     """
     objects = {spec.path: spec for spec in (build(version) for build in _BUILDERS)}
+    objects.update((spec.path, spec) for spec in log_setting_specs())
     if model.proxy_removed(version):
         objects["emailfilter/profile"] = _without(objects["emailfilter/profile"], "feature-set")
         objects["firewall/policy"] = _flow_only(objects["firewall/policy"])
