@@ -276,6 +276,24 @@ def test_markdown_shows_the_effect_evidence_the_vantage_and_the_warnings():
     assert "- after mx1 probe: the banner arrived after the timeout on 2 of 3 attempts" in broken
 
 
+def test_a_device_skipped_for_a_broken_baseline_shows_that_probe():
+    skipped = kit.Result(
+        name="fgt-7",
+        status="skipped",
+        reason="baseline probe failed, mail already broken (mx1: F4 banner-timeout)",
+        baseline=kit.banner_timeout(),
+        probes=(kit.Probe("baseline", "mx1", kit.banner_timeout()),),
+    )
+    run = kit.run_of(skipped, exit_code=5)
+    markdown = run_to_markdown(run, operator="o")
+    assert "### Failure that caused the skip" in markdown
+    assert "F4 banner-timeout at the baseline mx1 probe" in markdown
+    assert "Failure that caused the skip" in run_to_html(run)
+    console, buffer = _console()
+    console.print(render_summary(run))
+    assert "F4 banner-timeout" in buffer.getvalue()  # in the row; no rollback block for a skip
+
+
 def test_policy_is_named_by_name_and_id():
     assert policy_label(kit.changed("fgt-1")) == '"inbound-smtp" (id 1)'
     assert policy_label(kit.rolled_back("fgt-1")) == "id 1"  # only the id is known
