@@ -137,6 +137,9 @@ async def undo_entries(
     ``record`` journals each outcome (``undo`` lines); a journal that cannot be written does not
     stop the undo, which matters more than its record.
     """
+    blocked = await _blocked(api, entries)
+    if blocked is not None:
+        return blocked
     left: list[str] = []
     changed_since: list[str] = []
     for entry in entries:
@@ -150,6 +153,29 @@ async def undo_entries(
             if edited:
                 changed_since.append(_where(entry.change))
     return UndoReport(tuple(left), tuple(changed_since))
+
+
+async def _blocked(api: FortiOSApi, entries: Sequence[JournalEntry]) -> UndoReport | None:
+    """An undo that cannot reach the pre-change state (a deleted certificate) makes no write at all.
+
+    Restoring the rest (e.g. rebinding a profile to the deleted certificate) could only fail
+    half-way; the report says why and what would bring the device back.
+    """
+    for entry in entries:
+        why = irreversible(entry.change)
+        if why is None:
+            continue
+        try:
+            current = await api.get_one(entry.change.path, entry.change.mkey, vdom=entry.change.vdom)
+        except FortiautoError as exc:
+            return UndoReport((f"{_where(entry.change)}: state unknown: {exc}; nothing was undone",))
+        if object_state(entry.change, current) is not ObjectState.BEFORE:
+            return UndoReport(
+                (
+                    f"{_where(entry.change)}: {why}; nothing was undone, so the device stays as the run left it",
+                )
+            )
+    return None
 
 
 def _record(record: Record | None, **fields: Any) -> None:

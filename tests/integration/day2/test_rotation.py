@@ -74,6 +74,8 @@ async def test_renewed_certificate_is_rotated_and_the_old_one_retired(lab_factor
     undone = await rollback_last(tmp_path / "j")
     assert [d.status for d in undone.devices] == ["failed"]
     assert any("never stores private keys" in item for item in undone.devices[0].left_over)
+    assert "re-import it from its files" in undone.devices[0].reason  # the remedy, where the console shows it
+    assert undone.devices[0].requests.writes == 0  # no write that could only fail
     assert _bound(fgt) == [new]  # nothing half-undone: the profile still binds a certificate that exists
 
 
