@@ -172,7 +172,7 @@ async def _blocked(api: FortiOSApi, entries: Sequence[JournalEntry]) -> UndoRepo
         if object_state(entry.change, current) is not ObjectState.BEFORE:
             return UndoReport(
                 (
-                    f"{_where(entry.change)}: {why}; nothing was undone, so the device stays as the run left it",
+                    f"{_where(entry.change)}: {why}; nothing was undone: the device stays as the run left it",
                 )
             )
     return None
