@@ -5,9 +5,10 @@ only, so they tell the same story: every probe by stage, the probe whose failure
 rollback or a fallback (class, steps with timings, transcript), the outage window, the phases
 with their timings, the plan that was attempted, the warnings and the effect evidence.
 
-Fields that results are growing (``probes``, ``timeline``, ``failed_probe``, ``policy_name``,
-``effect_evidence``, a probe's ``vantage``) are read with ``getattr``: with an older result the
-story falls back to the last and the baseline probe, and stays honest about what it lacks.
+The result fields that arrive with the transaction rework (``probes``, ``timeline``,
+``failed_probe``, ``policy_name``, ``effect_evidence``, a probe's ``vantage``, the run's
+``journal_dir``) are read with ``getattr``: from a result without them the story falls back to
+the baseline and the last probe, and shows nothing it does not have.
 """
 
 from __future__ import annotations

@@ -135,9 +135,9 @@ def changed(name: str, *, reason: str = "applied and probe passed") -> Result:
             Mark("baseline", 40),
             Mark("plan", 90),
             Mark("apply", 130),
-            Mark("probe", 480),
+            Mark("verify", 480),
             Mark("commit", 620),
-            Mark("report", 700),
+            Mark("done", 700),
         ),
         effect_evidence={
             "time": "2026-11-24 22:15:04",
@@ -172,13 +172,13 @@ def fallback(name: str) -> Result:
             Mark("baseline", 30),
             Mark("plan", 80),
             Mark("apply", 120),
-            Mark("probe", 400),
+            Mark("verify", 400),
             Mark("rollback", 30600),
             Mark("plan", 41400, "certificate-inspection"),
             Mark("apply", 41500, "certificate-inspection"),
-            Mark("probe", 41800, "certificate-inspection"),
+            Mark("verify", 41800, "certificate-inspection"),
             Mark("commit", 42000, "certificate-inspection"),
-            Mark("report", 42100),
+            Mark("done", 42100),
         ),
     )
 
@@ -206,9 +206,9 @@ def rolled_back(name: str, *, reason: str | None = None, banner: str = "") -> Re
             Mark("baseline", 30),
             Mark("plan", 80),
             Mark("apply", 120),
-            Mark("probe", 400),
+            Mark("verify", 400),
             Mark("rollback", 30500),
-            Mark("report", 38200),
+            Mark("done", 38200),
         ),
     )
 
