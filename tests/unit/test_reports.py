@@ -166,3 +166,26 @@ async def test_change_record_of_alike_devices_holds_their_plan_once():
     assert three.count("FortiOS CLI equivalent") == 1
     assert "## Plan A: 3 device(s)" in three
     assert len(three) < 1.4 * len(one)  # was 3x (28 KB for three identical devices)
+
+
+async def test_change_record_of_a_compliant_device_says_why_nothing_changed():
+    gate = FakeFortiGate()
+    first = await DeviceTransaction(
+        make_device(),
+        options=TransactionOptions(run_id="20261124T221503Z-1a2b3c"),
+        client_factory=factory(gate),
+        prober=FakeProber(gate),
+    ).run()
+    assert first.status == "changed"
+    again = await DeviceTransaction(
+        make_device(),
+        options=TransactionOptions(run_id="20261124T221503Z-1a2b3d"),
+        client_factory=factory(gate),
+        prober=FakeProber(gate),
+    ).run()
+    assert again.status == "unchanged"
+    assert again.plan is not None
+    text = run_to_markdown(_run_of(again), operator="ops@example")
+    assert "Nothing to change" in text
+    for label in again.plan.noop_reasons:
+        assert f"- {label}: " in text
