@@ -213,6 +213,15 @@ def validate(site_file: Annotated[Path, typer.Argument(metavar="SITE")]) -> int:
 
 
 @app.command()
+def schema() -> int:
+    """Print the site file's JSON Schema (for editors; docs/site.schema.json holds the same)."""
+    from fortiauto.site.schema import schema_json  # noqa: PLC0415
+
+    sys.stdout.write(schema_json())
+    return 0
+
+
+@app.command()
 def plan(
     site_file: Annotated[Path, typer.Argument(metavar="SITE")],
     output: Annotated[PlanOutput, typer.Option("--output", "-o")] = PlanOutput.text,
