@@ -56,10 +56,15 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class LoginRejected(Exception):
-    """The device refused the session login; ``errormap`` turns this into ``AuthError``/``RateLimited``."""
+    """The session login failed; ``errormap`` turns this into ``AuthError``/``RateLimited``.
 
-    def __init__(self, reason: str, *, http_status: int) -> None:
+    ``malformed`` marks an answer that is no FortiOS login verdict at all (a portal page, JSON
+    without ``status_message``): ``MalformedAnswer`` then, not "check username and password".
+    """
+
+    def __init__(self, reason: str, *, http_status: int, malformed: bool = False) -> None:
         self.http_status = http_status
+        self.malformed = malformed
         super().__init__(reason)
 
 
@@ -161,9 +166,12 @@ class SessionAuth(httpx.Auth):
             raise LoginRejected(f"session login answered HTTP {status}", http_status=status)
         if message == "LOGIN_FAILED" or (status in (401, 403) and answer is not None):
             raise LoginRejected("session login rejected: check username and password", http_status=401)
+        if not message:
+            raise LoginRejected(
+                f"the login answer (HTTP {status}) has no status_message", http_status=status, malformed=True
+            )
         if status != 200 or message != "LOGIN_SUCCESS":
-            shown = message or f"HTTP {status}"
-            raise LoginRejected(f"session login not completed ({shown})", http_status=401)
+            raise LoginRejected(f"session login not completed ({message})", http_status=401)
         key = answer.get("session_key") if answer else None
         if isinstance(key, str) and key:
             self._session_key = key
@@ -178,7 +186,11 @@ class SessionAuth(httpx.Auth):
             raise LoginRejected(
                 f"session login answered HTTP {response.status_code}", http_status=response.status_code
             )
-        if not response.text.lstrip().startswith("1"):
+        verdict = response.text.lstrip()[:1]
+        if verdict not in ("0", "1"):
+            # FortiOS's /logincheck answer starts with 1 (in) or 0 (refused); anything else is not it.
+            raise LoginRejected("the /logincheck answer has no 0/1 verdict", http_status=200, malformed=True)
+        if verdict == "0":
             raise LoginRejected("session login rejected: check username and password", http_status=401)
         self._take_cookies(response, require_session=False)
         self._flow = _LEGACY

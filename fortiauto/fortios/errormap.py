@@ -319,6 +319,8 @@ def _api_error_class(status: int, code: int | None) -> type[errors.APIError]:
 
 
 def _login_error(exc: LoginRejected, ctx: RequestContext) -> errors.FortiOSError:
+    if exc.malformed:
+        return malformed(ctx, str(exc), http_status=exc.http_status)
     if exc.http_status == 429:
         return errors.RateLimited(
             "FortiOS: login blocked after too many failed attempts", http_status=429, **ctx.where()

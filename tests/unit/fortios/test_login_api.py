@@ -13,7 +13,7 @@ import json
 import pytest
 from pytest_httpx import HTTPXMock
 
-from fortiauto.errors import AuthError, RateLimited
+from fortiauto.errors import AuthError, MalformedAnswer, RateLimited
 from fortiauto.fortios import FortiOSClient
 from tests.unit.fortios.conftest import BASE, CSRF, PASSWORD, USERNAME, envelope
 
@@ -139,3 +139,20 @@ async def test_expired_key_session_logs_in_again_through_the_api(httpx_mock: HTT
         ("DELETE", "/api/v2/authentication"),
     ]
     assert requests[3].headers["authorization"] == "Bearer second-key"
+
+
+async def test_a_portal_page_is_not_a_login_verdict(httpx_mock: HTTPXMock) -> None:
+    # Something in front of the device answers every URL with its own page.
+    page = "<html><body>Welcome to the guest network</body></html>"
+    httpx_mock.add_response(method="POST", url=LOGIN, html=page)
+    httpx_mock.add_response(method="POST", url=f"{BASE}/logincheck", html=page)
+    with pytest.raises(MalformedAnswer, match="no 0/1 verdict"):
+        async with FortiOSClient(BASE, username=USERNAME, password=PASSWORD, name="fgt-1"):
+            pass
+
+
+async def test_json_without_a_status_message_is_not_a_login_verdict(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(method="POST", url=LOGIN, json={"status": "success"})
+    with pytest.raises(MalformedAnswer, match="no status_message"):
+        async with FortiOSClient(BASE, username=USERNAME, password=PASSWORD):
+            pass
