@@ -352,6 +352,7 @@ def test_html_shows_timeline_outage_failure_and_evidence():
     assert "Failure that caused the fallback" in page
     assert "Outage window: mail was broken for 38000 ms" in page
     assert "Attempted plan (rolled back)" in page
+    assert "The full fix was tried first and rolled back after the failure below" in page
     assert "log-only" in page  # the log entry that proved the effect
     assert "--journal-dir /var/lib/fortiauto/journal" in page
     assert "the banner arrived after the timeout" in page  # a probe warning
