@@ -37,7 +37,7 @@ from fortiauto.errors import InputError, Problem, SiteInvalid
 from fortiauto.site.files import REFERENCED_FILE_CAP, SITE_FILE_CAP, read_capped
 from fortiauto.site.models import SUPPORTED_VERSIONS, FortiManagerSpec, ProbeSpec, Site
 from fortiauto.site.rules import SITE_RULE
-from fortiauto.site.yamldata import Loc, key_path, parse_yaml
+from fortiauto.site.yamldata import MAX_DEPTH, Loc, key_path, parse_yaml
 
 __all__ = ["load_fortimanager", "load_site", "load_site_data", "redacted_dump"]
 
@@ -173,6 +173,9 @@ def _resolve_in_place(data: object, references: list[Loc], refs: _Refs, out: _Co
 
 def _plain(node: object, loc: Loc, refs: _Refs, out: _Collector) -> Any:
     """A copy of parsed (or caller-given) data with references resolved; keys must be text."""
+    if len(loc) > MAX_DEPTH and isinstance(node, Mapping | list | tuple):
+        out.add(loc, f"nested more than {MAX_DEPTH} levels deep")
+        return None
     if isinstance(node, Mapping):
         result: dict[str, Any] = {}
         for key, value in node.items():
