@@ -58,23 +58,25 @@ def _managed(current: dict[str, Any] | None, image: dict[str, Any]) -> Any:
 
 def object_state(change: Change, current: dict[str, Any] | None) -> ObjectState:
     """Where the object stands between this change's pre-image and post-image (pure)."""
-    if change.action in ("create", "import"):
-        if current is None:
-            return ObjectState.BEFORE
-        after = change.after or {}
-        if change.action == "import" or _managed(current, _comparable(after)) == canonical(
-            _comparable(after)
-        ):
-            return ObjectState.AFTER
-        return ObjectState.CHANGED_SINCE
-    if change.action == "delete":
-        return ObjectState.BEFORE if current is not None else ObjectState.AFTER
+    if change.action in ("create", "import", "delete"):
+        return _presence_state(change, current)
     before, after = change.before or {}, change.after or {}
     if _managed(current, before) == canonical(before):
         return ObjectState.BEFORE
     if _managed(current, after) == canonical(after):
         return ObjectState.AFTER
     return ObjectState.CHANGED_SINCE
+
+
+def _presence_state(change: Change, current: dict[str, Any] | None) -> ObjectState:
+    """For a create, an import or a delete: does the object exist, and is it the one this run made?"""
+    existed_before = change.action == "delete"
+    if (current is not None) == existed_before:
+        return ObjectState.BEFORE
+    if current is None or change.action != "create":
+        return ObjectState.AFTER  # deleted as planned, or an import (named by its fingerprint: ours)
+    after = _comparable(change.after or {})
+    return ObjectState.AFTER if _managed(current, after) == canonical(after) else ObjectState.CHANGED_SINCE
 
 
 def _comparable(image: dict[str, Any]) -> dict[str, Any]:
