@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from fortiauto.errors import (
     AuthError,
@@ -43,7 +43,7 @@ from fortiauto.transaction.retire import retire_certificates
 from fortiauto.transaction.undo import UndoReport, undo_entries
 from fortiauto.transaction.verify import Prober, Probes, Verifier, first, first_failed, passed
 
-__all__ = ["ClientFactory", "DeviceApi", "DeviceTransaction", "TransactionOptions"]
+__all__ = ["ClientFactory", "DeviceApi", "DeviceTransaction", "Installs", "TransactionOptions"]
 
 # Seconds to let a write whose answer was lost land before undoing it (bounded either way).
 _MIN_LOST_WRITE_GRACE = 1.0
@@ -65,6 +65,17 @@ class DeviceApi(FortiOSApi, Protocol):
 
 
 ClientFactory = Callable[[Device], AbstractAsyncContextManager[DeviceApi]]
+
+
+@runtime_checkable
+class Installs(Protocol):
+    """A client whose writes are staged elsewhere (FortiManager) and pushed to the unit by ``install``.
+
+    The transaction installs after the writes (before verifying), after an undo, and after a
+    retirement; a direct FortiOS client has no ``install`` and its writes are live at once.
+    """
+
+    async def install(self, why: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -238,6 +249,7 @@ class DeviceTransaction:
         try:
             await self.applier.apply(api, prepared.steps)
             await self.applier.read_back(api, prepared.steps)
+            await _install(api, "apply")
         except FortiautoError as exc:
             return await _to_the_end(self._after_failure(api, prepared, f"apply failed ({exc})"))
         self.phases.enter(Phase.VERIFY)
@@ -261,6 +273,11 @@ class DeviceTransaction:
         self.applier.forget()
         self._committed = self._success(prepared, prepared.attempted, after, "unknown", fallback=False)
         retired, kept = await retire_certificates(api, self.applier, prepared.retire)
+        if retired:
+            try:
+                await _install(api, "retire")
+            except FortiautoError as exc:
+                kept += (f"the retired certificates' deletion was not installed: {exc}",)
         if kept:
             prepared = replace(prepared, plan=replace(prepared.plan, warnings=prepared.plan.warnings + kept))
         effect = await self.verifier.effect(api, after)
@@ -391,6 +408,12 @@ class DeviceTransaction:
         if unanswered and report.complete:
             await asyncio.sleep(grace)
             report = await undo_entries(api, unanswered, self._record)
+        try:
+            await _install(api, "undo")
+        except FortiautoError as exc:
+            return UndoReport(
+                (*report.left, f"the undo was not installed on the unit: {exc}"), report.changed_since
+            )
         if report.complete:
             self.applier.forget()
         return report
@@ -461,6 +484,11 @@ async def _to_the_end(work: Coroutine[Any, Any, T]) -> T:
                 current.uncancel()
             if task.done():
                 return task.result()
+
+
+async def _install(api: DeviceApi, why: str) -> None:
+    if isinstance(api, Installs):
+        await api.install(why)
 
 
 def _failure(result: Any) -> str:
