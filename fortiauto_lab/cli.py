@@ -94,6 +94,13 @@ def up(
         str,
         typer.Option("--log-device", help="Where the units log: memory, disk (memory off) or fortianalyzer."),
     ] = "memory",
+    mail_chain: Annotated[
+        bool,
+        typer.Option(
+            "--mail-chain",
+            help="mx1's certificate comes from an intermediate CA: certs/mx1-chain.pem must be imported too.",
+        ),
+    ] = False,
 ) -> None:
     """Run a mock FortiGate fleet until Ctrl-C; writes site.yml, ca.pem, hosts.yml and lab.json."""
     try:
@@ -114,6 +121,7 @@ def up(
             maildir=maildir,
             backend=backend,
             log_device=log_device,
+            mail_chain=mail_chain,
         )
     except LabInputError as exc:
         typer.echo(f"error: {exc}", err=True)

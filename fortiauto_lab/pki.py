@@ -37,6 +37,7 @@ __all__ = [
     "make_ca",
     "names_of",
     "same_certificate",
+    "split_pem",
 ]
 
 KeyType = Literal["ec", "rsa"]
@@ -146,6 +147,12 @@ def chain_for(leaf_pem: str, ca_pems: list[str], *, depth: int = 5) -> list[str]
         chain.append(found[1])
         current = found[0]
     return chain
+
+
+def split_pem(text: str) -> list[str]:
+    """The certificates of a PEM bundle, each as its own PEM text (leaf first, as written)."""
+    end = "-----END CERTIFICATE-----"
+    return [part.strip() + "\n" + end + "\n" for part in text.split(end) if "BEGIN CERTIFICATE" in part]
 
 
 def names_of(cert_pem: str) -> set[str]:

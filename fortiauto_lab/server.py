@@ -47,7 +47,7 @@ from fortiauto_lab.persist import (
     port_layout,
     remembered,
 )
-from fortiauto_lab.pki import CertKey, issue_cert, make_ca
+from fortiauto_lab.pki import CertKey, issue_cert, make_ca, split_pem
 from fortiauto_lab.release import Release, resolve_release
 from fortiauto_lab.schema import build_schema
 from fortiauto_lab.seed import MAIL_SITES, make_factory_certs, seed_template
@@ -76,6 +76,7 @@ class LabOptions:
     maildir: Path | None = None  # built-in backends also deliver into this Maildir (smtp_backend.py)
     backend: str | None = None  # HOST:PORT of an external MTA the VIPs relay to instead
     log_device: str = "memory"  # the one log device each unit logs to (logsettings.py)
+    mail_chain: bool = False  # mx1's certificate comes from an intermediate CA (certs/mx1-chain.pem)
 
 
 @dataclass(frozen=True)
@@ -366,7 +367,11 @@ def _write_state(state_dir: Path, info: dict[str, Any], ca: CertKey, mail: dict[
     _write(state_dir / "ca.key", ca.key_pem, secret=True)  # so a restart keeps the same CA
     for vip, pair in mail.items():
         short = _MAIL_NAMES[vip].split(".")[0]
-        _write(state_dir / "certs" / f"{short}.pem", pair.cert_pem)
+        leaf, *chain = split_pem(pair.cert_pem)
+        _write(state_dir / "certs" / f"{short}.pem", leaf)
+        if chain:
+            # What the mail server sends after its leaf: the intermediates a FortiGate must import too.
+            _write(state_dir / "certs" / f"{short}-chain.pem", "".join(chain))
         _write(state_dir / "certs" / f"{short}.key", pair.key_pem, secret=True)
     for dev in info["devices"]:
         _write(state_dir / "tokens" / f"{dev['name']}.token", dev["token"] + "\n", secret=True)
@@ -382,15 +387,36 @@ def _write_state(state_dir: Path, info: dict[str, Any], ca: CertKey, mail: dict[
     return site_path
 
 
-def _pki(state_dir: Path) -> tuple[CertKey, dict[str, CertKey]]:
-    """The lab CA and the mail servers' certificates: the previous run's when the state dir has them."""
+def _pki(state_dir: Path, *, chain: bool = False) -> tuple[CertKey, dict[str, CertKey]]:
+    """The lab CA and the mail servers' certificates: the previous run's when the state dir has them.
+
+    With ``chain``, mx1's certificate is issued by an intermediate CA (kept as ``certs/mail-ca.*``)
+    and its ``cert_pem`` carries leaf + intermediate, as a real mail server presents them.
+    """
     ca = load_ca(state_dir) or make_ca("fortiauto lab CA")
     mail = {}
     for vip, name in _MAIL_NAMES.items():
-        kept = load_mail_pair(state_dir, name.split(".")[0], ca)
+        short = name.split(".")[0]
         # mx1 is RSA (the common case on real mail servers), mx2 EC.
-        mail[vip] = kept or issue_cert(ca, name, sans=(name,), key_type="rsa" if vip == "vip-mx1" else "ec")
+        key_type: Literal["rsa", "ec"] = "rsa" if vip == "vip-mx1" else "ec"
+        if chain and vip == "vip-mx1":
+            mail[vip] = _chained_pair(state_dir, ca, name, short, key_type)
+            continue
+        kept = load_mail_pair(state_dir, short, ca)
+        mail[vip] = kept or issue_cert(ca, name, sans=(name,), key_type=key_type)
     return ca, mail
+
+
+def _chained_pair(
+    state_dir: Path, ca: CertKey, name: str, short: str, key_type: Literal["rsa", "ec"]
+) -> CertKey:
+    intermediate = load_mail_pair(state_dir, "mail-ca", ca) or make_ca("fortiauto lab mail CA", parent=ca)
+    _write(state_dir / "certs" / "mail-ca.pem", intermediate.cert_pem)
+    _write(state_dir / "certs" / "mail-ca.key", intermediate.key_pem, secret=True)
+    leaf = load_mail_pair(state_dir, short, intermediate) or issue_cert(
+        intermediate, name, sans=(name,), key_type=key_type
+    )
+    return CertKey(split_pem(leaf.cert_pem)[0] + intermediate.cert_pem, leaf.key_pem)
 
 
 def _ports(options: LabOptions, index: int, previous: Remembered | None) -> dict[str, int]:
@@ -412,6 +438,7 @@ def _info(options: LabOptions, checked: _Checked, state_dir: Path) -> dict[str, 
         "version": str(checked.release),
         "model": checked.model.name,
         "strict": options.strict,
+        "mail_chain": options.mail_chain,
         "faults": options.faults or "",
         "base_port": options.base_port,
         "devices": [],
@@ -437,7 +464,7 @@ async def start_lab(state_dir: Path, **kwargs: Any) -> Lab:
     state_dir = Path(state_dir).resolve()
     previous = remembered(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    ca, mail = _pki(state_dir)
+    ca, mail = _pki(state_dir, chain=options.mail_chain)
     certs = make_factory_certs()
     shared = make_shared_cert(certs.ca_ssl)
     template = seed_template(build_schema(checked.release, checked.model, strict=options.strict), certs)

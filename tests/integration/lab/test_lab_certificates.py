@@ -111,3 +111,29 @@ def test_server_cert_is_one_name_on_6_4(api_for):
     api = api_for("6.4")
     api.faults("shared-ssl-profile")
     assert api.results(f"{SSL}/protect-mx1")[0]["server-cert"] == "www-example"
+
+
+def test_mail_chain_lab_needs_the_intermediate_imported(lab_api):
+    api = lab_api("7.0", mail_chain=True)
+    certs = api.lab.state_dir / "certs"
+    leaf_pem, chain_pem = (certs / "mx1.pem").read_text(), (certs / "mx1-chain.pem").read_text()
+    leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
+    intermediate = x509.load_pem_x509_certificate(chain_pem.encode())
+    root = x509.load_pem_x509_certificate(api.lab.ca_path.read_bytes())
+    assert leaf.issuer == intermediate.subject
+    assert intermediate.issuer == root.subject
+    # Pass-through (the seed's certificate-inspection): the mail server itself sends its chain.
+    (served,) = _handshake(api, _strict_client(api))
+    assert served == leaf
+    # Protecting SSL Server with the leaf alone breaks a PKIX-validating sender ...
+    _import_leaf(api, "mx1-leaf", CertKey(leaf_pem, (certs / "mx1.key").read_text()))
+    _protect(api, ["mx1-leaf"])
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(api, _strict_client(api))
+    # ... until the intermediate is imported as a CA certificate.
+    assert (
+        api.post(CA_IMPORT, json={"import_method": "file", "file_content": _b64(chain_pem)}).status_code
+        == 200
+    )
+    (served,) = _handshake(api, _strict_client(api))
+    assert served == leaf

@@ -145,3 +145,18 @@ def test_bad_lab_arguments_exit_2_with_one_line(tmp_path, args, message):
     assert len(done.stderr.strip().splitlines()) == 1
     assert not state.exists()
     shutil.rmtree(state, ignore_errors=True)
+
+
+async def test_restart_keeps_a_chained_mail_certificate(tmp_path):
+    state = tmp_path / "state"
+    lab = await start_lab(state, mail_chain=True)
+    await lab.stop()
+    files = {
+        name: (state / "certs" / name).read_text() for name in ("mx1.pem", "mx1-chain.pem", "mail-ca.pem")
+    }
+    lab = await start_lab(state, mail_chain=True)
+    try:
+        assert {name: (state / "certs" / name).read_text() for name in files} == files
+        assert _info(state)["mail_chain"] is True
+    finally:
+        await lab.stop()
