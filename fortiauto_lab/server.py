@@ -372,6 +372,8 @@ def _write_state(state_dir: Path, info: dict[str, Any], ca: CertKey, mail: dict[
         if chain:
             # What the mail server sends after its leaf: the intermediates a FortiGate must import too.
             _write(state_dir / "certs" / f"{short}-chain.pem", "".join(chain))
+        else:
+            (state_dir / "certs" / f"{short}-chain.pem").unlink(missing_ok=True)  # an earlier --mail-chain's
         _write(state_dir / "certs" / f"{short}.key", pair.key_pem, secret=True)
     for dev in info["devices"]:
         _write(state_dir / "tokens" / f"{dev['name']}.token", dev["token"] + "\n", secret=True)
