@@ -46,8 +46,10 @@ __all__ = ["READ_ONLY_POSTS", "handle_monitor"]
 
 _CERTS = "vpn.certificate/local"
 _CAS = "vpn.certificate/ca"
-# Monitor POSTs that change nothing (for the request counters and write faults).
-READ_ONLY_POSTS = frozenset({"system/config/backup"})
+# Monitor POSTs that change no configuration (for the request counters and write faults): a
+# backup, and saving a revision (FortiOS keeps revisions beside the configuration, which the
+# save leaves as it is), so a run that saves one before writing still counts 0 writes on a no-op.
+READ_ONLY_POSTS = frozenset({"system/config/backup", "system/config-revision/save"})
 
 Handler = Callable[[web.Request, "LabDevice", Target], Awaitable[web.Response]]
 

@@ -51,3 +51,13 @@ def test_a_reset_forgets_revisions(api):
     api.post(f"{REVISIONS}/save", json={"comments": "x"})
     api.reset()
     assert api.results(REVISIONS)["revisions"] == []
+
+
+def test_saving_a_revision_is_not_a_configuration_write(api):
+    before = api.get("/__lab__/requests").json()["writes"]
+    assert api.post(f"{REVISIONS}/save", json={"comments": "before the run"}).status_code == 200
+    assert api.get("/__lab__/requests").json()["writes"] == before
+    # Nor is it hit by a write fault meant for the configuration.
+    api.faults("http500-on-write=1")
+    assert api.post(f"{REVISIONS}/save", json={"comments": "again"}).status_code == 200
+    assert api.put("/api/v2/cmdb/firewall/policy/1", json={"comments": "x"}).status_code == 500
