@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from fortiauto.site.models import ImapConfirm
 
@@ -48,7 +49,7 @@ class _CannotTell(Exception):
     """The mailbox could not be asked; the text names why without any secret."""
 
 
-def imap_tls_context(verify: bool | str | object) -> ssl.SSLContext:
+def imap_tls_context(verify: bool | Path) -> ssl.SSLContext:
     """Verification with the system's CAs (True), a CA bundle (a path), or none (False)."""
     if verify is False:
         context = ssl.create_default_context()
@@ -89,11 +90,11 @@ def find_and_delete(
         _logout(client)
 
 
-def _connect(spec: ImapConfirm, timeout: float) -> imaplib.IMAP4:
-    where = f"{spec.host}:{spec.port}"
+def _open(spec: ImapConfirm, timeout: float, where: str) -> imaplib.IMAP4:
+    """A session over TLS, not yet logged in; closed again when TLS cannot be had."""
     context = imap_tls_context(spec.verify_tls)
+    client: imaplib.IMAP4 | None = None
     try:
-        client: imaplib.IMAP4
         if spec.implicit_tls:
             client = imaplib.IMAP4_SSL(spec.host, spec.port, ssl_context=context, timeout=timeout)
             client.debug = 0
@@ -101,6 +102,18 @@ def _connect(spec: ImapConfirm, timeout: float) -> imaplib.IMAP4:
             client = imaplib.IMAP4(spec.host, spec.port, timeout=timeout)
             client.debug = 0
             _starttls(client, context, where)
+    except BaseException:
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.shutdown()  # the socket of a session that never became usable
+        raise
+    return client
+
+
+def _connect(spec: ImapConfirm, timeout: float) -> imaplib.IMAP4:
+    where = f"{spec.host}:{spec.port}"
+    try:
+        return _open(spec, timeout, where)
     except ssl.SSLCertVerificationError as exc:
         raise _CannotTell(
             f"TLS verification of the IMAP server {where} failed ({exc.verify_message}); "
@@ -108,12 +121,10 @@ def _connect(spec: ImapConfirm, timeout: float) -> imaplib.IMAP4:
         ) from None
     except (imaplib.IMAP4.error, OSError) as exc:
         raise _CannotTell(f"cannot reach the IMAP server {where}: {_describe(exc)}") from None
-    return client
 
 
 def _starttls(client: imaplib.IMAP4, context: ssl.SSLContext, where: str) -> None:
     if "STARTTLS" not in client.capabilities:
-        _logout(client)
         # Never fall back to clear text: the next thing sent would be the password.
         raise _CannotTell(f"the IMAP server {where} offers no STARTTLS; use imaps:// or enable STARTTLS")
     client.starttls(ssl_context=context)

@@ -230,3 +230,36 @@ async def test_imap_without_starttls_never_sends_credentials(
     assert b"AUTHENTICATE" not in no_starttls.received.upper()
     assert b"LOGIN " not in no_starttls.received.upper()
     assert "offers no STARTTLS" in caplog.text
+
+
+async def test_missing_mailbox_is_unknown(
+    imap_server: Dovecot, deliver: Callable[[str], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    wanted = probe_id()
+    deliver(wanted)
+    device, server = mail_server_with(imap_spec(imap_server, mailbox="No Such Folder"))
+    caplog.set_level(logging.INFO, logger="fortiauto")
+
+    assert await FAST(device, server, wanted) is None
+    assert "cannot open mailbox 'No Such Folder'" in caplog.text
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """Accepts connections and never says a word (a firewall eating the session)."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+async def test_server_that_never_greets_is_unknown_within_the_timeout(
+    silent_server: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = ImapConfirm(
+        url=f"imaps://127.0.0.1:{silent_server}", username="probe", password=SecretStr("x-pw"), timeout=1
+    )
+    device, server = mail_server_with(spec)
+    caplog.set_level(logging.INFO, logger="fortiauto")
+
+    assert await asyncio.wait_for(FAST(device, server, probe_id()), 10) is None
+    assert "timed out" in caplog.text
