@@ -443,6 +443,9 @@ def _info(options: LabOptions, checked: _Checked, state_dir: Path) -> dict[str, 
         "mail_chain": options.mail_chain,
         "faults": options.faults or "",
         "base_port": options.base_port,
+        "log_device": options.log_device,
+        "maildir": str(options.maildir) if options.maildir else None,
+        "backend": options.backend,
         "devices": [],
     }
 

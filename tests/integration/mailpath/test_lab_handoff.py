@@ -77,6 +77,8 @@ async def test_backend_relays_to_a_real_postfix(
         # No implicit-TLS VIP in front of an MTA that is only reachable on its SMTP port.
         info = json.loads((lab.state_dir / "lab.json").read_text())
         assert {s["mode"] for s in info["devices"][0]["smtp"]} == {"starttls"}
+        assert info["backend"] == f"127.0.0.1:{mta.port}"
+        assert info["maildir"] is None
 
         result = await run_probe(_probe(vip))
         assert result.passed, (result.failure_class, [s.to_json() for s in result.steps])
