@@ -16,6 +16,8 @@ GOLDEN = Path(__file__).parent / "golden"
 
 _SCRUBBERS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}"), "<RUN_ID>"),
+    # The probe's subject token: run id, device, mail server and 6 random hex digits.
+    (re.compile(r"(<RUN_ID>-[\w.:-]+?-)[0-9a-f]{6}\b"), r"\1<HEX6>"),
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?"), "<TIME>"),
     (re.compile(r"(127\.0\.0\.1|localhost):\d+"), r"\1:<PORT>"),
     (re.compile(r"/tmp/[^\s\"'<>)]+"), "<TMP>"),

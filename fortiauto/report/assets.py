@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 
 import fortiauto
+from fortiauto.report.safe import visible
 
 __all__ = ["report_environment", "reports_dir"]
 
@@ -31,4 +32,6 @@ def report_environment(*, html: bool) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # HTML collapses newlines by itself; controls and bidi overrides must still show as escapes.
+        finalize=visible if html else None,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["md_cell", "md_code_fence", "md_text", "one_line", "xml_text"]
+__all__ = ["md_cell", "md_code_fence", "md_text", "one_line", "visible", "xml_text"]
 
 # C0/C1 controls and the bidirectional overrides that can make text read differently than stored.
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
@@ -35,6 +35,11 @@ def _visible(char: str) -> str:
 def one_line(value: Any) -> str:
     """``value`` as one line: newlines, other controls and bidi overrides shown as escapes."""
     return _INVISIBLE.sub(lambda m: _visible(m.group()), str(value))
+
+
+def visible(value: Any) -> str:
+    """Like ``one_line`` but keeping newlines and tabs (for a block of lines, e.g. HTML ``<pre>``)."""
+    return _INVISIBLE.sub(lambda m: m.group() if m.group() in "\n\t" else _visible(m.group()), str(value))
 
 
 def _escape_leading(match: re.Match[str]) -> str:

@@ -40,6 +40,10 @@ __all__ = [
     "warnings",
 ]
 
+# The log entry's facts in the order an admin reads them; other keys follow alphabetically.
+_EVIDENCE_ORDER = ("time", "policy_id", "policyid", "action", "source", "logid", "subject")
+_EVIDENCE_LABEL = {"policy_id": "policy", "policyid": "policy", "source": "log", "logid": "log id"}
+
 AFTER_STAGES = ("after", "delivery")  # a failure at these stages triggers a rollback or fallback
 
 
@@ -197,9 +201,13 @@ def warnings(device: DeviceResult) -> list[str]:
 def evidence_text(device: DeviceResult) -> str | None:
     """``time 2026-11-24 22:15:04, subject ..., policyid 1, action log-only``, when known."""
     evidence = effect_evidence(device)
-    if not evidence:
+    known = {k: v for k, v in (evidence or {}).items() if v not in (None, "")}
+    if not known:
         return None
-    return ", ".join(f"{key} {value}" for key, value in sorted(evidence.items()))
+    if str(known.get("token", "")) in str(known.get("subject", "")):
+        known.pop("token", None)  # the subject already shows it
+    order = sorted(known, key=lambda k: (_EVIDENCE_ORDER.index(k) if k in _EVIDENCE_ORDER else 99, k))
+    return ", ".join(f"{_EVIDENCE_LABEL.get(key, key.replace('_', ' '))} {known[key]}" for key in order)
 
 
 def effect_evidence(device: DeviceResult) -> dict[str, Any] | None:

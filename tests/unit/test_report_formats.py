@@ -21,7 +21,7 @@ from rich.console import Console
 from fortiauto.report import write_reports
 from fortiauto.report.console import ConsoleReporter, make_console, render_plan, render_summary
 from fortiauto.report.live import LiveReporter
-from fortiauto.report.safe import md_cell, md_text, one_line, xml_text
+from fortiauto.report.safe import md_cell, md_text, one_line, visible, xml_text
 from fortiauto.report.story import failure, policy_label, probe_summary
 from fortiauto.report.to_html import CONTENT_SECURITY_POLICY, run_to_html
 from fortiauto.report.to_junit import run_to_junit
@@ -269,7 +269,7 @@ def test_markdown_shows_the_effect_evidence_the_vantage_and_the_warnings():
     via = replace(kit.passed(), vantage="ssh probe@203.0.113.5:22")
     device = replace(kit.changed("fgt-1"), probes=(kit.Probe("after", "mx1", via),))
     text = run_to_markdown(kit.run_of(device), operator="o")
-    assert "(action log-only, policyid 1, subject fortiauto probe" in text
+    assert "(time 2026-11-24 22:15:04, policy 1, action log-only, subject fortiauto probe" in text
     assert "| starttls via ssh probe@203.0.113.5:22 |" in text
     broken = run_to_markdown(kit.run_of(kit.rolled_back("fgt-2")), operator="o")
     assert "### Warnings" in broken
@@ -337,10 +337,13 @@ def test_html_escapes_everything_and_loads_nothing():
     assert "script" not in parser.tags
     assert "img" not in parser.tags
     assert parser.csp == CONTENT_SECURITY_POLICY
-    assert parser.sections == [kit.HOSTILE, "fgt-2"]
+    assert parser.sections == [visible(kit.HOSTILE), "fgt-2"]
     urls = [v for k, v in parser.attrs if k in ("src", "href", "action", "srcset") and v]
     assert all(v.startswith("#") for v in urls), urls
     assert "@import" not in page
+    assert "\u202e" not in page  # a bidi override shows as an escape, it does not reverse the text
+    assert "\\u202e" in page
+    assert "\x1b" not in page
     assert "url(" not in page
 
 

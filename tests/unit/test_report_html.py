@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from fortiauto.report import write_reports
+from fortiauto.report.safe import visible
 from fortiauto.report.to_html import CONTENT_SECURITY_POLICY
 from tests.unit import reportkit as kit
 
@@ -89,7 +90,7 @@ def test_the_browser_shows_every_device_and_loads_nothing(tmp_path: Path):
     shown = _chromium(tmp_path, _report(tmp_path, run), "--dump-dom")
     dom = _Dom()
     dom.feed(shown.stdout)
-    assert dom.devices == [d.name for d in run.devices]  # every device, the hostile name as data
+    assert dom.devices == [visible(d.name) for d in run.devices]  # every device, the hostile name as data
     assert dom.csp == CONTENT_SECURITY_POLICY
     assert "script" not in dom.tags
     assert "img" not in dom.tags
