@@ -24,6 +24,7 @@ check: venv
 
 # Benchmarks (minutes; never part of the tests): numbers go into bench/RESULTS*.md.
 bench: venv
+	$(BIN)/python bench/siteload.py --write-results
 	$(BIN)/python bench/lab.py --write-results
 	$(BIN)/python bench/mttr.py --write-results
 	$(BIN)/python bench/fleet.py --write-results

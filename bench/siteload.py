@@ -7,8 +7,11 @@ and CA bundle, as a real fleet of branch firewalls would be), then measures
   median of several runs, and where its time goes (cProfile, top entries);
 - ``fortiauto validate SITE`` as a user runs it: a fresh process, wall time and its own CPU.
 
+and how long hostile files take to be refused (alias bomb, a 5 MB site file, ``/dev/zero`` and
+a FIFO as a token file): each must be refused in well under a second.
+
 Run: ``.venv/bin/python bench/siteload.py [--devices 100 1000] [--write-results]``.
-Nothing here is collected by pytest; the numbers go into ``bench/RESULTS.md``.
+Nothing here is collected by pytest; the numbers go into ``bench/RESULTS.md`` (section siteload).
 """
 
 from __future__ import annotations
@@ -28,8 +31,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from benchkit import load_average, machine, write_section  # noqa: E402
+
+from fortiauto.errors import SiteInvalid  # noqa: E402
 from fortiauto.site.loader import load_site  # noqa: E402
+from fortiauto.site.yamldata import parse_yaml  # noqa: E402
 
 CERTS = ROOT / "tests" / "fixtures" / "certs"
 FORTIAUTO = str(Path(sys.executable).parent / "fortiauto")
@@ -65,14 +73,51 @@ def write_site(folder: Path, devices: int) -> Path:
     return path
 
 
-def in_process(path: Path, repeat: int) -> tuple[float, float]:
-    times = []
+def in_process(path: Path, repeat: int) -> tuple[float, float, float]:
+    """Median wall, median CPU of ``load_site``, and the CPU of parsing alone (best of ``repeat``)."""
+    walls, cpus, parses = [], [], []
+    text = path.read_text()
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         site = load_site(path, environ=ENV)
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+        cpu = time.process_time()
+        parse_yaml(text, file=str(path))
+        parses.append(time.process_time() - cpu)
     assert site.devices
-    return statistics.median(times), min(times)
+    return statistics.median(walls), statistics.median(cpus), min(parses)
+
+
+def hostile(folder: Path) -> list[tuple[str, float, str]]:
+    """How long each hostile file takes to be refused, and the first line of the refusal."""
+    base = write_site(folder, 1).read_text()
+    bomb = ["bomb:", '  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    bomb += [f"  a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    (folder / "bomb.yml").write_text(base.replace("version: 1\n", "version: 1\n" + "\n".join(bomb) + "\n"))
+    with (folder / "huge.yml").open("wb") as handle:
+        handle.write(base.encode())
+        handle.write(b"#" * (5 * 1024 * 1024))
+    (folder / "zero.yml").write_text(base.replace("${env:FGT_TOKEN}", "${file:/dev/zero}"))
+    fifo = folder / "token.fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    (folder / "fifo.yml").write_text(base.replace("${env:FGT_TOKEN}", f"${{file:{fifo}}}"))
+    rows = []
+    for label, name in (
+        ("alias bomb (9 levels x 9 aliases)", "bomb.yml"),
+        ("5 MB site file", "huge.yml"),
+        ("token ${file:/dev/zero}", "zero.yml"),
+        ("token ${file:FIFO} nobody writes", "fifo.yml"),
+    ):
+        start = time.perf_counter()
+        try:
+            load_site(folder / name, environ=ENV)
+            message = "loaded (!)"
+        except SiteInvalid as exc:
+            message = str(exc.problems[0]).replace(str(folder) + "/", "")
+        rows.append((label, time.perf_counter() - start, message))
+    return rows
 
 
 def profile_top(path: Path, top: int) -> str:
@@ -105,25 +150,40 @@ def main() -> None:
     parser.add_argument("--devices", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", type=int, default=0, help="print the top N cProfile entries")
+    parser.add_argument("--write-results", action="store_true", help="rewrite the siteload section")
     args = parser.parse_args()
-    rows = []
+    rows, profiles = [], []
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         for count in args.devices:
             path = write_site(Path(tmp), count)
-            median, best = in_process(path, args.repeat)
-            wall, cpu = cli_validate(path, max(1, args.repeat // 2))
-            size = path.stat().st_size
-            rows.append((count, size, median, best, wall, cpu))
+            wall, cpu, parse = in_process(path, args.repeat)
+            cli_wall, cli_cpu = cli_validate(path, args.repeat)
+            rows.append((count, path.stat().st_size, wall, cpu, parse, cli_wall, cli_cpu))
             if args.profile:
-                print(f"--- cProfile, load_site on {count} devices (tottime)")
-                print(profile_top(path, args.profile))
-    print("| devices | file size | load_site median | load_site best | `validate` wall | `validate` CPU |")
-    print("|---|---|---|---|---|---|")
-    for count, size, median, best, wall, cpu in rows:
-        print(
-            f"| {count} | {size / 1024:.0f} KB | {median * 1000:.0f} ms | {best * 1000:.0f} ms "
-            f"| {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms |"
-        )
+                profiles.append((count, profile_top(path, args.profile)))
+        refused = hostile(Path(tmp))
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}; "
+        f"1-minute load {load_before} before (other sessions share the 2 cores).",
+        "",
+        "| devices | file | `load_site` wall | `load_site` CPU | of it: YAML parse CPU "
+        "| `fortiauto validate` wall | `validate` CPU (process) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {count} | {size / 1024:.0f} KB | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms "
+        f"| {parse * 1000:.0f} ms | {cli_wall * 1000:.0f} ms | {cli_cpu * 1000:.0f} ms |"
+        for count, size, wall, cpu, parse, cli_wall, cli_cpu in rows
+    ]
+    lines += ["", "| hostile input | refused after | first line |", "|---|---|---|"]
+    lines += [f"| {label} | {seconds * 1000:.0f} ms | `{message}` |" for label, seconds, message in refused]
+    for count, top in profiles:
+        lines += ["", f"cProfile of `load_site`, {count} devices (tottime):", "", "```", top, "```"]
+    body = "\n".join(lines)
+    print(body)
+    if args.write_results:
+        write_section(ROOT / "bench" / "RESULTS.md", "siteload", body)
 
 
 if __name__ == "__main__":
