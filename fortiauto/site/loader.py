@@ -154,7 +154,7 @@ class _Refs:
         try:
             text = out.text(self.base_dir, arg)
         except InputError as exc:
-            out.add(loc, f"file {arg!r} {exc} (${{file:{arg}}}, relative to the site file)")
+            out.add(loc, f"file {arg!r} {exc} (${{file:{arg}}}{_relative(arg)})")
             return None
         # Editors end files with one newline that is not part of the secret; anything more
         # (a blank line, spaces) stays, and the models refuse it where it cannot be right.
@@ -305,7 +305,7 @@ def _check_verify(section: dict[str, Any], loc: Loc, base_dir: Path, out: _Colle
     problem = _ca_problem(path, out)
     if problem is not None:
         reason = "not found" if problem == "not found" else problem
-        out.add((*loc, "verify_tls"), f"CA bundle {value!r} {reason} (relative to the site file)")
+        out.add((*loc, "verify_tls"), f"CA bundle {value!r} {reason}{_relative(value, alone=True)}")
         return
     section["verify_tls"] = str(path)
 
@@ -349,11 +349,18 @@ def _check_duplicates(items: object, loc: Loc, what: str, out: _Collector) -> No
             first[name] = index
 
 
+def _relative(written: str, *, alone: bool = False) -> str:
+    """How a message says where a relative path was looked for (nothing for an absolute one)."""
+    if Path(written).is_absolute():
+        return ""
+    return " (relative to the site file)" if alone else ", relative to the site file"
+
+
 def _read_text(written: str, base_dir: Path, what: str, loc: Loc, out: _Collector) -> str | None:
     try:
         return out.text(base_dir, written)
     except InputError as exc:
-        out.add(loc, f"{what} file {written!r} {exc} (relative to the site file)")
+        out.add(loc, f"{what} file {written!r} {exc}{_relative(written, alone=True)}")
     return None
 
 
