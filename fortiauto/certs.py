@@ -1,8 +1,9 @@
 """Certificate and private-key checks for the site loader, with ``cryptography``.
 
-The site loader (``site/loader.py``) calls these while validating a mail server's ``certificate:``
-block, before anything is planned (once per distinct file in a load): the PEM files must parse, the key must open with the
-given passphrase and belong to the leaf certificate, and the leaf must not have expired.
+The site loader (``site/loader.py``) calls these while validating a mail server's
+``certificate:`` block, before anything is planned (once per distinct file in a load): the PEM
+files must parse, the key must open with the given passphrase and belong to the leaf
+certificate, and the leaf must not have expired.
 The leaf's SHA-256 fingerprint names the certificate on the FortiGate (``tasks/certificate.py``
 calls ``pem_fingerprint`` on what the device holds). Errors are ``InputError`` with one-line
 messages that never contain key material or passphrases.
