@@ -523,9 +523,11 @@ def _check_probe_files(probe: object, loc: Loc, base_dir: Path, out: _Collector)
         value = section.get(name)
         if not isinstance(value, str) or not value:
             continue  # absent, or true/false: the model says what is wrong
-        path = (base_dir / value).resolve()
-        if not path.is_file():
-            out.add((*loc, *sub), f"file {value!r} not found (relative to the site file)")
+        path = _absolute(base_dir / value)
+        try:
+            out.text(path.parent, path.name)  # a regular file of sane size, as every named file
+        except InputError as exc:
+            out.add((*loc, *sub), f"file {value!r} {exc}{_relative(value, alone=True)}")
             continue
         section[name] = str(path)
 
