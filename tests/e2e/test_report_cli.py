@@ -136,6 +136,23 @@ def test_reports_of_a_run_with_a_failed_probe(lab: Fleet, tmp_path: Path):
     assert markdown.count("FortiOS CLI equivalent") < len(lab.names)  # the two alike devices share one plan
     assert f"## Device {BROKEN}" in markdown
 
+    # The back-out, as the record says it, from another directory: its own reports read the same way.
+    run_id = page.name.removesuffix(".html")
+    undone_reports = tmp_path / "undone"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    undone = run_cli(
+        "rollback", "--run", run_id, "--journal-dir", journal, "--report-dir", undone_reports, cwd=elsewhere
+    )
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert lab.states() == lab.pristine
+    (undo_page,) = undone_reports.glob("*.html")
+    dom, log = _browser_dom(undo_page, tmp_path / "profile")
+    shown = _Sections()
+    shown.feed(dom)
+    assert sorted(d or "" for d in shown.devices) == lab.names
+    assert "Content Security Policy directive" not in log
+
 
 def test_console_shows_bracketed_text_from_a_file_literally(tmp_path: Path):
     """Rich markup in a path or a value is text: ``[bold]`` and ``[http 500, error -1]`` stay as typed."""
