@@ -296,10 +296,15 @@ def _ca_problem(path: Path, out: _Collector) -> str | None:
     return out.ca_bundles[path]
 
 
-def _check_verify(section: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector) -> None:
-    """A CA bundle named by ``verify_tls`` must load as the client would load it (pins are not paths)."""
+def _check_verify(
+    section: dict[str, Any], loc: Loc, base_dir: Path, out: _Collector, *, pins: bool = False
+) -> None:
+    """A CA bundle named by ``verify_tls`` must load as the client would load it.
+
+    With ``pins`` (a device's, or defaults'), ``"sha256:..."`` is a pin the model checks, not a path.
+    """
     value = section.get("verify_tls")
-    if not isinstance(value, str) or not value or value[:7].lower() == "sha256:":
+    if not isinstance(value, str) or not value or (pins and value[:7].lower() == "sha256:"):
         return
     path = _absolute(base_dir / value)
     problem = _ca_problem(path, out)
@@ -493,7 +498,7 @@ def _check_same_firewall(data: dict[str, Any], out: _Collector) -> None:
 def _prepare_devices(data: dict[str, Any], base_dir: Path, out: _Collector) -> None:
     _check_duplicates(data.get("devices"), ("devices",), "device", out)
     for loc, device in _iter_dicts(data.get("devices"), ("devices",)):
-        _check_verify(device, loc, base_dir, out)
+        _check_verify(device, loc, base_dir, out, pins=True)
         _check_duplicates(device.get("mail_servers"), (*loc, "mail_servers"), "mail server", out)
         for ms_loc, server in _iter_dicts(device.get("mail_servers"), (*loc, "mail_servers")):
             spec = server.get("certificate")
@@ -718,7 +723,7 @@ def _load(
     defaults = data.get("defaults")
     if isinstance(defaults, dict):
         _check_keys(defaults, _DEFAULT_KEYS, ("defaults",), out)
-        _check_verify(defaults, ("defaults",), base_dir, out)
+        _check_verify(defaults, ("defaults",), base_dir, out, pins=True)
     if isinstance(data.get("fortimanager"), dict):
         _check_verify(data["fortimanager"], ("fortimanager",), base_dir, out)
     probe_defaults = _probe_defaults(defaults, base_dir, out) if isinstance(defaults, dict) else {}
