@@ -7,6 +7,7 @@ Each test that needs a real server skips (with the reason) only when its binary 
 from __future__ import annotations
 
 import mailbox
+import os
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 
@@ -34,6 +35,8 @@ def store() -> Iterator[MailStore]:
 def imap_server(store: MailStore) -> Iterator[Dovecot]:
     if binary("dovecot") is None:
         pytest.skip("dovecot is not installed (Debian: dovecot-imapd)")
+    if os.geteuid() != 0:
+        pytest.skip("runs Dovecot as root with its helpers as 'nobody' (CI runs as root)")
     with dovecot(store) as server:
         yield server
 
@@ -58,6 +61,8 @@ def deliver(store: MailStore) -> Callable[[str], None]:
 def mta(store: MailStore) -> Iterator[Postfix]:
     if binary("postfix") is None:
         pytest.skip("postfix is not installed (Debian: postfix)")
+    if os.geteuid() != 0:
+        pytest.skip("a private Postfix instance is started as root (CI runs as root)")
     tls = make_tls(store.root / "mta-tls", "mx1.example.test")
     with postfix(store, tls) as server:
         yield server

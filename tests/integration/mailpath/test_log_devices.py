@@ -117,18 +117,29 @@ async def test_switching_the_setting_moves_where_entries_show(tmp_path: Path) ->
             found = await find_evidence(api, "root", token, polls=5, delay=0.2)
             assert found is not None
             assert found.source == "memory"
-            await api.update("log.memory/setting", None, {"status": "disable"}, vdom="root")
+            await api.update("log.memory/setting", "", {"status": "disable"}, vdom="root")
             assert await find_evidence(api, "root", token) is None
             assert log_sources(await read_log_settings(api, "root")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine's effect check still reads the memory log only; "
-    "wiring fortiauto.probe.evidence.find_evidence into it makes this pass (then drop the mark)",
-)
-async def test_engine_proves_the_fix_on_a_disk_logging_unit(tmp_path: Path) -> None:
-    with LabThread(tmp_path / "lab", log_device="disk") as lab:
+@pytest.mark.parametrize("log_device", ["disk", "fortianalyzer"])
+async def test_engine_proves_the_fix_where_the_unit_logs(tmp_path: Path, log_device: str) -> None:
+    with LabThread(tmp_path / "lab", log_device=log_device) as lab:
         run = await apply(lab.site_path, tmp_path / "journal")
-        assert run.devices[0].status == "changed", run.devices[0].reason
-        assert run.devices[0].effect == "logged"
+        result = run.devices[0]
+        assert result.status == "changed", result.reason
+        assert result.effect == "logged"
+        assert result.effect_evidence is not None
+        assert result.effect_evidence["source"] == log_device
+
+
+async def test_engine_cannot_prove_the_fix_when_the_unit_logs_nowhere(tmp_path: Path) -> None:
+    """No log device enabled: mail flows with the fix, but nothing can prove its effect."""
+    with LabThread(tmp_path / "lab") as lab:
+        device = load_site(lab.site_path).devices[0]
+        async with client_for(device) as api:
+            await api.update("log.memory/setting", "", {"status": "disable"}, vdom="root")
+        run = await apply(lab.site_path, tmp_path / "journal")
+        result = run.devices[0]
+        assert result.effect == "unknown"
+        assert result.effect_evidence is None
