@@ -109,6 +109,7 @@ def run_to_markdown(
         window=window or run.window,
         operator=operator or _operator(),
         backout=rollback_command(run, journal_dir),
+        undo=run.command == "rollback",
         groups=groups,
         labels=labels,
         render_plan=render_plan,

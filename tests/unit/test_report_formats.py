@@ -294,6 +294,15 @@ def test_a_device_skipped_for_a_broken_baseline_shows_that_probe():
     assert "F4 banner-timeout" in buffer.getvalue()  # in the row; no rollback block for a skip
 
 
+def test_markdown_of_a_rollback_run_names_what_was_undone():
+    restored = replace(kit.rolled_back("fgt-1", reason="restored from the journal"), probes=(), mttr_ms=None)
+    run = replace(kit.run_of(restored), command="rollback")
+    text = run_to_markdown(run, operator="o")
+    assert "## Plan A (undone): 1 device(s)" in text
+    assert "What this rollback undid on fgt-1." in text
+    assert "Undone: Plan A" in text
+
+
 def test_policy_is_named_by_name_and_id():
     assert policy_label(kit.changed("fgt-1")) == '"inbound-smtp" (id 1)'
     assert policy_label(kit.rolled_back("fgt-1")) == "id 1"  # only the id is known
