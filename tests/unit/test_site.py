@@ -752,3 +752,64 @@ def test_validate_of_a_token_from_a_fifo_exits_2_without_hanging(tmp_path):
         f"error: {tmp_path / 'site.yml'}:5: devices[0].token: file 'token' is a FIFO (named pipe), "
         "not a regular file (${file:token}, relative to the site file)"
     ]
+
+
+# ------------------------------------------------ fuzz: any text loads or is one-line problems
+
+YAML_BITS = st.sampled_from(
+    [
+        "version: 1\n",
+        "devices:\n",
+        "  - name: fgt-1\n",
+        "    url: https://127.0.0.1\n",
+        "    token: t\n",
+        "&a ",
+        "*a",
+        "<<: *a\n",
+        "!!str ",
+        "!tag ",
+        "? [x]\n",
+        ": y\n",
+        "- ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "'",
+        '"',
+        "#",
+        "\t",
+        "\n",
+        "  ",
+        "${env:X}",
+        "${file:/dev/zero}",
+        ".inf",
+        ".nan",
+        "~",
+        "null",
+        "0x1F",
+        "---\n",
+        "\x00",
+        "\ufeff",
+        "é",
+        "\u2028",
+        "key: value\n",
+        "mail_servers: [{name: mx1}]\n",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(YAML_BITS, max_size=40))
+def test_any_text_loads_or_fails_with_one_line_problems(tmp_path, parts):
+    path = tmp_path / "fuzz.yml"
+    path.write_text("".join(parts), encoding="utf-8")
+    try:
+        load_site(path, environ={"X": "x"})
+    except SiteInvalid as error:
+        problems = error.problems
+    else:
+        return
+    assert problems
+    assert all("\n" not in str(p) and str(p).startswith(str(path)) for p in problems)
