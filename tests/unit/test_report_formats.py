@@ -301,6 +301,7 @@ def test_markdown_of_a_rollback_run_names_what_was_undone():
     assert "## Plan A (undone): 1 device(s)" in text
     assert "What this rollback undid on fgt-1." in text
     assert "Undone: Plan A" in text
+    assert "<h3>Undone changes</h3>" in run_to_html(run)
 
 
 def test_policy_is_named_by_name_and_id():
