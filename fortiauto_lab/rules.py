@@ -8,7 +8,8 @@
   refused there (they belong on ``firewall/security-policy``; [A] fortios_system_settings,
   fortios_firewall_security_policy).
 - A 2 GB unit on 7.6.5+ (``hardware.py``): a proxy policy may not use an SSL profile that
-  inspects all ports (``ssl.inspect-all``), from either side of the reference.
+  inspects all ports (``ssl.inspect-all``), from either side of the reference, and (the
+  conservative reading of "proxy for mail only") may carry mail services only.
 - Strict readings (``lab up --strict``): with ``ssl.inspect-all`` on, FortiOS hides the
   per-protocol blocks (``https``, ``smtps`` ...). Whether a write that sends one beside
   inspect-all is refused or stored unused is not documented; the conservative reading,
@@ -46,6 +47,7 @@ PROFILE_FIELDS = (
 PROTOCOL_BLOCKS = ("https", "ftps", "imaps", "pop3s", "smtps")
 _POLICY = "firewall/policy"
 _SSL = "firewall/ssl-ssh-profile"
+_MAIL_PORTS = frozenset({25, 465, 587, 110, 995, 143, 993})
 
 
 def policy_based(store: ConfigStore, vdom: str) -> bool:
@@ -74,9 +76,37 @@ def _policy_based_policy(store: ConfigStore, vdom: str, obj: Mapping[str, Any]) 
         raise _parse_error("inspection-mode", "policy-based mode inspects in flow mode only")
 
 
+def _ports_of(store: ConfigStore, vdom: str, service: str, depth: int = 0) -> set[int] | None:
+    """TCP ports a service (or service group) names; None when it is not plain TCP ports."""
+    if store.exists(vdom, "firewall.service/custom", service):
+        ranges = str(store.get(vdom, "firewall.service/custom", service).get("tcp-portrange", "")).split()
+        ports: set[int] = set()
+        for item in ranges:
+            low, _, high = item.split(":")[0].partition("-")
+            if not low.isdigit() or (high and not high.isdigit()):
+                return None
+            ports |= set(range(int(low), int(high or low) + 1))
+        return ports or None
+    if depth < 3 and store.exists(vdom, "firewall.service/group", service):
+        members = store.get(vdom, "firewall.service/group", service).get("member", [])
+        found = [_ports_of(store, vdom, m["name"], depth + 1) for m in members]
+        return None if any(p is None for p in found) else set().union(*(p for p in found if p))
+    return None
+
+
 def _mail_proxy_policy(store: ConfigStore, vdom: str, obj: Mapping[str, Any]) -> None:
+    if obj.get("inspection-mode") != "proxy":
+        return
+    # "Proxy for mail only": the conservative reading is that a proxy policy must carry mail
+    # services alone (SMTP, SMTPS, submission, POP3(S), IMAP(S)); anything else is refused.
+    for service in obj.get("service", []):
+        ports = _ports_of(store, vdom, service["name"])
+        if ports is None or not ports <= _MAIL_PORTS:
+            raise CmdbError.invalid(
+                f"service {service['name']} is not mail: proxy inspection on this model is for mail only"
+            )
     name = str(obj.get("ssl-ssh-profile", ""))
-    if obj.get("inspection-mode") != "proxy" or not store.exists(vdom, _SSL, name):
+    if not store.exists(vdom, _SSL, name):
         return
     if inspects_all(store.get(vdom, _SSL, name)):
         raise CmdbError.invalid(

@@ -113,13 +113,17 @@ def _shared_ssl_profile(store: ConfigStore, vdom: str, cert: CertKey) -> None:
             "service": [{"name": "HTTPS"}],
             "action": "accept",
             "schedule": "always",
-            "inspection-mode": "proxy"
-            if not store.schema.model.proxy_removed(store.schema.version)
-            else "flow",
+            "inspection-mode": "flow" if _small_unit(store) else "proxy",
             "utm-status": "enable",
             "ssl-ssh-profile": SHARED_PROFILE,
         },
     )
+
+
+def _small_unit(store: ConfigStore) -> bool:
+    """A 2 GB unit on 7.4.4+: no proxy inspection for web (hardware.py)."""
+    model, release = store.schema.model, store.schema.version
+    return model.proxy_removed(release) or model.proxy_mail_only(release)
 
 
 def shape_store(

@@ -68,3 +68,14 @@ def test_unknown_model_is_a_lab_input_error():
     assert resolve_model("fgt61f").name == "FortiGate-61F"
     with pytest.raises(LabInputError, match="unknown model"):
         resolve_model("FortiGate-9999Z")
+
+
+def test_2gb_model_on_7_6_5_proxies_mail_services_only(lab_api):
+    api = lab_api("7.6.5", model="FortiGate-40F")
+    # The seed's mail policy (SMTP, SMTPS) may go proxy ...
+    assert api.put(POLICY, json={"inspection-mode": "proxy"}).status_code == 200
+    # ... a web service beside it may not (the conservative reading of "proxy for mail only").
+    refused = api.put(POLICY, json={"service": [{"name": "SMTP"}, {"name": "HTTPS"}]})
+    assert refused.status_code == 500
+    assert "for mail only" in " ".join(refused.json()["cli_error"])
+    assert api.put(POLICY, json={"service": [{"name": "SMTP"}, {"name": "SUBMISSION"}]}).status_code == 200
