@@ -8,30 +8,39 @@ for it (no fleet rollout: the orchestrator schedules hosts) under the same devic
 CLI, and ``undo_device_run`` undoes one device's writes of a run from the journal with the
 same undo. Results are the per-device JSON of docs/design.md plus what an orchestrator shows:
 run id, per-task summary, every probe stage, and before/after per object for a diff view.
-Nothing returned holds a secret.
+Nothing returned holds a secret. A run that writes nothing leaves no journal file behind: the
+file is opened at the first write's ``pre`` line.
+
+Credentials the orchestrator's way: argument-mode devices without ``token``, ``token_file`` or
+``username`` take them from the environment (``FORTIAUTO_TOKEN_<DEVICE>``, then
+``FORTIAUTO_USERNAME_<DEVICE>`` + ``FORTIAUTO_PASSWORD_<DEVICE>``, then the same without the
+device suffix; ``<DEVICE>`` is the name upper-cased with every other character as ``_``), which
+is how an AWX credential type injects them.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fortiauto.errors import InputError, LockHeld
+from fortiauto.errors import InputError, LockHeld, SiteInvalid
 from fortiauto.events import Events, NullReporter
 from fortiauto.fleet import check_window, device_lock, new_run_id, rollback_device, site_lock
 from fortiauto.fleet.run import device_header
-from fortiauto.journal import ENV_VAR, Journal, journal_dir, pending_undos, read_journal
+from fortiauto.journal import ENV_VAR, Journal, journal_dir, pending_undos, read_journal, unfinished_runs
 from fortiauto.results import Change, DeviceResult, ProbeResult
 from fortiauto.site import Device, Site
 from fortiauto.site.loader import load_site, load_site_data
 from fortiauto.tasks import ORDER
 from fortiauto.transaction import DeviceTransaction, Ending, TransactionOptions, conclude
 
-__all__ = ["DeviceSource", "resolve_device", "run_device_once", "undo_device_run"]
+__all__ = ["DeviceSource", "check_run_id", "env_key", "resolve_device", "run_device_once", "undo_device_run"]
 
 # Arguments that describe a device directly; a site file replaces all of them.
 DEVICE_ARGS = (
@@ -49,6 +58,9 @@ DEVICE_ARGS = (
 )
 _PLAIN_KEYS = ("url", "username", "vdom", "timeout", "allow_insecure_http", "allow_fortimanager_managed")
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+# A run id names the journal file ``<run id>.jsonl``: a plain file name, never a path.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+_ENV_TOKEN, _ENV_USER, _ENV_PASSWORD = "FORTIAUTO_TOKEN", "FORTIAUTO_USERNAME", "FORTIAUTO_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -79,15 +91,38 @@ def resolve_device(params: Mapping[str, Any], *, cwd: Path | None = None) -> Dev
         explicit = base / explicit
     if params.get("site"):
         return _from_site(params, base, explicit)
-    device = _device_data(params)
+    device = _device_data(params, os.environ)
     data: dict[str, Any] = {"version": 1, "devices": [device]}
     if params.get("templates"):
         data["templates"] = str(params["templates"])
-    site = load_site_data(data, base_dir=base, source=f"<arguments for {params['device']}>")
+    try:
+        site = load_site_data(data, base_dir=base, source=f"<arguments for {params['device']}>")
+    except SiteInvalid as exc:
+        raise InputError(_argument_problems(exc, base)) from None
     directory = explicit or (
         Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else base / ".fortiauto" / "journal"
     )
-    return DeviceSource(site.devices[0], directory, site.templates)
+    return DeviceSource(_with_mail_servers(site.devices[0], "mail_servers"), directory, site.templates)
+
+
+def _argument_problems(exc: SiteInvalid, base: Path) -> str:
+    """The loader's problems named by argument (``mail_servers[0].probe.host``), paths against ``base``."""
+    lines = []
+    for problem in exc.problems:
+        key = re.sub(r"^devices\[0\]\.?", "", problem.key)
+        message = problem.message.replace("relative to the site file", f"relative to {base}")
+        lines.append(f"argument {key}: {message}" if key else message)
+    return "; ".join(lines)
+
+
+def _with_mail_servers(device: Device, where: str) -> Device:
+    """A device without a mail server would be "compliant" with nothing checked: that is an error."""
+    if not device.mail_servers:
+        raise InputError(
+            f"no mail servers configured for device {device.name} ({where} is empty or missing); "
+            "nothing could be checked or changed"
+        )
+    return device
 
 
 def _from_site(params: Mapping[str, Any], base: Path, explicit: Path | None) -> DeviceSource:
@@ -103,10 +138,29 @@ def _from_site(params: Mapping[str, Any], base: Path, explicit: Path | None) -> 
         device = site.device(params["device"])
     except KeyError:
         raise InputError(f"{params['site']}: no device named {params['device']!r}") from None
+    device = _with_mail_servers(device, f"its mail_servers in {params['site']}")
     return DeviceSource(device, journal_dir(site.path, explicit), site.templates, site)
 
 
-def _device_data(params: Mapping[str, Any]) -> dict[str, Any]:
+def env_key(device: str) -> str:
+    """``fgt-branch-1`` -> ``FGT_BRANCH_1``: the suffix of a device's credential variables."""
+    return re.sub(r"[^A-Z0-9]", "_", device.upper())
+
+
+def _env_credentials(device: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Token, else username + password, from the environment: the device's own first, then the shared ones."""
+    for suffix in (f"_{env_key(device)}", ""):
+        if environ.get(_ENV_TOKEN + suffix):
+            return {"token": environ[_ENV_TOKEN + suffix]}
+        if environ.get(_ENV_USER + suffix):
+            return {
+                "username": environ[_ENV_USER + suffix],
+                "password": environ.get(_ENV_PASSWORD + suffix, ""),
+            }
+    return {}
+
+
+def _device_data(params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """The site-file shape of a device from its arguments; unset (None) arguments are left out."""
     device: dict[str, Any] = {"name": params["device"]}
     device.update({key: params[key] for key in _PLAIN_KEYS if params.get(key) is not None})
@@ -121,8 +175,19 @@ def _device_data(params: Mapping[str, Any]) -> dict[str, Any]:
         device["token"] = "${file:" + str(Path(params["token_file"]).absolute()) + "}"
     if params.get("password") is not None:
         device["password"] = params["password"]
+    if not any(params.get(key) for key in ("token", "token_file", "username")):
+        device.update(_env_credentials(params["device"], environ))
     device["mail_servers"] = _pruned(params.get("mail_servers") or [])
     return device
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it can name a journal file (letters, digits, ``-``, ``_``, ``.``; no path)."""
+    if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise InputError(
+            f"run id {run_id!r} is not a plain name (letters, digits, '-', '_', '.'; at most 80 characters)"
+        )
+    return run_id
 
 
 def _verify_value(value: Any) -> Any:
@@ -173,6 +238,48 @@ def _refuse_if_locked(directory: Path) -> None:
         )
 
 
+class _DeferredJournal(Journal):
+    """A journal whose file is created at the run's first ``pre`` line, headed by its ``run`` line.
+
+    Lines before the first write are kept back and an ``end`` of a device that wrote nothing is
+    dropped: a run with no ``pre`` line needs no journal (nothing to undo, no undo hint). Once
+    open it is an ordinary ``Journal``: every line durable before the write it guards.
+    """
+
+    def __init__(self, directory: Path, run_id: str, header: dict[str, Any]) -> None:
+        self.path = directory / f"{run_id}.jsonl"
+        self.run_id = run_id
+        self._directory = directory
+        self._header = header
+        self._fd = -1
+
+    @property
+    def opened(self) -> bool:
+        return self._fd >= 0
+
+    def record(self, kind: str, **fields: Any) -> None:
+        if not self.opened:
+            if kind != "pre":
+                return
+            Journal.__init__(self, self._directory, self.run_id)
+            super().record("run", **self._header)
+        super().record(kind, **fields)
+
+
+def _check_journal_dir(directory: Path) -> None:
+    """Fail before the device is touched when ``directory`` cannot hold a journal (it is opened later)."""
+    try:
+        if not directory.is_dir():  # an existing directory keeps its mode: it may be shared
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, probe = tempfile.mkstemp(prefix=".fortiauto-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(
+            f"journal directory {directory} cannot hold the journal: {exc.strerror or exc}"
+        ) from None
+
+
 async def run_device_once(
     source: DeviceSource,
     *,
@@ -183,37 +290,53 @@ async def run_device_once(
     """Run one device's transaction; journal under ``run_id`` unless in check mode.
 
     Check mode reads only (the plan): no writes, no probes, no journal. A site's change
-    window applies as in the CLI (``force`` overrides it and a failing baseline probe).
+    window applies as in the CLI (``force`` overrides it and a failing baseline probe). As in
+    ``fortiauto apply``, the device is refused (status ``refused``) while another run holds its
+    machine-wide lock, or while a run in the same journal wrote to it and never finished.
 
     Raises:
         WindowClosed: outside the site's change window, without ``force``.
-        LockHeld: a CLI run holds the journal directory's lock, or another run holds the device's.
+        LockHeld: a CLI run holds the journal directory's lock.
+        InputError: ``run_id`` is not a plain name, or the journal directory cannot hold a journal.
     """
     from fortiauto.fortios.connect import client_for  # noqa: PLC0415 - keeps argument errors fast
     from fortiauto.probe import run_probe  # noqa: PLC0415
     from fortiauto.probe.delivery import SiteDelivery  # noqa: PLC0415
 
-    run_id = run_id or new_run_id()
+    run_id = check_run_id(run_id) if run_id else new_run_id()
     notes: list[str] = []
     if source.site is not None and not check:
         notes.extend(
             n for n in [check_window(source.site.change_window, datetime.now(UTC), ignore=force)] if n
         )
-    journal = None
     device = source.device
+    journal: _DeferredJournal | None = None
     lock = device_lock(device.url, device.name)
     if not check:
         _refuse_if_locked(source.journal_dir)
-        lock.acquire(run_id, device=device.name)
+        _check_journal_dir(source.journal_dir)
+        try:
+            lock.acquire(run_id, device=device.name)
+        except LockHeld as exc:
+            refused = conclude(device.name, Ending.REFUSED, f"refused: {exc}", error=exc)
+            return _result_json(refused, run_id, None) | {"notes": notes}
     recorder = _Recorder()
     try:
+        unfinished = _unfinished(source, run_id)
+        if unfinished and not check:
+            refused = conclude(device.name, Ending.REFUSED, f"refused: {unfinished}")
+            return _result_json(refused, run_id, None) | {"notes": notes}
         if not check:
-            journal = Journal(source.journal_dir, run_id)
-            _journal_header(journal, source)
+            journal = _DeferredJournal(source.journal_dir, run_id, _journal_header(source))
         result = await DeviceTransaction(
             device,
             options=TransactionOptions(
-                run_id=run_id, check=check, probe=not check, force_baseline=force, templates=source.templates
+                run_id=run_id,
+                check=check,
+                probe=not check,
+                force_baseline=force,
+                templates=source.templates,
+                notes=(unfinished,) if unfinished else (),
             ),
             client_factory=client_for,
             prober=run_probe,
@@ -225,10 +348,24 @@ async def run_device_once(
         lock.release()
         if journal is not None:
             journal.close()
-    return _result_json(result, run_id, source.journal_dir) | {"probes": recorder.probes, "notes": notes}
+    written = journal.path if journal is not None and journal.path.is_file() else None
+    return _result_json(result, run_id, written) | {"probes": recorder.probes, "notes": notes}
 
 
-def _journal_header(journal: Journal, source: DeviceSource) -> None:
+def _unfinished(source: DeviceSource, run_id: str) -> str | None:
+    """A run of this journal that wrote to the device and never ended blocks it until undone."""
+    name = source.device.name
+    runs = unfinished_runs(source.journal_dir, exclude=run_id).get(name)
+    if not runs:
+        return None
+    return (
+        f"run {runs[-1]} wrote to {name} and never finished (killed or crashed); nothing more is "
+        f"changed on it until that run is undone (state=rolled_back run_id={runs[-1]}, journal "
+        f"{source.journal_dir})"
+    )
+
+
+def _journal_header(source: DeviceSource) -> dict[str, Any]:
     # A site-file run can also be undone with `fortiauto rollback --run` (it needs the site for
     # URLs and credentials); argument runs are undone with the module's state=rolled_back.
     fields: dict[str, Any] = {
@@ -238,13 +375,16 @@ def _journal_header(journal: Journal, source: DeviceSource) -> None:
     }
     if source.site is not None:
         fields["site"] = str(source.site.path.resolve())
-    journal.record("run", **fields)
+    return fields
 
 
-def _result_json(result: DeviceResult, run_id: str, directory: Path, *, undo: bool = False) -> dict[str, Any]:
+def _result_json(
+    result: DeviceResult, run_id: str, journal: Path | None, *, undo: bool = False
+) -> dict[str, Any]:
+    """The device's JSON for an orchestrator; ``journal`` is None when the run wrote no journal."""
     return result.to_json() | {
         "run_id": run_id,
-        "journal": str(directory / f"{run_id}.jsonl"),
+        "journal": None if journal is None else str(journal),
         "tasks": _per_task(result),
         "diff": [_object_diff(change, undo=undo) for change in result.changes],
     }
@@ -288,7 +428,7 @@ async def undo_device_run(source: DeviceSource, run_id: str, *, check: bool = Fa
     """
     from fortiauto.fortios.connect import client_for  # noqa: PLC0415
 
-    path = source.journal_dir / f"{run_id}.jsonl"
+    path = source.journal_dir / f"{check_run_id(run_id)}.jsonl"
     name = source.device.name
     pending = pending_undos(read_journal(path)).get(name, [])
     if check or not pending:
@@ -298,9 +438,9 @@ async def undo_device_run(source: DeviceSource, run_id: str, *, check: bool = Fa
             if pending
             else conclude(name, Ending.NOTHING_TO_UNDO, "nothing left to undo")
         )
-        return _result_json(result, run_id, source.journal_dir, undo=True)
+        return _result_json(result, run_id, path, undo=True)
     _refuse_if_locked(source.journal_dir)
     with device_lock(source.device.url, name) as lock, Journal(source.journal_dir, run_id) as journal:
         lock.acquire(f"rollback-{run_id}", device=name)
         result = await rollback_device(source.device, pending, client_factory=client_for, journal=journal)
-    return _result_json(result, run_id, source.journal_dir, undo=True)
+    return _result_json(result, run_id, path, undo=True)
