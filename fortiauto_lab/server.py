@@ -20,7 +20,6 @@ import os
 import signal
 import socket
 import ssl
-import sys
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -327,8 +326,9 @@ def _inventory(state_dir: Path, info: dict[str, Any]) -> CommentedMap:
 
     Laid out as a shop would keep it: what differs per device (URL, token file, the VIP's probe
     port) in host vars, the mail server's shape (the same as in ``site.yml``) in the group vars
-    of ``fortigates``. Runs on the controller with this interpreter (it has fortiauto) and shares
-    the CLI's journal directory for the lab, so both see each other's runs and lock.
+    of ``fortigates``. The collection's module runs in the controller's Ansible process, so no
+    interpreter is named here; it shares the CLI's journal directory for the lab, so both see
+    each other's runs and lock.
     """
     server = copy.deepcopy(_site(info)["devices"][0]["mail_servers"][0])
     certificate = server["certificate"]
@@ -347,7 +347,6 @@ def _inventory(state_dir: Path, info: dict[str, Any]) -> CommentedMap:
             "ansible_connection": "local",
         }
     group_vars = {
-        "ansible_python_interpreter": sys.executable,
         "fortiauto_verify_tls": str(state_dir / "ca.pem"),
         "fortiauto_journal_dir": str(state_dir / ".fortiauto" / "journal"),
         # A host var fortiauto_fallback: [] makes that device roll back and fail instead.
