@@ -213,6 +213,7 @@ class DeviceResult:
     probes: tuple[StageProbe, ...] = ()  # every probe of the run, in order (reports keep failures)
     timeline: tuple[TimelineMark, ...] = ()
     policy_name: str | None = None
+    effect_evidence: dict[str, Any] | None = None  # the log entry that proved the effect
 
     @property
     def failed(self) -> bool:
@@ -251,6 +252,8 @@ class DeviceResult:
             "noop_reasons": dict(self.plan.noop_reasons) if self.plan is not None else {},
             "warnings": list(self.plan.warnings) if self.plan is not None else [],
             "exit_code": self.exit_code,
+            "policy_name": self.policy_name,
+            "evidence": self.effect_evidence,
             "probes": [p.to_json() for p in self.probes],
             "failure": None if self.failed_probe is None else self.failed_probe.to_json(),
             "timeline": [m.to_json() for m in self.timeline],

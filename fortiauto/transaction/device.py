@@ -309,6 +309,8 @@ class DeviceTransaction:
             ending, reason = Ending.COMPLIANT, _noop_reason(plan)
         if fallback and rung is not None:
             reason += " (the full fix failed its probe and was rolled back)"
+        if self.verifier.effect_notes:
+            plan = replace(plan, warnings=(*plan.warnings, *self.verifier.effect_notes))
         return self._conclude(
             ending,
             reason,
@@ -317,6 +319,7 @@ class DeviceTransaction:
             probe=first(probes),
             baseline=first(self._baseline()),
             effect=effect,
+            effect_evidence=self.verifier.evidence,
             fallback_used=rung,
             mttr_ms=self._mttr(),
         )

@@ -173,9 +173,7 @@ async def _blocked(api: FortiOSApi, entries: Sequence[JournalEntry]) -> UndoRepo
             return UndoReport((f"{_where(entry.change)}: state unknown: {exc}; nothing was undone",))
         if object_state(entry.change, current) is not ObjectState.BEFORE:
             return UndoReport(
-                (
-                    f"{_where(entry.change)}: {why}; nothing was undone: the device stays as the run left it",
-                )
+                (f"{_where(entry.change)}: {why}; nothing was undone: the device stays as the run left it",)
             )
     return None
 

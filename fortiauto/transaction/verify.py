@@ -10,7 +10,6 @@ Every probe is kept (``StageProbe``), so reports can show the one that caused a 
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Awaitable
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 from fortiauto.errors import FortiOSError
 from fortiauto.events import Events
 from fortiauto.probe.delivery import DeliveryCheck
+from fortiauto.probe.evidence import LogReader, find_evidence, log_sources, read_log_settings
 from fortiauto.results import Effect, ProbeResult, StageProbe
 from fortiauto.site import Device, MailServer, ProbeSpec
 
@@ -43,8 +43,7 @@ class Prober(Protocol):
     ) -> Awaitable[ProbeResult]: ...
 
 
-class LogApi(Protocol):
-    async def log_get(self, path: str, *, vdom: Any = ..., params: Any = None) -> Any: ...
+LogApi = LogReader
 
 
 @dataclass
@@ -59,6 +58,9 @@ class Verifier:
     enabled: bool = True
     history: list[StageProbe] = field(default_factory=list)
     mail_back_at: float | None = None
+    evidence: dict[str, Any] | None = None
+    effect_notes: list[str] = field(default_factory=list)
+    _log_sources: dict[str, list[str]] = field(default_factory=dict)  # per vdom, read once per run
 
     async def probe_all(
         self, stage: str, *, pinned: bool, baseline: Probes | None = None, rung: str | None = None
@@ -105,8 +107,11 @@ class Verifier:
                 self._keep("delivery", ms.name, checked[ms.name], rung)
         return checked
 
-    async def effect(self, api: LogApi, probes: Probes) -> Effect:
-        """Did the probe's message reach the email filter log? That is what the change is for."""
+    async def effect(self, api: LogReader, probes: Probes) -> Effect:
+        """Did the probe's message reach the email filter log, where the device really logs?
+
+        That is what the change is for. The entry that proved it is kept in ``evidence``.
+        """
         servers = {ms.name: ms for ms in self.device.mail_servers}
         sent = [(servers[name], r) for name, r in probes.items() if r.passed and r.subject]
         if not sent:
@@ -116,21 +121,26 @@ class Verifier:
             return "not_logged"
         return "logged" if all(o == "logged" for o in outcomes) else "unknown"
 
-    async def _logged(self, api: LogApi, ms: MailServer, subject: str) -> Effect:
+    async def _logged(self, api: LogReader, ms: MailServer, subject: str) -> Effect:
         token = subject.rsplit(maxsplit=1)[-1]
         vdom = ms.vdom or self.device.vdom
-        for attempt in range(_EFFECT_POLLS):
-            try:
-                body = await api.log_get(
-                    "memory/emailfilter/raw", vdom=vdom, params={"filter": f"subject=@{token}", "rows": "50"}
-                )
-            except FortiOSError:
+        try:
+            if vdom not in self._log_sources:
+                self._log_sources[vdom] = log_sources(await read_log_settings(api, vdom))
+            sources = self._log_sources[vdom]
+            if not sources:
+                self.effect_notes.append(f"{ms.name}: the device logs to no log device the API can read")
                 return "unknown"
-            if token in str(body):
-                return "logged"
-            if attempt + 1 < _EFFECT_POLLS:
-                await asyncio.sleep(_EFFECT_POLL_DELAY)
-        return "not_logged"
+            found = await find_evidence(
+                api, vdom, token, polls=_EFFECT_POLLS, delay=_EFFECT_POLL_DELAY, sources=sources
+            )
+        except FortiOSError as exc:
+            self.effect_notes.append(f"{ms.name}: the email filter log could not be read: {exc}")
+            return "unknown"
+        if found is None:
+            return "not_logged"
+        self.evidence = found.to_json()
+        return "logged"
 
 
 def passed(probes: Probes) -> bool:
