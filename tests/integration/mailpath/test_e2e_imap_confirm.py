@@ -171,6 +171,10 @@ def test_blackhole_with_imap_confirmation_rolls_back_f17(
     # Postfix really delivered the baseline probe but never saw the blackholed one.
     assert imap_server.logins() >= 1
     assert "delivered to maildir" in mta.log_text()
+    lost = device["probe"]["message_id"]
+    assert lost
+    assert f"message-id={lost}" not in mta.log_text(), "the device swallowed it; Postfix never got the DATA"
+    assert store.holding(lost) == []
     for secret in (imap_server.password,):
         assert secret not in done.stdout + done.stderr
 
