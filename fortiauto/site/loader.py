@@ -221,19 +221,33 @@ def _check_keys(data: dict[str, Any], allowed: tuple[str, ...], loc: Loc, out: _
             del data[key]
 
 
-def _check_model_keys(data: object, model: type[BaseModel], loc: Loc, out: _Collector) -> None:
+def _check_model_keys(data: object, model: type[BaseModel] | None, loc: Loc, out: _Collector) -> None:
     """Report (and drop) unknown keys everywhere under ``data``, which should match ``model``."""
+    if model is None:
+        return
     if isinstance(data, list):
         for index, item in enumerate(data):
             _check_model_keys(item, model, (*loc, index), out)
         return
     if not isinstance(data, dict):
         return
-    _check_keys(data, _user_fields(model), loc, out)
-    for name, value in data.items():
-        sub = _field_model(model, name)
-        if sub is not None and isinstance(value, dict | list):
-            _check_model_keys(value, sub, (*loc, name), out)
+    if not _user_field_set(model).issuperset(data):  # the common case (all keys known) is one set test
+        _check_keys(data, _user_fields(model), loc, out)
+    nested = _model_fields_of(model)
+    for name, value in data.items():  # in the file's order, so problems come in the file's order
+        if name in nested and isinstance(value, dict | list):
+            _check_model_keys(value, _field_model(model, name), (*loc, name), out)
+
+
+@functools.cache
+def _user_field_set(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(_user_fields(model))
+
+
+@functools.cache
+def _model_fields_of(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``model`` that hold another model (or a list of them)."""
+    return frozenset(name for name in _user_fields(model) if _field_model(model, name) is not None)
 
 
 def _check_top(data: object, out: _Collector) -> dict[str, Any] | None:
