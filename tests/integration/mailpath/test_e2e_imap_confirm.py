@@ -184,7 +184,11 @@ def test_healthy_path_with_imap_confirmation_applies_and_cleans_up(
 ) -> None:
     site = _site(lab_behind_postfix, imap_server)
 
-    done = _apply(site, imap_server, tmp_path)
+    journal = str(tmp_path / "journal")
+    # --debug: the verbose log must not carry the IMAP password either.
+    done = _fortiauto(
+        imap_server, "--debug", "apply", str(site), "--yes", "--output", "json", "--journal-dir", journal
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     payload = json.loads(done.stdout)
@@ -194,4 +198,7 @@ def test_healthy_path_with_imap_confirmation_applies_and_cleans_up(
     assert after_id, device["probe"]
     assert mta.delivered(after_id), "Postfix queued and delivered the after-change probe"
     assert store.holding(after_id) == [], "the confirmed probe message was deleted from the mailbox"
+    assert "delivery check: found in INBOX" in done.stderr
     assert imap_server.password not in done.stdout + done.stderr
+    journal_text = "".join(path.read_text() for path in Path(journal).rglob("*") if path.is_file())
+    assert imap_server.password not in journal_text
