@@ -5,9 +5,10 @@ notes / admin guide, "Proxy-related features not supported on FortiGate 2 GB RAM
 proxy-based inspection mode, so no proxy policies and no ``feature-set`` on the email filter
 profile). FortiOS 7.6.5 brings proxy back on those units for mail only and refuses an SSL
 profile that inspects all ports (``ssl.inspect-all``) in a proxy policy (FortiOS 7.6.5 admin
-guide, same section). The 2 GB models (Fortinet KB 389751 "Device authorization limit when using
-FortiGate ... 2 GB RAM": the 40F, 60E, 60F, 80E and 90E series, FortiWiFi variants alike) are
-listed below; everything else the lab knows has more. No I/O.
+guide, "Proxy-based inspection for email protocols supported on models with 2 GB RAM", doc
+536273; the rules are in ``rules.py``). The 2 GB models (that page and Fortinet KB 389751: the
+FortiGate/FortiWiFi 40F, 60E, 60F, 80E and 90E series and their variants, and FortiGate-Rugged
+60F in its 2 GB versions) are listed below; everything else the lab knows has more. No I/O.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ MODELS: dict[str, Model] = {
         _hw("40F", small=True, wifi=True),
         _hw("60F", small=True, wifi=True),
         _hw("61F", small=True, wifi=True),
+        Model("FortiGateRugged-60F", "FGR60F", "R60F", small_ram=True),
         _hw("70F", small=False),
         _hw("80F", small=False),
         _hw("100F", small=False),

@@ -7,9 +7,11 @@
   only decides SSL inspection and authentication; security profiles and proxy inspection are
   refused there (they belong on ``firewall/security-policy``; [A] fortios_system_settings,
   fortios_firewall_security_policy).
-- A 2 GB unit on 7.6.5+ (``hardware.py``): a proxy policy may not use an SSL profile that
-  inspects all ports (``ssl.inspect-all``), from either side of the reference, and (the
-  conservative reading of "proxy for mail only") may carry mail services only.
+- A 2 GB unit on 7.6.5+ (``hardware.py``; FortiOS 7.6.5 admin guide "Proxy-based inspection for
+  email protocols supported on models with 2 GB RAM", doc 536273): a proxy policy needs a mail
+  service (SMTP(S), POP3(S), IMAP(S), NNTP), may not use an SSL profile with ``ssl.inspect-all``
+  (checked from either side of the reference) nor DNS/web filter or VoIP profiles; WAF, ICAP and
+  SSH filter profiles are refused in any policy.
 - Strict readings (``lab up --strict``): with ``ssl.inspect-all`` on, FortiOS hides the
   per-protocol blocks (``https``, ``smtps`` ...). Whether a write that sends one beside
   inspect-all is refused or stored unused is not documented; the conservative reading,
@@ -47,7 +49,10 @@ PROFILE_FIELDS = (
 PROTOCOL_BLOCKS = ("https", "ftps", "imaps", "pop3s", "smtps")
 _POLICY = "firewall/policy"
 _SSL = "firewall/ssl-ssh-profile"
-_MAIL_PORTS = frozenset({25, 465, 587, 110, 995, 143, 993})
+_MAIL_PORTS = frozenset({25, 465, 587, 110, 995, 143, 993, 119, 563})
+# 2 GB units on 7.6.5+ (admin guide 536273): profiles refused in any policy, and in proxy policies.
+_NEVER_ON_SMALL = ("waf-profile", "icap-profile", "ssh-filter-profile")
+_NOT_IN_PROXY_ON_SMALL = ("dnsfilter-profile", "webfilter-profile", "voip-profile")
 
 
 def policy_based(store: ConfigStore, vdom: str) -> bool:
@@ -95,16 +100,19 @@ def _ports_of(store: ConfigStore, vdom: str, service: str, depth: int = 0) -> se
 
 
 def _mail_proxy_policy(store: ConfigStore, vdom: str, obj: Mapping[str, Any]) -> None:
+    for attr in _NEVER_ON_SMALL:
+        if obj.get(attr):
+            raise _parse_error(attr, f"{attr} is not supported on this model")
     if obj.get("inspection-mode") != "proxy":
         return
-    # "Proxy for mail only": the conservative reading is that a proxy policy must carry mail
-    # services alone (SMTP, SMTPS, submission, POP3(S), IMAP(S)); anything else is refused.
-    for service in obj.get("service", []):
-        ports = _ports_of(store, vdom, service["name"])
-        if ports is None or not ports <= _MAIL_PORTS:
-            raise CmdbError.invalid(
-                f"service {service['name']} is not mail: proxy inspection on this model is for mail only"
-            )
+    for attr in _NOT_IN_PROXY_ON_SMALL:
+        if obj.get(attr):
+            raise _parse_error(attr, f"{attr} is not supported in a proxy policy on this model")
+    # A proxy policy needs a mail service (SMTP(S), POP3(S), IMAP(S), NNTP); non-mail services
+    # beside it are accepted, their traffic is dropped (the data plane here only carries SMTP).
+    services = [_ports_of(store, vdom, s["name"]) for s in obj.get("service", [])]
+    if not any(ports and ports <= _MAIL_PORTS for ports in services):
+        raise CmdbError.invalid("proxy inspection on this model needs at least one mail service")
     name = str(obj.get("ssl-ssh-profile", ""))
     if not store.exists(vdom, _SSL, name):
         return

@@ -70,12 +70,17 @@ def test_unknown_model_is_a_lab_input_error():
         resolve_model("FortiGate-9999Z")
 
 
-def test_2gb_model_on_7_6_5_proxies_mail_services_only(lab_api):
+def test_2gb_model_on_7_6_5_proxy_needs_a_mail_service_and_no_web_profiles(lab_api):
     api = lab_api("7.6.5", model="FortiGate-40F")
-    # The seed's mail policy (SMTP, SMTPS) may go proxy ...
+    # The seed's mail policy (SMTP, SMTPS) may go proxy; a web service beside them is accepted
+    # (FortiOS drops its traffic) ...
     assert api.put(POLICY, json={"inspection-mode": "proxy"}).status_code == 200
-    # ... a web service beside it may not (the conservative reading of "proxy for mail only").
-    refused = api.put(POLICY, json={"service": [{"name": "SMTP"}, {"name": "HTTPS"}]})
+    assert api.put(POLICY, json={"service": [{"name": "SMTP"}, {"name": "HTTPS"}]}).status_code == 200
+    # ... but a proxy policy without any mail service is refused.
+    refused = api.put(POLICY, json={"service": [{"name": "HTTPS"}]})
     assert refused.status_code == 500
-    assert "for mail only" in " ".join(refused.json()["cli_error"])
-    assert api.put(POLICY, json={"service": [{"name": "SMTP"}, {"name": "SUBMISSION"}]}).status_code == 200
+    assert "needs at least one mail service" in " ".join(refused.json()["cli_error"])
+    # Web filtering is refused in a proxy policy on this model, WAF in any policy.
+    assert api.put(POLICY, json={"webfilter-profile": "x"}).status_code == 500
+    assert api.put(POLICY, json={"inspection-mode": "flow", "webfilter-profile": "x"}).status_code == 200
+    assert api.put(POLICY, json={"waf-profile": "x"}).status_code == 500
