@@ -319,7 +319,7 @@ def _fleet(
 ) -> RunResult:
     from fortiauto.events import Events  # noqa: PLC0415
     from fortiauto.fleet import FleetOptions, new_run_id, run_fleet, select_devices  # noqa: PLC0415
-    from fortiauto.fortios.connect import client_for  # noqa: PLC0415
+    from fortiauto.fortimanager.connect import connect_for  # noqa: PLC0415
     from fortiauto.journal import journal_dir as default_journal_dir  # noqa: PLC0415
     from fortiauto.probe import run_probe  # noqa: PLC0415
     from fortiauto.probe.delivery import SiteDelivery  # noqa: PLC0415
@@ -341,17 +341,21 @@ def _fleet(
     with fleet_reporters(
         _err(), names, quiet=quiet, plain=plain, show_plans=not check, show_diff=show_diff
     ) as reporters:
-        return _run(
-            lambda stop: run_fleet(
-                site,
-                options=options,
-                client_factory=client_for,
-                prober=run_probe,
-                events=Events(reporters),
-                stop=stop,
-                delivery=SiteDelivery(),
-            )
-        )
+
+        async def fleet(stop: asyncio.Event) -> RunResult:
+            # Direct units get their REST client; units routed through FortiManager share one session.
+            async with connect_for(site, writing=not check) as client_factory:
+                return await run_fleet(
+                    site,
+                    options=options,
+                    client_factory=client_factory,
+                    prober=run_probe,
+                    events=Events(reporters),
+                    stop=stop,
+                    delivery=SiteDelivery(),
+                )
+
+        return _run(fleet)
 
 
 @app.command()
@@ -498,7 +502,7 @@ class _PipeSafe:
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: run the app, map errors to exit codes; tracebacks only with --debug."""
     if not isinstance(sys.stderr, _PipeSafe):
-        sys.stderr = _PipeSafe(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = _PipeSafe(sys.stderr)
     try:
         code = app(args=argv, standalone_mode=False)
     except FortiautoError as exc:

@@ -143,7 +143,9 @@ class FortiManagerCmdb:
 
     # --- writes -------------------------------------------------------------------------
 
-    async def create(self, path: str, body: Any, *, vdom: Any = None, params: Any = None) -> Any:
+    async def create(
+        self, path: str, body: Any, *, vdom: Any = None, params: Any = None, mkey: Any = None
+    ) -> Any:
         if path == POLICY_PATH:
             return await self.fmg.call("add", self.fmg.policy_url(self.package), data=to_fmg(dict(body)))
         if path == CERT_PATH:

@@ -35,7 +35,9 @@ class FortiOSApi(Protocol):
         self, path: str, mkey: str | int, *, vdom: Any = ..., params: Any = None
     ) -> dict[str, Any] | None: ...
 
-    async def create(self, path: str, body: Any, *, vdom: Any = ..., params: Any = None) -> Any: ...
+    async def create(
+        self, path: str, body: Any, *, vdom: Any = ..., params: Any = None, mkey: Any = None
+    ) -> Any: ...
 
     async def update(
         self, path: str, mkey: str | int, body: Any, *, vdom: Any = ..., params: Any = None
@@ -88,14 +90,14 @@ class Task(ABC):
     @abstractmethod
     def diff(self, target: Target, current: dict[str, Any] | None) -> Diff: ...
 
-    async def apply(self, api: FortiOSApi, change: Change, target: Target) -> None:
-        """Perform one change (create or update by default)."""
+    async def apply(self, api: FortiOSApi, change: Change, target: Target) -> Any:
+        """Perform one change (create or update by default); returns the client's answer."""
         if change.action == "create":
-            await api.create(change.path, change.after or {}, vdom=change.vdom)
-        elif change.action == "update":
-            await api.update(change.path, change.mkey, change.after or {}, vdom=change.vdom)
-        else:
-            raise NotImplementedError(f"{self.name} cannot {change.action}")
+            # A named object: FortiOS must echo exactly this key (the client checks it).
+            return await api.create(change.path, change.after or {}, vdom=change.vdom, mkey=change.mkey)
+        if change.action == "update":
+            return await api.update(change.path, change.mkey, change.after or {}, vdom=change.vdom)
+        raise NotImplementedError(f"{self.name} cannot {change.action}")
 
     def change(
         self,

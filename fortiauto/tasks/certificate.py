@@ -12,8 +12,8 @@ import base64
 from typing import Any
 
 from fortiauto.certs import pem_fingerprint
-from fortiauto.errors import PlanError
 from fortiauto.desired import certificate_name
+from fortiauto.errors import PlanError
 from fortiauto.results import Change
 from fortiauto.tasks.base import Diff, FortiOSApi, Target, Task
 
@@ -52,7 +52,7 @@ class CertificateTask(Task, name="certificate"):
             )
         return Diff(noop_reason=f"certificate {name} already imported (same SHA-256)")
 
-    async def apply(self, api: FortiOSApi, change: Change, target: Target) -> None:
+    async def apply(self, api: FortiOSApi, change: Change, target: Target) -> Any:
         cert = target.mail_server.certificate
         body: dict[str, Any] = {
             "type": "regular",
@@ -63,4 +63,4 @@ class CertificateTask(Task, name="certificate"):
         }
         if cert.passphrase is not None:
             body["password"] = cert.passphrase.get_secret_value()
-        await api.monitor_post(IMPORT_PATH, body, vdom=change.vdom)
+        return await api.monitor_post(IMPORT_PATH, body, vdom=change.vdom)

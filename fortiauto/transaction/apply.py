@@ -88,7 +88,7 @@ class Applier:
         if self.first_write_at is None:
             self.first_write_at = time.monotonic()
         try:
-            await send()
+            answer = await send()
         except ResponseLost as exc:
             write.unanswered = exc.in_flight
             raise
@@ -98,6 +98,13 @@ class Applier:
             raise
         self._record("done", seq=write.seq)
         self._events.change_applied(self.device, change)
+        if getattr(answer, "concurrent_edit", None) is True:
+            # FortiOS's revision moved under us: someone else changed the configuration between
+            # our read and this write. Stop here; the undo compares objects before touching them.
+            raise ConcurrentEdit(
+                f"{change.path}/{change.mkey}: the device's configuration changed while it was written "
+                "(another admin is editing); stopping"
+            )
 
     async def _check(self, api: FortiOSApi, step: Step) -> None:
         """Re-read before writing: if someone edited the object since the plan, stop."""

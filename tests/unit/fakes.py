@@ -11,6 +11,7 @@ import copy
 import json
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from fortiauto.errors import AlreadyExists, MalformedAnswer, NotFound, ResponseLost, ServerError
@@ -43,6 +44,7 @@ class FakeFortiGate:
         self.swallow_write: int | None = None  # answered "success", never applied (a proxy ate it)
         self.mangle_after_write: int | None = None  # from this write on, every answer is garbage
         self.read_delay = 0.0
+        self.revision_moved_on_write: int | None = None  # this write's answer says someone else edited
         self.on_write: Any = None
         self.log: list[str] = []
         # What monitor/web-ui/state answers (pre-flight): a standalone unit, a super-admin token.
@@ -108,7 +110,9 @@ class FakeFortiGate:
     def _swallowed(self) -> bool:
         return self.swallow_write == self.writes
 
-    async def create(self, path: str, body: Any, *, vdom: Any = None, params: Any = None) -> None:
+    async def create(
+        self, path: str, body: Any, *, vdom: Any = None, params: Any = None, mkey: Any = None
+    ) -> None:
         lost = self._write()
         key = (path, str(body["name"]))
         if key in self.objects:
@@ -119,13 +123,13 @@ class FakeFortiGate:
         if lost:
             raise ResponseLost("lost", in_flight=False)
 
-    async def update(self, path: str, mkey: Any, body: Any, *, vdom: Any = None, params: Any = None) -> None:
+    async def update(self, path: str, mkey: Any, body: Any, *, vdom: Any = None, params: Any = None) -> Any:
         lost = self._write()
         obj = self.objects.get((path, str(mkey)))
         if obj is None:
             raise NotFound("missing", http_status=404, error_code=-3)
         if self._swallowed():
-            return
+            return None
         for key, value in body.items():
             if isinstance(value, dict) and isinstance(obj.get(key), dict):
                 obj[key].update(copy.deepcopy(value))
@@ -134,6 +138,8 @@ class FakeFortiGate:
         self._answer()
         if lost:
             raise ResponseLost("lost", in_flight=False)
+        # What the client reads off the write envelope's revisions (fortios/revisions.py).
+        return SimpleNamespace(concurrent_edit=self.revision_moved_on_write == self.writes)
 
     async def delete(self, path: str, mkey: Any, *, vdom: Any = None) -> None:
         self._write()

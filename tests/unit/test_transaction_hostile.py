@@ -90,6 +90,16 @@ async def test_an_edit_between_plan_and_write_is_not_overwritten(tmp_path):
     assert gate.objects[policy]["ssl-ssh-profile"] == "their-profile"
 
 
+async def test_a_write_whose_answer_says_the_revision_moved_stops_and_rolls_back(tmp_path):
+    gate = FakeFortiGate()
+    before = gate.state()
+    gate.revision_moved_on_write = 5  # the policy update's answer: someone else edited meanwhile
+    result, _ = await run(gate, tmp_path)
+    assert (result.status, result.exit_code) == ("rolled_back", 3), result.reason
+    assert "another admin is editing" in result.reason
+    assert gate.state() == before
+
+
 async def test_rollback_after_commit_leaves_a_later_edit_alone_unless_forced(tmp_path):
     gate = FakeFortiGate()
     result, entries = await run(gate, tmp_path)
