@@ -34,6 +34,15 @@ class Model:
         """No proxy inspection at all: a 2 GB unit on 7.4.4 up to 7.6.4."""
         return self.small_ram and release.at_least(7, 4, 4) and not release.at_least(7, 6, 5)
 
+    def flow_profiles_only(self, release: Release) -> bool:
+        """No ``feature-set`` on AV, web, file and email filter profiles: a 2 GB unit on 7.4.4+.
+
+        Still so on 7.6.5+, where mail may be proxied again (7.6.5 admin guide "Inspection mode
+        feature comparison": "Feature set option is not available on FortiGate models with 2 GB RAM
+        or less. Profile only supports flow mode.").
+        """
+        return self.small_ram and release.at_least(7, 4, 4)
+
     def proxy_mail_only(self, release: Release) -> bool:
         """Proxy for mail only, no inspect-all SSL profile in a proxy policy: a 2 GB unit on 7.6.5+."""
         return self.small_ram and release.at_least(7, 6, 5)
