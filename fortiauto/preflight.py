@@ -11,18 +11,25 @@ the plan touches (the first write would fail half-way). One request answers all 
 a cluster costs a second request (``monitor/system/ha-peer``, for the member list the plan
 reports), and only a centrally managed unit a third (``cmdb/system/central-management``, to
 tell FortiManager from FortiGate Cloud). Pure data out: the engine decides when to refuse.
+
+A device routed through FortiManager (its ``fortimanager:`` entry) is changed there, not on
+the unit: its client (``fortimanager/device_api.py``) is a ``ManagedRoute`` whose ``readiness``
+says whether FortiManager may change it now (``fortimanager/readiness.py``: a wrong device,
+vdom or package raises ``PlanError``; down, out of sync, pending changes or another admin's
+workspace lock is a refusal). Being managed is then no reason to refuse, and neither are the
+HA role nor the unit token's rights: nothing is written through the unit's own API.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fortiauto.errors import APIError, AuthError, FortiOSError, NotFound
 from fortiauto.site import Device
 
-__all__ = ["HaMember", "Preflight", "PreflightApi", "run_preflight"]
+__all__ = ["HaMember", "ManagedRoute", "Preflight", "PreflightApi", "RouteReadiness", "run_preflight"]
 
 WEB_UI_STATE = "web-ui/state"
 HA_PEER = "system/ha-peer"
@@ -54,6 +61,22 @@ class PreflightApi(Protocol):
 
 
 @dataclass(frozen=True)
+class RouteReadiness:
+    """How a unit is reached through FortiManager, and why it must not be changed there now (or None)."""
+
+    route: str  # "FortiManager https://fmg:443, ADOM root, package mail-edge, device fgt-001/root"
+    refusal: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class ManagedRoute(Protocol):
+    """A client that changes the unit through FortiManager (``FortiManagerDeviceApi``)."""
+
+    async def readiness(self) -> RouteReadiness: ...
+
+
+@dataclass(frozen=True)
 class HaMember:
     """One unit of an HA cluster as ``monitor/system/ha-peer`` lists it."""
 
@@ -81,6 +104,7 @@ class Preflight:
     super_admin: bool = True
     profile: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    route: RouteReadiness | None = None  # set when the client changes the unit through FortiManager
 
     @property
     def clustered(self) -> bool:
@@ -99,12 +123,15 @@ class Preflight:
 
     def refusal(self, device: Device, paths: Iterable[str]) -> str | None:
         """Why fortiauto must not write ``paths`` on this device, or None."""
+        if device.fortimanager is not None:
+            return self._route_refusal(device)
         if self.fortimanager is not None and not device.allow_fortimanager_managed:
             return (
                 f"{device.name} is managed by FortiManager {self.fortimanager}: a local change shows there "
                 "as a conflict (the device goes out of sync) and the next policy-package install "
-                "overwrites it; make the change in FortiManager, or set allow_fortimanager_managed: true "
-                "for this device to change it locally anyway"
+                "overwrites it; make the change through FortiManager (give the site a fortimanager: block "
+                "and this device a fortimanager: {package: ...} entry, see docs/fortimanager.md), or set "
+                "allow_fortimanager_managed: true for this device to change it locally anyway"
             )
         if self.clustered and self.ha_primary is False:
             primary = next((m for m in self.members if m.primary), None)
@@ -124,6 +151,15 @@ class Preflight:
             )
         return None
 
+    def _route_refusal(self, device: Device) -> str | None:
+        if self.route is None:
+            # Never write locally to a unit the site routes through FortiManager.
+            return (
+                f"{device.name} is routed through FortiManager (its fortimanager: entry) but this run "
+                "reaches it directly; run it with fortiauto apply, which changes it through FortiManager"
+            )
+        return self.route.refusal
+
     def may_refuse(self, device: Device) -> bool:
         """Could some plan be refused here? (Then the engine plans before probing.)"""
         return self.refusal(device, MANAGED_PATHS) is not None
@@ -131,11 +167,17 @@ class Preflight:
     def warnings(self, device: Device) -> tuple[str, ...]:
         """What the plan should say about the device's state, refusal aside."""
         out = list(self.notes)
+        if self.route is not None:
+            out.append(
+                f"changed through {self.route.route}: the objects are written there, the package is "
+                "installed to the unit, and the unit's own API is only read"
+            )
+            out.extend(self.route.notes)
         if self.clustered:
             members = "; ".join(m.describe(self.serial) for m in self.members) or "members not listed"
             role = {True: "the primary", False: "a secondary", None: "of unknown role"}[self.ha_primary]
             out.append(f"HA {self.ha_mode} cluster: {members}; this unit is {role}")
-        if self.fortimanager is not None and device.allow_fortimanager_managed:
+        if self.fortimanager is not None and device.allow_fortimanager_managed and self.route is None:
             out.append(
                 f"managed by FortiManager {self.fortimanager}; changing it locally because "
                 "allow_fortimanager_managed is true: FortiManager will show the device out of sync; "
@@ -231,6 +273,18 @@ async def _fortimanager(api: PreflightApi) -> str | None:
 
 
 async def run_preflight(api: PreflightApi, *, serial: str) -> Preflight:
+    """The device-state facts, and for a ``ManagedRoute`` client whether FortiManager may change it now.
+
+    ``readiness`` raises ``PlanError`` when FortiManager does not have the site's device, vdom
+    or package (the device's result is then invalid input, exit 2, with nothing written).
+    """
+    facts = await _device_facts(api, serial=serial)
+    if isinstance(api, ManagedRoute):
+        facts = replace(facts, route=await api.readiness())
+    return facts
+
+
+async def _device_facts(api: PreflightApi, *, serial: str) -> Preflight:
     """Read the device-state facts: one request, plus one per detail a cluster or manager needs.
 
     Transport failures, a rejected token, rate limits and server errors propagate (the reads

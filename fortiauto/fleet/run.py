@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fortiauto.errors import InputError, LockHeld
+from fortiauto.errors import FortiautoError, InputError, LockHeld
 from fortiauto.events import Events
 from fortiauto.fleet.lock import device_lock, site_lock
 from fortiauto.fleet.schedule import estimate_seconds, halt_reason, schedule, select_devices
@@ -34,16 +34,20 @@ from fortiauto.journal import (
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.results import DeviceResult, RequestCounts, RunResult
 from fortiauto.site import Device, Site
+from fortiauto.site.models import FortiManagerSpec
 from fortiauto.transaction import (
     ClientFactory,
+    DeviceApi,
     DeviceTransaction,
     Ending,
     Prober,
     TransactionOptions,
+    UndoReport,
     conclude,
     fleet_exit_code,
     undo_entries,
 )
+from fortiauto.transaction.device import Installs
 
 __all__ = ["FleetOptions", "new_run_id", "rollback_device", "rollback_run", "run_fleet"]
 
@@ -70,9 +74,13 @@ class FleetOptions:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-def device_header(device: Device) -> dict[str, Any]:
-    """What the journal keeps to reach a device again without the site file (never a credential)."""
-    return {
+def device_header(device: Device, fortimanager: FortiManagerSpec | None = None) -> dict[str, Any]:
+    """What the journal keeps to reach a device again without the site file (never a credential).
+
+    A device routed through FortiManager also names where it lives there (url, ADOM, package,
+    device name and vdom): that is where its journaled objects are.
+    """
+    header = {
         "name": device.name,
         "url": device.url,
         "vdom": device.vdom,
@@ -81,6 +89,11 @@ def device_header(device: Device) -> dict[str, Any]:
         "username": device.username,
         "credential": getattr(device, "credential_ref", None),
     }
+    if device.fortimanager is not None and fortimanager is not None:
+        from fortiauto.fortimanager.connect import route_for  # noqa: PLC0415 - light, no client
+
+        header["fortimanager"] = route_for(device, fortimanager).to_json()
+    return header
 
 
 async def run_fleet(
@@ -115,7 +128,10 @@ async def run_fleet(
             journal = Journal(options.journal_dir, options.run_id)
             header = {"site": str(site.path.resolve()), "command": options.command}
             journal.record(
-                "run", devices=[d.name for d in devices], reach=[device_header(d) for d in devices], **header
+                "run",
+                devices=[d.name for d in devices],
+                reach=[device_header(d, site.fortimanager) for d in devices],
+                **header,
             )
         unfinished = unfinished_runs(options.journal_dir, exclude=options.run_id)
         runner = _Runner(site, options, client_factory, prober, events, journal, delivery, notes, unfinished)
@@ -271,7 +287,7 @@ async def rollback_device(
     try:
         async with client_factory(device) as api:
             try:
-                report = await undo_entries(api, entries, record, force=force)
+                report = await _installed(api, await undo_entries(api, entries, record, force=force))
             finally:
                 counts = api.counts
     except Exception as exc:
@@ -291,6 +307,19 @@ async def rollback_device(
     result = replace(result, requests=counts)
     events.device_finished(result)
     return result
+
+
+async def _installed(api: DeviceApi, report: UndoReport) -> UndoReport:
+    """Push an undo staged in FortiManager to the unit (``Installs``); a failed install is left over."""
+    if not isinstance(api, Installs):
+        return report
+    try:
+        await api.install("undo")
+    except FortiautoError as exc:
+        return UndoReport(
+            (*report.left, f"the undo was not installed on the unit: {exc}"), report.changed_since
+        )
+    return report
 
 
 async def rollback_run(
@@ -313,10 +342,12 @@ async def rollback_run(
     from fortiauto.site import load_site as default_load  # noqa: PLC0415
 
     site = (load_site or default_load)(Path(header["site"]))
+    connections = None
     if client_factory is None:
-        from fortiauto.fortios.connect import client_for  # noqa: PLC0415
+        from fortiauto.fortimanager.connect import connect_for  # noqa: PLC0415
 
-        client_factory = client_for
+        # Direct units get their REST client; units routed through FortiManager share one session.
+        client_factory = connections = connect_for(site)
     events = events or Events()
     pending = pending_undos(entries)
     gate = asyncio.Semaphore(concurrency)
@@ -343,10 +374,14 @@ async def rollback_run(
                 )
 
     names = list(dict.fromkeys(header.get("devices", []) + list(pending)))
-    with site_lock(directory) as lock, Journal(directory, run_id) as journal:
-        lock.acquire(f"rollback-{run_id}", command="rollback")
-        journal.record("rollback", devices=names)
-        results = tuple(await asyncio.gather(*(one(n, journal) for n in names)))
+    try:
+        with site_lock(directory) as lock, Journal(directory, run_id) as journal:
+            lock.acquire(f"rollback-{run_id}", command="rollback")
+            journal.record("rollback", devices=names)
+            results = tuple(await asyncio.gather(*(one(n, journal) for n in names)))
+    finally:
+        if connections is not None:
+            await connections.aclose()
     notes = [f"warning: {w}" for w in site.warnings]
     if not any(pending.values()):
         notes.append(f"run {run_id} has nothing left to undo (older runs: fortiauto rollback --run ID)")

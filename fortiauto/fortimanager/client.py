@@ -23,6 +23,8 @@ never in the URL: 7.4.7/7.6.2 refuse that). Paths, with their sources:
 * install ``/securityconsole/install/package`` (``flags: ["preview"]`` for the preview, then
   ``/securityconsole/install/preview``, ``/securityconsole/preview/result`` and
   ``/securityconsole/package/cancel/install``), tasks ``/task/task/<id>``;
+* the package's installation targets, ``scope member`` of ``/pm/pkg/adom/<adom>/<pkg>``
+  ("Policy Package Management");
 * ``/dvmdb/adom/<adom>/revision``, ``/dvmdb/adom/<adom>/device`` with ``option: ["extra info",
   "assignment info"]`` ("Device Management": Device status), ``/cli/global/system/global``
   ``workspace-mode`` (pyfmg's ``FMGLockContext.check_mode``).
@@ -31,6 +33,7 @@ never in the URL: 7.4.7/7.6.2 refuse that). Paths, with their sources:
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import ssl
@@ -156,6 +159,7 @@ class FortiManagerClient:
         self._http: httpx.AsyncClient | None = None
         self._session: str | None = None
         self._closed = False
+        self._owner = True  # False for a view: the session and connection belong to another client
         self._request_id = 0
         self.counts = RequestCounts()
         self._workspace_guard = asyncio.Lock()
@@ -188,8 +192,11 @@ class FortiManagerClient:
                 raise
 
     async def close(self) -> None:
-        """Log out (session mode) and close the connection; safe to call twice."""
+        """Log out (session mode) and close the connection; safe to call twice; a view only stops."""
         if self._closed:
+            return
+        if not self._owner:
+            self._closed = True
             return
         self._closed = True
         http, self._http = self._http, None
@@ -200,6 +207,19 @@ class FortiManagerClient:
                 await self._logout(http)
         finally:
             await http.aclose()
+
+    def view(self, name: str) -> FortiManagerClient:
+        """This open session under another name, with its own counts (one device's share of a run's session).
+
+        Closing the view neither logs out nor closes the connection: both stay with this client.
+        """
+        if self._http is None or self._closed:
+            raise RuntimeError("open the FortiManagerClient before taking a view of it")
+        shared = copy.copy(self)
+        shared._name = name
+        shared._owner = False
+        shared.counts = RequestCounts()
+        return shared
 
     # --- JSON-RPC -------------------------------------------------------------------------
 
@@ -274,6 +294,17 @@ class FortiManagerClient:
         except errors.FortiManagerNotFound:
             return None
         return ManagedDevice.from_fmg(data) if isinstance(data, Mapping) else None
+
+    async def package_scope(self, package: str) -> list[tuple[str, str]]:
+        """Where ``package`` installs: (device, vdom) (``scope member`` of ``/pm/pkg/adom/<adom>/<pkg>``)."""
+        try:
+            data = await self.get(f"/pm/pkg/adom/{self.adom}/{_escape(package)}")
+        except errors.FortiManagerNotFound:
+            return []
+        members = data.get("scope member") if isinstance(data, Mapping) else None
+        return [
+            (str(m.get("name", "")), str(m.get("vdom", ""))) for m in members or [] if isinstance(m, Mapping)
+        ]
 
     async def revisions(self) -> list[Revision]:
         """The ADOM revisions, oldest first."""

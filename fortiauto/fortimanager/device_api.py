@@ -1,0 +1,428 @@
+"""A device routed through FortiManager as the transaction's ``DeviceApi``: changes there, facts from it.
+
+``transaction.DeviceTransaction`` runs unchanged on ``FortiManagerDeviceApi``: CMDB reads and
+writes of the tables fortiauto manages (and the certificate import) go to FortiManager through
+``FortiManagerCmdb``; ``system_status``, ``monitor_get``, ``log_get`` and every other CMDB read
+(central management, log settings) go to the unit's own REST API, which is never written.
+Being ``Installs``, it is installed by the transaction after the writes, after an undo and
+after a retirement: commit the ADOM workspace, take the install preview (the CLI that will
+reach the unit), install the package to this one device and follow the task to its end.
+Being a ``preflight.ManagedRoute``, it tells pre-flight whether FortiManager may change the
+unit now (``readiness.check_ready`` plus another admin's workspace lock).
+
+Workspace mode: the ADOM lock is taken at the first write and held until the device is done
+(undo and re-install included), so no other admin can slip in between a change and its undo;
+leaving unlocks, which discards nothing fortiauto still needs (every install commits first).
+FortiManager's failures on the CMDB seam are given their FortiOS kin (``NotFound``,
+``APIError`` for a refused write, ``ResponseLost`` for a write whose answer was lost ...), so
+the applier, the undo and the outcome table treat them as they treat the unit's, with the
+FortiManager error kept as the cause. ``SiteConnections`` is a run's client factory: one
+FortiManager session for every routed device, which take turns while writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from fortiauto import errors
+from fortiauto.fortimanager.client import FortiManagerClient
+from fortiauto.fortimanager.cmdb import CERT_PATH, IMPORT_PATH, FortiManagerCmdb
+from fortiauto.fortimanager.connect import Route, client_for_fortimanager, route_for, workspace_setting
+from fortiauto.fortimanager.readiness import check_ready
+from fortiauto.fortios.connect import client_for
+from fortiauto.preflight import MANAGED_PATHS, RouteReadiness
+from fortiauto.results import RequestCounts
+from fortiauto.site import Device, Site
+from fortiauto.site.models import FortiManagerSpec
+from fortiauto.transaction.device import DeviceApi
+
+__all__ = ["FortiManagerDeviceApi", "RoutedCounts", "SiteConnections", "fortios_kin"]
+
+logger = logging.getLogger("fortiauto.fortimanager")
+
+T = TypeVar("T")
+DirectFactory = Callable[[Device], AbstractAsyncContextManager[DeviceApi]]
+
+# The tables whose home is FortiManager; any other CMDB path is a fact read from the unit.
+_MANAGED: frozenset[str] = frozenset(MANAGED_PATHS)
+# Raised by the install and the workspace as they are: they mean what they say already.
+_OWN_MEANING = (errors.WorkspaceLocked, errors.InstallFailed, errors.TaskTimeout)
+# "No vdom given" for the unit's client, which tells it apart from None (no vdom at all).
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class RoutedCounts(RequestCounts):
+    """The unit's own requests (``writes`` stays 0) and, in ``fortimanager``, what FortiManager received."""
+
+    fortimanager: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "fortimanager": dict(self.fortimanager)}
+
+
+def fortios_kin(exc: errors.FortiManagerError, *, write: bool) -> errors.FortiautoError:
+    """The FortiOS error that means for the transaction what FortiManager's ``exc`` means.
+
+    A refused write (any status code) is an ``APIError``: it did not happen, so the undo leaves
+    that object alone. A write whose answer was lost is ``ResponseLost``: re-read, never resend.
+    """
+    text = str(exc)
+    code = exc.code if isinstance(exc, errors.FortiManagerAPIError) else None
+    if isinstance(exc, errors.FortiManagerTransportError):
+        if write:
+            return errors.ResponseLost(text, in_flight=exc.in_flight)
+        return errors.TransportError(text)
+    if isinstance(exc, errors.FortiManagerAuthError):
+        return errors.AuthError(text, http_status=401)
+    if isinstance(exc, errors.FortiManagerNoPermission) and not write:
+        return errors.AuthError(text, http_status=403)
+    kinds: tuple[tuple[type[errors.FortiManagerError], type[errors.APIError]], ...] = (
+        (errors.FortiManagerNotFound, errors.NotFound),
+        (errors.FortiManagerAlreadyExists, errors.AlreadyExists),
+        (errors.FortiManagerInvalidData, errors.InvalidValue),
+    )
+    kind = next((fortios for fmg, fortios in kinds if isinstance(exc, fmg)), errors.APIError)
+    return kind(text, http_status=200, error_code=code)
+
+
+@contextlib.contextmanager
+def _as_fortios(*, write: bool) -> Iterator[None]:
+    try:
+        yield
+    except _OWN_MEANING:
+        raise
+    except errors.FortiManagerError as exc:
+        raise fortios_kin(exc, write=write) from exc
+
+
+class FortiManagerDeviceApi:
+    """``DeviceApi`` + ``Installs`` + ``ManagedRoute`` for one routed device (see the module docstring)."""
+
+    def __init__(
+        self,
+        fmg: FortiManagerClient,
+        unit: DeviceApi,
+        *,
+        route: Route,
+        spec: FortiManagerSpec,
+        workspace: bool,
+    ) -> None:
+        self.fmg = fmg
+        self.unit = unit
+        self.route = route
+        self._spec = spec
+        self._workspace = workspace
+        self.cmdb = FortiManagerCmdb(fmg, device=route.device, package=route.package, vdom=route.vdom)
+        self._version_known = False
+        self._locked = False
+        self._staged = 0  # object writes sent since the last install
+        self._writes = 0
+        self._tasks: list[int] = []
+        self._preview: str | None = None
+
+    def __repr__(self) -> str:
+        return f"FortiManagerDeviceApi({self.route.describe()})"
+
+    # --- what the transaction reads about the unit -----------------------------------------
+
+    @property
+    def counts(self) -> RoutedCounts:
+        own = self.unit.counts
+        return RoutedCounts(total=own.total, writes=own.writes, fortimanager=self.report())
+
+    def report(self) -> dict[str, Any]:
+        """What FortiManager received for this device: for the device's JSON (never a credential)."""
+        return {
+            **self.route.to_json(),
+            "requests": self.fmg.counts.total,
+            "writes": self.fmg.counts.writes,  # every call but a read: lock, commit, install included
+            "changes": self._writes,  # the transaction's object writes (a certificate import is one)
+            "installs": self.fmg.counts.installs,
+            "install_tasks": list(self._tasks),
+            "install_preview": self._preview,
+        }
+
+    async def system_status(self) -> Any:
+        status = await self.unit.system_status()
+        version = getattr(status, "version", None)
+        if version is not None:
+            # FortiManager spells server-cert as the unit's FortiOS does (a string up to 6.4).
+            self.cmdb = FortiManagerCmdb(
+                self.fmg,
+                device=self.route.device,
+                package=self.route.package,
+                vdom=self.route.vdom,
+                server_cert_is_list=bool(version.server_cert_is_list),
+            )
+            self._version_known = True
+        return status
+
+    async def monitor_get(self, path: str, *, vdom: Any = _UNSET, params: Any = None) -> Any:
+        return await self.unit.monitor_get(path, params=params, **_given(vdom))
+
+    async def log_get(self, path: str, *, vdom: Any = _UNSET, params: Any = None) -> Any:
+        return await self.unit.log_get(path, params=params, **_given(vdom))
+
+    async def readiness(self) -> RouteReadiness:
+        """May FortiManager change the unit now? ``PlanError`` when it has no such device/vdom/package."""
+        route = self.route
+        with _as_fortios(write=False):
+            found = await self.fmg.device(route.device)
+        try:
+            check_ready(found, device=route.device, vdom=route.vdom, package=route.package, adom=route.adom)
+        except errors.Refused as exc:
+            refusal = str(exc)
+            if found is not None and found.db_status == "mod":
+                refusal += await self._shared_package_hint()
+            return RouteReadiness(route.describe(), refusal=refusal)
+        if not self._workspace:
+            return RouteReadiness(route.describe())
+        with _as_fortios(write=False):
+            holder = await self.fmg.lock_info()
+        if holder is None:
+            return RouteReadiness(route.describe())
+        wait = self._spec.lock_wait
+        if wait <= 0:
+            return RouteReadiness(
+                route.describe(),
+                refusal=(
+                    f"FortiManager ADOM {route.adom!r} is locked by {holder.user!r} (workspace mode); "
+                    "nothing was changed; retry when the lock is released, or set the fortimanager "
+                    "block's lock_wait to wait for it"
+                ),
+            )
+        note = f"ADOM {route.adom} is locked by {holder.user}: the first write waits up to {wait:g} s for it"
+        return RouteReadiness(route.describe(), notes=(note,))
+
+    async def _shared_package_hint(self) -> str:
+        """Pending changes on a unit whose package others share are often another unit's change."""
+        route = self.route
+        with _as_fortios(write=False):
+            scope = await self.fmg.package_scope(route.package)
+        others = sorted({name for name, _ in scope if name != route.device})
+        if not others:
+            return ""
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        return (
+            f" (package {route.package} is shared with {shown}: a change made there for one of them "
+            f"is pending for {route.device} too; give each unit its own package, or install it to "
+            f"{route.device} in FortiManager once that change is wanted there)"
+        )
+
+    # --- the CMDB seam ---------------------------------------------------------------------
+
+    async def get(
+        self, path: str, mkey: str | int | None = None, *, vdom: Any = _UNSET, params: Any = None
+    ) -> list[dict[str, Any]]:
+        if path not in _MANAGED:
+            return await self.unit.get(path, mkey, params=params, **_given(vdom))
+        await self._learn_version()
+        with _as_fortios(write=False):
+            return await self.cmdb.get(path, mkey)
+
+    async def get_one(
+        self, path: str, mkey: str | int, *, vdom: Any = _UNSET, params: Any = None
+    ) -> dict[str, Any] | None:
+        if path not in _MANAGED:
+            return await self.unit.get_one(path, mkey, params=params, **_given(vdom))
+        await self._learn_version()
+        with _as_fortios(write=False):
+            return await self.cmdb.get_one(path, mkey)
+
+    async def create(
+        self, path: str, body: Any, *, vdom: Any = None, params: Any = None, mkey: Any = None
+    ) -> Any:
+        return await self._write(path, lambda: self.cmdb.create(path, body))
+
+    async def update(
+        self, path: str, mkey: str | int, body: Any, *, vdom: Any = None, params: Any = None
+    ) -> Any:
+        return await self._write(path, lambda: self.cmdb.update(path, mkey, body))
+
+    async def delete(self, path: str, mkey: str | int, *, vdom: Any = None) -> Any:
+        return await self._write(path, lambda: self.cmdb.delete(path, mkey))
+
+    async def monitor_post(self, path: str, body: Any, *, vdom: Any = None, params: Any = None) -> Any:
+        if path.strip("/") != IMPORT_PATH:
+            raise errors.PlanError(
+                f"{self.route.device} is changed through FortiManager; fortiauto does not post "
+                f"monitor/{path} to the unit"
+            )
+        return await self._write(CERT_PATH, lambda: self.cmdb.monitor_post(path, body))
+
+    async def _write(self, path: str, send: Callable[[], Awaitable[T]]) -> T:
+        if path not in _MANAGED:
+            raise errors.PlanError(
+                f"{self.route.device} is changed through FortiManager; fortiauto does not write {path} "
+                "on the unit"
+            )
+        await self._learn_version()
+        await self._lock()
+        try:
+            with _as_fortios(write=True):
+                answer = await send()
+        except errors.ResponseLost:
+            self._staged += 1  # it may have landed: the next install must carry its undo
+            raise
+        self._staged += 1
+        self._writes += 1
+        return answer
+
+    # --- workspace and install -------------------------------------------------------------
+
+    async def _lock(self) -> None:
+        if self._workspace and not self._locked:
+            with _as_fortios(write=True):
+                await self.fmg.lock(wait=self._spec.lock_wait)
+            self._locked = True
+
+    async def install(self, why: str) -> None:
+        """Commit, preview (``apply``), install the package to this device and follow the task.
+
+        Nothing staged since the last install (an undo that found everything as before): no install.
+        Raises ``InstallFailed`` (the unit may hold part of the package) or ``TaskTimeout``.
+        """
+        if not self._staged:
+            return
+        self._staged = 0
+        route = self.route
+        if self._locked:
+            with _as_fortios(write=True):
+                await self.fmg.commit()
+        if why == "apply":
+            self._preview = await self._install_preview()
+        try:
+            task = await self.fmg.install_package(
+                route.package,
+                device=route.device,
+                vdom=route.vdom,
+                comment=f"fortiauto: {why}",
+                timeout=self._spec.install_timeout,
+            )
+        except (errors.InstallFailed, errors.TaskTimeout) as exc:
+            self._tasks.append(exc.task_id)
+            raise
+        except errors.FortiManagerError as exc:
+            raise fortios_kin(exc, write=True) from exc
+        self._tasks.append(task.id)
+
+    async def _install_preview(self) -> str:
+        """The CLI the install will send to the unit; a failed preview is noted, the install goes on."""
+        route = self.route
+        try:
+            return await self.fmg.install_preview(
+                route.package, device=route.device, vdom=route.vdom, timeout=self._spec.install_timeout
+            )
+        except errors.FortiManagerError as exc:
+            return f"(install preview not available: {exc})"
+
+    async def close(self) -> None:
+        """Release the ADOM lock when this device took it (uncommitted edits are discarded)."""
+        if not self._locked:
+            return
+        self._locked = False
+        try:
+            await self.fmg.unlock()
+        except errors.FortiManagerError as exc:
+            logger.warning("%s: unlock of ADOM %s failed (%s)", self.route.device, self.route.adom, exc)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _learn_version(self) -> None:
+        # ``fortiauto rollback`` reads and writes without asking the status first.
+        if not self._version_known:
+            await self.system_status()
+
+
+def _given(vdom: Any) -> dict[str, Any]:
+    return {} if vdom is _UNSET else {"vdom": vdom}
+
+
+def _turn_for(lock: asyncio.Lock, *, take: bool) -> AbstractAsyncContextManager[Any]:
+    return lock if take else contextlib.nullcontext()
+
+
+class SiteConnections:
+    """A run's client factory: a direct device's REST client, or the FortiManager path for a routed one.
+
+    Use it as ``async with connect_for(site) as factory:``; the FortiManager session opens at the
+    first routed device (one login for the run) and ends with the block. With ``writing``,
+    routed devices take turns from connecting to their end: FortiManager's ADOM objects and
+    packages are shared, so a device reads FortiManager only once the previous one's change
+    is installed and committed, or undone and re-installed.
+    """
+
+    def __init__(self, site: Site, *, writing: bool = True, direct: DirectFactory | None = None) -> None:
+        self.site = site
+        self.writing = writing
+        self._direct: DirectFactory = direct or client_for
+        self._opening = asyncio.Lock()
+        self._turn = asyncio.Lock()
+        self._fmg: FortiManagerClient | None = None
+        self._workspace = False
+        self._failure: errors.FortiautoError | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        fmg, self._fmg = self._fmg, None
+        if fmg is not None:
+            await fmg.close()
+
+    def __call__(self, device: Device) -> AbstractAsyncContextManager[DeviceApi]:
+        if device.fortimanager is None:
+            return self._direct(device)
+        return self._routed(device)
+
+    @asynccontextmanager
+    async def _routed(self, device: Device) -> AsyncIterator[DeviceApi]:
+        spec = self.site.fortimanager
+        if spec is None:  # the site loader refuses this; a hand-built site may not
+            raise errors.InputError(f"{device.name} has a fortimanager: entry but the site has no block")
+        async with _turn_for(self._turn, take=self.writing):
+            fmg = await self._session(spec)
+            async with self._direct(device) as unit:
+                api = FortiManagerDeviceApi(
+                    fmg.view(f"fortimanager for {device.name}"),
+                    unit,
+                    route=route_for(device, spec),
+                    spec=spec,
+                    workspace=self._workspace,
+                )
+                try:
+                    yield api
+                finally:
+                    await api.close()
+
+    async def _session(self, spec: FortiManagerSpec) -> FortiManagerClient:
+        """The run's one FortiManager session (opened once; a failure is every routed device's)."""
+        async with self._opening:
+            if self._failure is not None:
+                raise self._failure
+            if self._fmg is None:
+                client = client_for_fortimanager(spec)
+                try:
+                    await client.open()
+                    workspace = workspace_setting(spec)
+                    if workspace is None:
+                        workspace = await client.workspace_enabled()
+                except errors.FortiManagerError as exc:
+                    await client.close()
+                    self._failure = fortios_kin(exc, write=False)
+                    raise self._failure from exc
+                self._fmg, self._workspace = client, workspace
+            return self._fmg
