@@ -3,8 +3,8 @@
 The only place errors become exit codes.
 
 Heavy modules (httpx, the engine) are imported inside the commands so that
-``fortiauto --help`` stays fast. Exit codes are DESIGN.md's: 0 compliant, 2 bad input, 3 rolled
-back, 4 needs a human, 5 refused (window, lock), 1 a bug.
+``fortiauto --help`` stays fast. Exit codes come from ``transaction/outcome.py`` (docs/design.md);
+errors before any device is contacted are mapped here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The one exception tree of fortiauto; only ``cli.py`` turns these into exit codes and text.
 
 Every failure a user can meet is one of these. Each family carries the exit code the
-DESIGN.md contract gives it; the FortiOS client maps httpx errors and FortiOS error
+contract gives it (docs/design.md); the FortiOS client maps httpx errors and FortiOS error
 envelopes into the ``FortiOSError`` branch at exactly one boundary
 (``fortios/errormap.py``). No exception text ever holds a token, password or key.
 

@@ -1,6 +1,6 @@
 """Plain result data of the pipeline: Change, Plan, ProbeResult, DeviceResult, RunResult.
 
-Frozen dataclasses with no I/O. The DESIGN.md JSON contract is exactly
+Frozen dataclasses with no I/O. The JSON contract (docs/design.md) is exactly
 ``RunResult.to_json()``; reporters and the Ansible module read these objects and never
 the engine's internals. ``failed`` is a property, never ``__bool__``.
 """

@@ -3,7 +3,7 @@
 The REST side of the lab asks this module which object types a version serves
 (``build_schema``), how an object is shown (``Schema.render``: ``q_origin_key``, masked
 secrets, ports as the version prints them) and what ``?action=schema`` answers. Field
-names and version switches follow shared/reference/fortios-objects.md ("Gotchas"):
+names and version switches follow docs/reference/fortios-objects.md ("Gotchas"):
 ``log`` vs ``log-all``, ``spambwl`` vs ``spambal``, ``server-cert`` string vs list,
 ``whitelist`` vs ``allowlist``, ``dlp-sensor`` vs ``dlp-profile``, VIP ``status`` and the
 7.0.2 ``ssl-anomaly-log`` rename. The field model itself lives in ``fields.py``. No I/O.

@@ -1,7 +1,7 @@
 """FortiOS version facts: parse ``vX.Y.Z`` and answer the feature questions templates and tasks ask.
 
 Every field-name switch fortiauto honours lives here, so a new FortiOS quirk is one
-property, not a branch scattered over the tasks (see shared/reference/fortios-objects.md,
+property, not a branch scattered over the tasks (see docs/reference/fortios-objects.md,
 "Gotchas" 1). No I/O.
 """
 

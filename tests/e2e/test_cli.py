@@ -1,6 +1,6 @@
 """The ``fortiauto`` command as a user runs it: a subprocess against a 20-device ``fortiauto lab up``.
 
-Covers the CLI contracts of DESIGN.md (validate, plan --output cli, --limit globs, --output json,
+Covers the CLI contracts of docs/design.md (validate, plan --output cli, --limit globs, --output json,
 --report-dir, fleet rollback --run) and the progress display of issue 6: a live view on a
 terminal, plain lines on a pipe. The live reporter's logic is tested first, in-process, on a
 rich Console that believes it is a terminal. One lab for the module; every test resets it.
@@ -260,7 +260,7 @@ def test_fleet_apply_json_reports_then_rollback_by_run_id(lab, tmp_path):
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)  # stdout is the JSON object and nothing else
 
-    # The DESIGN.md contract.
+    # The JSON contract of docs/design.md.
     assert {"run_id", "started", "finished", "exit_code", "devices"} <= set(payload)
     assert payload["exit_code"] == 0
     assert [d["name"] for d in payload["devices"]] == lab.names

@@ -1,6 +1,6 @@
 """Fixtures for the FortiOS client tests: realistic envelopes, a token client, recorded backoff.
 
-Envelope shapes follow shared/reference/fortios-protocol.md section 5 (what real 6.4-7.4 devices
+Envelope shapes follow docs/reference/fortios-protocol.md section 5 (what real 6.4-7.4 devices
 send); the canary secrets let any test check that a token or password never leaks.
 """
 
