@@ -35,6 +35,7 @@ from fortiauto.site.rules import (
     PolicyName,
     ProtocolOptionsName,
     Seconds,
+    SmtpWord,
     SslProfileName,
     VdomName,
     VipName,
@@ -81,12 +82,12 @@ class ProbeTransaction(_Strict):
     a domain that has an MX record, so FortiOS's return-email DNS check passes.
     """
 
-    mail_from: OneLine | None = Field(
+    mail_from: SmtpWord | None = Field(
         None,
         description="Envelope sender (MAIL FROM). Default: an address in the recipient's domain.",
         examples=["probe@example.test"],
     )
-    rcpt_to: OneLine = Field(
+    rcpt_to: SmtpWord = Field(
         description="Envelope recipient (RCPT TO); every run sends one probe message to it.",
         examples=["postmaster@example.test"],
     )
@@ -280,7 +281,7 @@ def _host_port(host: str, port: int) -> str:
 class ProbeSpec(_Strict):
     """How to reach the mail server through the FortiGate and what a passing probe is."""
 
-    host: OneLine = Field(
+    host: SmtpWord = Field(
         min_length=1,
         description="Address the probe connects to: the VIP's external address, as senders reach it.",
         examples=["203.0.113.25"],
@@ -293,7 +294,7 @@ class ProbeSpec(_Strict):
             "opportunistic: STARTTLS when offered, else plain."
         ),
     )
-    server_name: OneLine | None = Field(
+    server_name: SmtpWord | None = Field(
         None,
         description="TLS server name (SNI), checked against the certificate's SANs.",
         examples=["mx1.example.test"],
@@ -308,7 +309,7 @@ class ProbeSpec(_Strict):
         3, ge=1, le=10, description="Attempts, each on a fresh connection, before the probe fails."
     )
     retry_delay: Seconds = Field(2.0, ge=0, le=300, description="Seconds between attempts.")
-    ehlo: OneLine | None = Field(
+    ehlo: SmtpWord | None = Field(
         None,
         description="EHLO name. Default: the vantage's or this machine's FQDN (HELO DNS checks resolve it).",
         examples=["probe.example.test"],
@@ -458,6 +459,13 @@ class MailServer(_Strict):
         examples=[["certificate-inspection"]],
     )
     vdom: VdomName | None = Field(None, description="This mail server's VDOM, when not the device's.")
+    allow_any_policy: bool = Field(
+        False,
+        description=(
+            "Change the named policy even when it does not look like the inbound mail policy (an accept "
+            "policy to a VIP whose service covers the probe's port); checked before any write otherwise."
+        ),
+    )
 
 
 _URL_REFUSED = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")

@@ -39,6 +39,7 @@ __all__ = [
     "PolicyName",
     "ProtocolOptionsName",
     "Seconds",
+    "SmtpWord",
     "SslProfileName",
     "VdomName",
     "VipName",
@@ -84,6 +85,19 @@ def _one_line(text: str) -> str:
 
 # Free text that ends up in one line of a protocol (SMTP commands, URLs) or of a report.
 OneLine = Annotated[str, AfterValidator(_one_line)]
+
+_SPACE_OR_ANGLE = re.compile(r"[\s<>]")
+
+
+def _smtp_word(text: str) -> str:
+    _one_line(text)
+    if _SPACE_OR_ANGLE.search(text):
+        raise rule(f"{_shown(text)} contains a space or < >; an SMTP command would change its meaning")
+    return text
+
+
+# One word of an SMTP command: a host name, an EHLO name, an address in MAIL FROM:<...> / RCPT TO:<...>.
+SmtpWord = Annotated[str, AfterValidator(_smtp_word)]
 
 
 def _common(text: str) -> None:
