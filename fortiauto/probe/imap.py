@@ -170,8 +170,12 @@ def _login(client: imaplib.IMAP4, spec: ImapConfirm) -> None:
                 client.login(user, password)
             finally:
                 _forget_history(client)
+        elif "AUTH=LOGIN" in client.capabilities:
+            # The older SASL LOGIN: the server asks "Username:", then "Password:".
+            answers = iter((user.encode(), password.encode()))
+            client.authenticate("LOGIN", lambda _challenge: next(answers, b""))
         else:
-            raise _CannotTell("the IMAP server offers neither AUTH=PLAIN nor LOGIN")
+            raise _CannotTell("the IMAP server offers none of AUTH=PLAIN, LOGIN and AUTH=LOGIN")
     except imaplib.IMAP4.error as exc:
         raise _CannotTell(f"IMAP login as {user!r} refused: {_describe(exc)}") from None
     # Servers announce more after login (Dovecot adds UIDPLUS); imaplib keeps the first list.

@@ -165,7 +165,7 @@ ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 # The master runs as root here; its helpers run as accounts that exist on any Debian system.
 default_internal_user = {mail_user}
 default_internal_group = {mail_group}
@@ -196,7 +196,10 @@ service imap-login {{
 
 @contextlib.contextmanager
 def dovecot(
-    store: MailStore, username: str = "probe", password: str = "imap-pw-CANARY-7d1e"
+    store: MailStore,
+    username: str = "probe",
+    password: str = "imap-pw-CANARY-7d1e",
+    mechanisms: str = "plain login",
 ) -> Iterator[Dovecot]:
     """``dovecot -F -c <generated config>`` serving ``store``'s Maildir as ``username``'s INBOX."""
     exe = binary("dovecot")
@@ -214,6 +217,7 @@ def dovecot(
         conf = root / "dovecot.conf"
         conf.write_text(
             _DOVECOT_CONF.format(
+                mechanisms=mechanisms,
                 root=root,
                 log=log,
                 cert=tls.cert_path,

@@ -18,6 +18,7 @@ from fortiauto.probe.delivery import ImapDelivery
 from fortiauto.site.models import ProbeSpec, ProbeTransaction
 from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.server import LabThread, start_lab
+from tests.e2e.clikit import wait_until
 from tests.integration.mailpath.mailkit import Dovecot, MailStore, Postfix, imap_spec, mail_server_with
 
 
@@ -90,7 +91,9 @@ async def test_backend_relays_to_a_real_postfix(
 
         device, server = mail_server_with(imap_spec(imap_server, timeout=20))
         assert await ImapDelivery(poll=0.2)(device, server, result.message_id) is True
-        assert mta.delivered(result.message_id)
+        # Postfix logs the delivery as it finishes it: a moment after the file is in place.
+        message_id = result.message_id
+        wait_until(lambda: mta.delivered(message_id), 10, "Postfix's delivery record")
         assert "starttls=1" in mta.log_text()
         assert lab.devices[0].messages() == []  # the lab saw none of it: Postfix delivered
 
