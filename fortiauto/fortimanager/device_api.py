@@ -37,6 +37,7 @@ from fortiauto.fortimanager.cmdb import CERT_PATH, IMPORT_PATH, FortiManagerCmdb
 from fortiauto.fortimanager.connect import Route, client_for_fortimanager, route_for, workspace_setting
 from fortiauto.fortimanager.readiness import check_ready
 from fortiauto.fortios.connect import client_for
+from fortiauto.fortios.normalise import canonical, project
 from fortiauto.preflight import MANAGED_PATHS, RouteReadiness
 from fortiauto.results import RequestCounts
 from fortiauto.site import Device, Site
@@ -56,6 +57,7 @@ _MANAGED: frozenset[str] = frozenset(MANAGED_PATHS)
 _OWN_MEANING = (errors.WorkspaceLocked, errors.InstallFailed, errors.TaskTimeout)
 # "No vdom given" for the unit's client, which tells it apart from None (no vdom at all).
 _UNSET: Any = object()
+_PRESENT: Any = object()  # an imported certificate: its key is never read back, only its presence
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class FortiManagerDeviceApi:
         self._writes = 0
         self._tasks: list[int] = []
         self._preview: str | None = None
+        # What each object written since the last install must look like on the unit after it.
+        self._expected: dict[tuple[str, str | int], Any] = {}
 
     def __repr__(self) -> str:
         return f"FortiManagerDeviceApi({self.route.describe()})"
@@ -240,15 +244,16 @@ class FortiManagerDeviceApi:
     async def create(
         self, path: str, body: Any, *, vdom: Any = None, params: Any = None, mkey: Any = None
     ) -> Any:
-        return await self._write(path, lambda: self.cmdb.create(path, body))
+        key = mkey if mkey is not None else dict(body).get("name")
+        return await self._write(path, key, dict(body), lambda: self.cmdb.create(path, body, mkey=mkey))
 
     async def update(
         self, path: str, mkey: str | int, body: Any, *, vdom: Any = None, params: Any = None
     ) -> Any:
-        return await self._write(path, lambda: self.cmdb.update(path, mkey, body))
+        return await self._write(path, mkey, dict(body), lambda: self.cmdb.update(path, mkey, body))
 
     async def delete(self, path: str, mkey: str | int, *, vdom: Any = None) -> Any:
-        return await self._write(path, lambda: self.cmdb.delete(path, mkey))
+        return await self._write(path, mkey, None, lambda: self.cmdb.delete(path, mkey))
 
     async def monitor_post(self, path: str, body: Any, *, vdom: Any = None, params: Any = None) -> Any:
         if path.strip("/") != IMPORT_PATH:
@@ -256,9 +261,11 @@ class FortiManagerDeviceApi:
                 f"{self.route.device} is changed through FortiManager; fortiauto does not post "
                 f"monitor/{path} to the unit"
             )
-        return await self._write(CERT_PATH, lambda: self.cmdb.monitor_post(path, body))
+        certname = body.get("certname")
+        return await self._write(CERT_PATH, certname, _PRESENT, lambda: self.cmdb.monitor_post(path, body))
 
-    async def _write(self, path: str, send: Callable[[], Awaitable[T]]) -> T:
+    async def _write(self, path: str, mkey: Any, image: Any, send: Callable[[], Awaitable[T]]) -> T:
+        """One object write through FortiManager; ``image`` is what the unit must hold after the install."""
         if path not in _MANAGED:
             raise errors.PlanError(
                 f"{self.route.device} is changed through FortiManager; fortiauto does not write {path} "
@@ -274,6 +281,8 @@ class FortiManagerDeviceApi:
             raise
         self._staged += 1
         self._writes += 1
+        if mkey is not None:
+            self._expected[(path, mkey)] = image
         return answer
 
     # --- workspace and install -------------------------------------------------------------
@@ -309,10 +318,30 @@ class FortiManagerDeviceApi:
             )
         except (errors.InstallFailed, errors.TaskTimeout) as exc:
             self._tasks.append(exc.task_id)
+            self._expected = {}  # the undo that follows says what the unit must hold next
             raise
         except errors.FortiManagerError as exc:
             raise fortios_kin(exc, write=True) from exc
         self._tasks.append(task.id)
+        await self._verify_on_unit(task.id)
+
+    async def _verify_on_unit(self, task_id: int) -> None:
+        """Read every object this device's writes touched on the unit itself: the install is proven there."""
+        expected, self._expected = self._expected, {}
+        wrong: list[str] = []
+        for (path, mkey), want in expected.items():
+            try:
+                current = await self.unit.get_one(path, mkey)
+            except errors.FortiautoError as exc:
+                wrong.append(f"{path}/{mkey}: unreadable ({exc})")
+                continue
+            if not _holds(current, want):
+                wrong.append(f"{path}/{mkey}: {'still there' if want is None else 'not as installed'}")
+        if wrong:
+            raise errors.ReadBackMismatch(
+                f"install task {task_id} ended done, but the unit {self.route.device} does not hold "
+                f"what FortiManager installed: {'; '.join(wrong)}"
+            )
 
     async def _install_preview(self) -> str:
         """The CLI the install will send to the unit; a failed preview is noted, the install goes on."""
@@ -340,6 +369,15 @@ class FortiManagerDeviceApi:
         # ``fortiauto rollback`` reads and writes without asking the status first.
         if not self._version_known:
             await self.system_status()
+
+
+def _holds(current: dict[str, Any] | None, want: Any) -> bool:
+    """Does the unit's object match what was written (absent for a delete, present for an import)?"""
+    if want is None:
+        return current is None
+    if want is _PRESENT:
+        return current is not None
+    return current is not None and canonical(project(current, want)) == canonical(want)
 
 
 def _given(vdom: Any) -> dict[str, Any]:
