@@ -36,7 +36,7 @@ options:
     choices: [fortiauto.fortigate.site]
   site:
     description: The fortiauto site file, relative to this configuration file.
-    type: path
+    type: str
     required: true
   group:
     description: The group the devices join.
@@ -44,9 +44,10 @@ options:
     default: fortigates
   journal_dir:
     description:
-      - Sets C(fortiauto_journal_dir) for every host (a persistent location, e.g. an AWX volume).
+      - Sets C(fortiauto_journal_dir) for every host (a persistent location, e.g. an AWX volume),
+        relative to this configuration file.
       - Unset, the module's rules apply (E(FORTIAUTO_JOURNAL_DIR), else beside the site file).
-    type: path
+    type: str
   validate:
     description:
       - V(true) loads the site file as C(fortiauto validate) does (every reference resolved, so
@@ -75,6 +76,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 
 class InventoryModule(BaseInventoryPlugin, Constructable):
     NAME = "fortiauto.fortigate.site"
+    trusted_by_default = True  # names and paths from the operator's own site file, not from a remote source
 
     def verify_file(self, path: str) -> bool:
         return super().verify_file(path) and path.endswith(("fortiauto.yml", "fortiauto.yaml"))
@@ -82,7 +84,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        site = os.path.join(os.path.dirname(os.path.abspath(path)), self.get_option("site"))
+        here = os.path.dirname(os.path.abspath(path))
+        site = os.path.join(here, os.path.expanduser(self.get_option("site")))
         devices = _validated(site) if self.get_option("validate") else _listed(site)
         group = self.inventory.add_group(self.get_option("group"))
         strict = self.get_option("strict")
@@ -95,7 +98,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                 "ansible_connection": "local",  # nothing runs on the host; the device is reached over HTTPS
             }
             if self.get_option("journal_dir"):
-                facts["fortiauto_journal_dir"] = self.get_option("journal_dir")
+                facts["fortiauto_journal_dir"] = os.path.join(here, os.path.expanduser(self.get_option("journal_dir")))
             for key, value in facts.items():
                 self.inventory.set_variable(host, key, value)
             self._set_composite_vars(self.get_option("compose"), facts, host, strict=strict)

@@ -173,6 +173,7 @@ def ansible_result(params: dict[str, Any], result: dict[str, Any], *, check: boo
     kept = status in ("changed", "fallback", "unproven")
     payload = dict(
         result,
+        reason=strip_device(device, result["reason"]),
         plan_warnings=plan_warnings,
         changed=status == "rolled_back" if undoing else kept,
         rolled_back=status == "rolled_back",
