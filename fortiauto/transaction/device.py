@@ -120,6 +120,7 @@ class DeviceTransaction:
         self._preflight = Preflight()
         self._committed: DeviceResult | None = None
         self._policy_name: str | None = None
+        self._policy_checked = False
 
     # -- the one boundary where anything becomes a result ----------------------------------
 
@@ -440,7 +441,9 @@ class DeviceTransaction:
             tasks=self.applier.tasks,
             templates=self.options.templates,
             warnings=(*self.options.notes, *self._preflight.warnings(self.device)),
+            check_policy=not self._policy_checked,
         )
+        self._policy_checked = self._policy_checked or not prepared.plan.empty
         self._policy_name = prepared.policy_name or self._policy_name
         if self.options.check and not prepared.plan.empty:
             refusal = self._preflight.refusal(self.device, (c.path for c in prepared.plan.changes))

@@ -19,6 +19,7 @@ from fortiauto.desired import desired_objects
 from fortiauto.errors import NotFound, PlanError
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.plan import Fact, Step, build_plan
+from fortiauto.policycheck import policy_problems, policy_warnings, service_ports
 from fortiauto.results import Change, Plan
 from fortiauto.rotation import bound_certificates, expiry_warnings, retired_certificates, rotation_note
 from fortiauto.site import Device
@@ -56,8 +57,13 @@ async def prepare_plan(
     tasks: dict[str, Task],
     templates: Path | None = None,
     warnings: Sequence[str] = (),
+    check_policy: bool = True,
 ) -> PreparedPlan:
-    """Read every object the desired state names, then plan; raises ``PlanError`` before any write."""
+    """Read every object the desired state names, then plan; raises ``PlanError`` before any write.
+
+    ``check_policy``: when the plan would write, make sure each policy is an inbound mail
+    policy (``policycheck.py``; a few reads, once per transaction).
+    """
     pairs: list[tuple[Task, Target]] = []
     for ms in device.mail_servers:
         desired = desired_objects(ms, version, rung=rung, templates=templates)
@@ -68,7 +74,11 @@ async def prepare_plan(
     currents = await _read_all(api, device.name, pairs)
     facts = [Fact(task, target, current) for (task, target), current in zip(pairs, currents, strict=True)]
     plan, steps = build_plan(device.name, version, facts, rung=rung)
-    retire, notes = _rotation(facts, plan)
+    if check_policy and not plan.empty:
+        await _check_policies(api, facts)
+    notes = [w for f in facts if f.task.name == "policy" and f.current for w in policy_warnings(f.current)]
+    retire, rotation_notes = _rotation(facts, plan)
+    notes.extend(rotation_notes)
     plan = replace(
         plan,
         changes=plan.changes + retire,
@@ -95,6 +105,32 @@ async def _read(api: FortiOSApi, device: str, task: Task, target: Target) -> dic
         return await task.read(api, target)
     except NotFound as exc:
         raise PlanError(f"{device}: cannot read {task.path} in vdom {target.vdom!r}: {exc}") from exc
+
+
+async def _check_policies(api: FortiOSApi, facts: Sequence[Fact]) -> None:
+    """Refuse (PlanError, nothing written) a policy that is not the inbound mail policy to a VIP."""
+    for fact in facts:
+        ms, policy = fact.target.mail_server, fact.current
+        if fact.task.name != "policy" or policy is None or ms.allow_any_policy:
+            continue
+        vdom = fact.target.vdom
+        vips = {str(v.get("name")) for v in await api.get("firewall/vip", vdom=vdom)}
+        names = [str(s.get("name")) for s in policy.get("service") or [] if isinstance(s, dict)]
+        ports: list[tuple[int, int]] | None = None
+        if not any(name in ("ALL", "ALL_TCP") for name in names):
+            custom = {str(s.get("name")): s for s in await api.get("firewall.service/custom", vdom=vdom)}
+            groups = {}
+            if any(name not in custom for name in names):
+                groups = {str(g.get("name")): g for g in await api.get("firewall.service/group", vdom=vdom)}
+            ports = service_ports(names, custom, groups)
+        problems = policy_problems(
+            policy, vips=vips, ports=ports, probe_port=ms.probe.port, probe_mode=ms.probe.mode
+        )
+        if problems:
+            raise PlanError(
+                f"{ms.name}: {'; '.join(problems)}: not the inbound mail policy; name the right one "
+                "(policy: id, name or vip), or set allow_any_policy: true to change it anyway"
+            )
 
 
 def _policy_name(facts: Sequence[Fact]) -> str | None:

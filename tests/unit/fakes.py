@@ -54,6 +54,7 @@ class FakeFortiGate:
             "policyid": 1,
             "name": "inbound-smtp",
             "dstaddr": [{"name": "vip-mx1", "q_origin_key": "vip-mx1"}],
+            "service": [{"name": "SMTP", "q_origin_key": "SMTP"}],
             "action": "accept",
             "inspection-mode": "flow",
             "utm-status": "enable",
@@ -61,6 +62,10 @@ class FakeFortiGate:
             "emailfilter-profile": "default",
             "profile-protocol-options": "default",
         }
+
+        # What the policy check reads: the VIP the policy sends to, the SMTP service.
+        self.objects[("firewall/vip", "vip-mx1")] = {"name": "vip-mx1", "mappedip": [{"range": "10.0.0.25"}]}
+        self.objects[("firewall.service/custom", "SMTP")] = {"name": "SMTP", "tcp-portrange": "25"}
 
     def state(self) -> str:
         return json.dumps({f"{p}/{k}": v for (p, k), v in sorted(self.objects.items())}, sort_keys=True)
