@@ -67,6 +67,13 @@ SUPPORTED_VERSIONS = (1,)
 
 ProbeMode = Literal["plain", "starttls", "smtps", "opportunistic"]
 FallbackRung = Literal["certificate-inspection"]
+# Anti-spam checks of an email filter profile (FortiOS ``emailfilter profile`` ``options``;
+# ``spambal``/``spambwl`` and the banned-word check need tables fortiauto does not fill).
+SpamCheck = Literal[
+    "spamfsip", "spamfsurl", "spamfschksum", "spamfsphish", "spamfssubmit",
+    "spamhelodns", "spamraddrdns", "spamrbl", "spamhdrcheck",
+]  # fmt: skip
+DEFAULT_SPAM_CHECKS: tuple[SpamCheck, ...] = ("spamfsip", "spamfsurl", "spamfschksum")
 
 _rule = rule  # site/rules.py: a SITE_RULE error, optionally pointing at a key inside the model
 
@@ -459,6 +466,14 @@ class MailServer(_Strict):
         examples=[["certificate-inspection"]],
     )
     vdom: VdomName | None = Field(None, description="This mail server's VDOM, when not the device's.")
+    spam_checks: tuple[SpamCheck, ...] = Field(
+        DEFAULT_SPAM_CHECKS,
+        description=(
+            "Anti-spam checks an email filter profile fortiauto creates performs (FortiGuard IP, URL and "
+            "checksum by default; actions stay tag-only). An existing profile is never changed here."
+        ),
+        examples=[["spamfsip", "spamfsurl", "spamfschksum"]],
+    )
     allow_any_policy: bool = Field(
         False,
         description=(
@@ -632,6 +647,13 @@ class Device(_Strict):
         description=(
             "Change a unit that FortiManager manages directly (its next install may undo the change); "
             "refused by default."
+        ),
+    )
+    allow_newer_fortios: bool = Field(
+        False,
+        description=(
+            "On a FortiOS family newer than the supported ones, try the newest known desired state "
+            "(verified by reading it back) instead of refusing."
         ),
     )
     fortimanager: DeviceFortiManager | None = Field(
