@@ -16,6 +16,7 @@ import typer
 
 from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.faults import describe_registry
+from fortiauto_lab.release import FAMILIES
 
 __all__ = ["app", "faults_help", "faults_markdown"]
 
@@ -53,7 +54,7 @@ def up(
     *,
     devices: Annotated[int, typer.Option("--devices", min=1, max=1000, help="How many FortiGates.")] = 1,
     version: Annotated[
-        str, typer.Option("--version", help="FortiOS family (6.4 7.0 7.2 7.4 7.6) or release (7.6.5).")
+        str, typer.Option("--version", help=f"FortiOS family ({' '.join(FAMILIES)}) or release (7.6.5).")
     ] = "7.0",
     state_dir: Annotated[
         Path, typer.Option("--state-dir", help="Where site.yml, ca.pem, lab.json ... go; reused on restart.")

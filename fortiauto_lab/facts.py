@@ -58,6 +58,8 @@ FACTS: Mapping[str, Fact] = {
     "emailfilter.other-webmails": Fact(
         (((6, 4, 0), (6, 4, 0)), ((6, 4, 2), None)), "[A] other_webmails v_range"
     ),
+    # 8.0 adds uuid and Security Fabric object fields to the profile ([CLI] 8.0.0 cli-reference 268788570).
+    "emailfilter.fabric-object": _since(8, 0, source="[CLI] 8.0.0 emailfilter profile"),
     # Block/allow list: `spambwl` / `spam-bwl-table` 6.2-6.4.x, renamed `spambal` / `spam-bal-table` in 7.0.
     "emailfilter.spambal": _since(7, 0, source="[A] options v_range; [CLI] 7.x"),
     # --- SSL/SSH inspection profile ---------------------------------------------------

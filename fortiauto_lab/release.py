@@ -19,7 +19,9 @@ __all__ = ["FAMILIES", "Release", "build_number", "resolve_release"]
 # The release each family plays by default. 7.4.8 is past 7.4.5 (URL tokens off); 7.6.4 is the
 # newest release the fortinet.fortios 2.4.2 schema tracks and is past 7.6.3 (/logincheck gives
 # no session cookie, KB "FortiOS v7.6.3: /logincheck no longer returns a session cookie").
-FAMILIES = {"6.4": "6.4.14", "7.0": "7.0.15", "7.2": "7.2.10", "7.4": "7.4.8", "7.6": "7.6.4"}
+# 8.0.0 is played with the newest known schema plus what the 8.0.0 CLI reference adds, so a
+# tool's handling of a family it does not know yet can be tried against it.
+FAMILIES = {"6.4": "6.4.14", "7.0": "7.0.15", "7.2": "7.2.10", "7.4": "7.4.8", "7.6": "7.6.4", "8.0": "8.0.0"}
 
 # Builds of the releases the lab plays (FortiOS release notes, "Introduction and supported
 # models": e.g. 7.2.10 build 1706, 7.4.0 build 2360); other releases get a plausible number.

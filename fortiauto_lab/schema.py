@@ -196,6 +196,9 @@ def _emailfilter(v: Release) -> ObjectSpec:
         fields["other-webmails"] = _box({log: _en()})
     if v.has("emailfilter.feature-set"):
         fields["feature-set"] = _opt("flow", "proxy", default="flow")
+    if v.has("emailfilter.fabric-object"):
+        fields["uuid"] = _UUID
+        fields["fabric-object"] = _en()
     return ObjectSpec("emailfilter/profile", fields, access_group="utmgrp", q_type=349)
 
 

@@ -103,3 +103,12 @@ def test_7_6_schema_has_its_new_fields(lab_api):
         "udp-not-quic"
         not in older.results("/api/v2/cmdb/firewall/ssl-ssh-profile/deep-inspection")[0]["https"]
     )
+
+
+def test_8_0_is_played_for_tools_that_meet_a_newer_family(lab_api):
+    api = lab_api("8.0")
+    assert api.get(STATUS).json()["version"] == "v8.0.0"
+    profile = api.results(f"{EMAIL}/default")[0]
+    assert profile["fabric-object"] == "disable"  # new in 8.0 (CLI reference 8.0.0)
+    assert "uuid" in profile
+    assert "fabric-object" not in lab_api("7.6").results(f"{EMAIL}/default")[0]

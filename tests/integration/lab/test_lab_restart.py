@@ -125,7 +125,7 @@ def test_base_port_through_the_cli(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--version", "8.0"], "does not play FortiOS 8.0.0"),
+        (["--version", "9.0"], "does not play FortiOS 9.0.0"),
         (["--model", "FortiGate-9999Z"], "unknown model"),
         (["--faults", "fgt-001:nope"], "unknown fault 'nope'"),
         (["--base-port", "80"], "--base-port"),

@@ -105,7 +105,7 @@ def test_resolve_release(given, expected):
     assert str(resolve_release(given)) == expected
 
 
-@pytest.mark.parametrize("bad", ["6.2", "8.0", "seven", ""])
+@pytest.mark.parametrize("bad", ["6.2", "9.0", "seven", ""])
 def test_unsupported_versions_are_input_errors(bad):
     with pytest.raises(LabInputError):
         resolve_release(bad)
