@@ -55,6 +55,10 @@ class _CoreResolver(BaseResolver):
     resolvers, which a site file does not use (a fifth of the parse time of a large fleet).
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._tags: dict[str, str] = {}  # plain scalar -> its tag: the same few words recur in a fleet
+
     def descend_resolver(self, current_node: object, current_index: object) -> None:
         return None
 
@@ -66,7 +70,7 @@ class _CoreResolver(BaseResolver):
             return _SEQ if kind is SequenceNode else _MAP
         if not implicit[0]:
             return _STR  # quoted
-        tag = _PLAIN.get(value)
+        tag = self._tags.get(value)
         if tag is None:
             tag = next(
                 (
@@ -76,12 +80,8 @@ class _CoreResolver(BaseResolver):
                 ),
                 _STR,
             )
-            if len(_PLAIN) < 4096:  # the same few words recur; bounded, and equal for every file
-                _PLAIN[value] = tag
+            self._tags[value] = tag
         return tag
-
-
-_PLAIN: dict[str, str] = {}  # plain scalar -> its implicit tag (a pure function of the text)
 
 
 for _tag, _pattern, _first in (

@@ -25,7 +25,7 @@ from fortiauto.desired import desired_objects, recommended
 from fortiauto.errors import InputError, SiteInvalid
 from fortiauto.fortios.connect import client_for
 from fortiauto.fortios.version import FortiOSVersion
-from fortiauto.site import Site, loader
+from fortiauto.site import Site, loader, yamldata
 from fortiauto.site.loader import load_site, load_site_data, redacted_dump
 from tests.fixtures.make_certs import PASSPHRASE, write_leaf
 
@@ -813,3 +813,14 @@ def test_any_text_loads_or_fails_with_one_line_problems(tmp_path, parts):
         return
     assert problems
     assert all("\n" not in str(p) and str(p).startswith(str(path)) for p in problems)
+
+
+def test_the_pure_python_parser_gives_the_same_data_and_lines(monkeypatch):
+    text = (EXAMPLES / "fleet.yml").read_text() + "aliases:\n  a0: &a0 [lol, 1, .inf]\n  a1: [*a0, *a0]\n"
+    fast = yamldata.parse_yaml(text, file="f")
+    monkeypatch.setattr(yamldata, "_CParser", None)
+    slow = yamldata.parse_yaml(text, file="f")
+    assert (slow.data, slow.lines, slow.references) == (fast.data, fast.lines, fast.references)
+    assert fast.problems == slow.problems == []
+    (problem,) = yamldata.parse_yaml(text + "x: [\n", file="f").problems  # its own words, the same line
+    assert (problem.line, problem.message.startswith("invalid YAML: ")) == (60, True)
