@@ -265,6 +265,9 @@ def apply(
     ignore_window: Annotated[
         bool, typer.Option("--ignore-window", help="Start outside the change window.")
     ] = False,
+    retry_full: Annotated[
+        bool, typer.Option("--retry-full", help="Try the full fix again on devices left on a fallback rung.")
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the change window to open.")] = False,
     output: Annotated[Output, typer.Option("--output", "-o")] = Output.text,
     report_dir: Annotated[
@@ -294,6 +297,7 @@ def apply(
         limit=limit or [],
         force_baseline=force_baseline,
         ignore_window=ignore_window,
+        retry_full=retry_full,
         wait=wait,
         journal_dir=journal_dir,
         plain=output is Output.json,  # beside JSON on stdout, plain event lines on stderr
@@ -311,6 +315,7 @@ def _fleet(
     limit: list[str],
     force_baseline: bool = False,
     ignore_window: bool = False,
+    retry_full: bool = False,
     wait: bool = False,
     journal_dir: Path | None = None,
     quiet: bool = False,
@@ -332,6 +337,7 @@ def _fleet(
         probe=probe,
         force_baseline=force_baseline,
         ignore_window=ignore_window,
+        retry_full=retry_full,
         wait=wait,
         limit=tuple(limit),
         command=command,

@@ -20,6 +20,7 @@ from typing import Any
 
 from fortiauto.errors import FortiautoError, InputError, LockHeld
 from fortiauto.events import Events
+from fortiauto.fleet import fallback_memory
 from fortiauto.fleet.lock import device_lock, site_lock
 from fortiauto.fleet.schedule import estimate_seconds, halt_reason, schedule, select_devices
 from fortiauto.fleet.window import check_window, fits_window, wait_for_window, window_text
@@ -70,6 +71,7 @@ class FleetOptions:
     wait: bool = False
     limit: tuple[str, ...] = ()
     command: str = "apply"
+    retry_full: bool = False  # try the full fix on devices remembered on a fallback rung
     lock_dir: Path | None = None  # where the machine-wide device locks live (tests)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -227,9 +229,12 @@ class _Runner:
             except LockHeld as exc:
                 return conclude(device.name, Ending.REFUSED, f"refused: {exc}", error=exc)
         try:
-            return await self._transaction(device).run()
+            result = await self._transaction(device).run()
         finally:
             lock.release()
+        if writing:
+            fallback_memory.update_from(self.options.journal_dir, result)
+        return result
 
     def _unfinished(self, device: Device) -> str | None:
         runs = self.unfinished.get(device.name)
@@ -242,7 +247,10 @@ class _Runner:
         )
 
     def _transaction(self, device: Device) -> DeviceTransaction:
-        unfinished = self._unfinished(device)
+        notes = [n for n in [self._unfinished(device)] if n]
+        remembered = (
+            None if self.options.retry_full else fallback_memory.recall(self.options.journal_dir, device.name)
+        )
         return DeviceTransaction(
             device,
             options=TransactionOptions(
@@ -251,7 +259,9 @@ class _Runner:
                 probe=self.options.probe,
                 force_baseline=self.options.force_baseline,
                 templates=self.site.templates,
-                notes=(unfinished,) if unfinished else (),
+                notes=tuple(notes),
+                start_rung=remembered.rung if remembered else None,
+                start_note=remembered.note() if remembered else "",
             ),
             client_factory=self.client_factory,
             prober=self.prober,

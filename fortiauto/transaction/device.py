@@ -86,6 +86,8 @@ class TransactionOptions:
     force_baseline: bool = False  # change a device whose baseline probe fails
     templates: Path | None = None
     notes: tuple[str, ...] = ()  # warnings the fleet knows before the device starts (e.g. an unfinished run)
+    start_rung: str | None = None  # a remembered fallback rung: the full fix is not retried
+    start_note: str = ""  # why it starts there ("on fallback rung ... since ... because ...")
 
 
 class DeviceTransaction:
@@ -299,6 +301,8 @@ class DeviceTransaction:
         plan, rung = prepared.plan, prepared.plan.rung
         if rung is not None:
             ending, reason = Ending.FALLBACK, f"mail flows on fallback rung {rung}, not with the full fix"
+            if rung == self.options.start_rung and self.options.start_note:
+                reason = f"{reason}: {self.options.start_note}"
         elif effect == "not_logged":
             ending = Ending.UNPROVEN
             reason = (
@@ -430,6 +434,8 @@ class DeviceTransaction:
         rungs: list[str | None] = [None]
         if servers:
             rungs.extend(r for r in servers[0].fallback if all(r in ms.fallback for ms in servers[1:]))
+        if self.options.start_rung in rungs:
+            return rungs[rungs.index(self.options.start_rung) :]
         return rungs
 
     async def _plan(self, api: DeviceApi, version: FortiOSVersion, rung: str | None) -> PreparedPlan:
