@@ -243,7 +243,33 @@ async def _available_certificates(request: web.Request, device: LabDevice, targe
         if request.query.get("mkey") and cert["name"] != request.query["mkey"]:
             continue
         rows.append(_certificate_row(device, target.vdom, cert))
+    if request.query.get("with_ca", "").lower() in ("1", "true"):
+        rows += [_ca_row(device, target.vdom, ca) for ca in store.members(target.vdom, _CAS)]
+        if request.query.get("mkey"):
+            rows = [r for r in rows if r["name"] == request.query["mkey"]]
     return _ok(device, target, _listing(request, rows))
+
+
+def _ca_row(device: LabDevice, vdom: str, ca: Mapping[str, Any]) -> dict[str, Any]:
+    # Imported CA certificates are listed with with_ca=1; the lab calls them "remote-ca" (one of
+    # the types [BX] shows; which type FortiOS gives an imported intermediate is not documented).
+    row: dict[str, Any] = {
+        "name": ca["name"],
+        "source": ca.get("source", "user"),
+        "range": ca.get("range", "vdom"),
+        "exists": True,
+        "is_built_in": False,
+        "type": "remote-ca",
+    }
+    row |= cert_facts(str(ca["ca"]))
+    row |= {
+        "q_path": "vpn.certificate",
+        "q_name": "ca",
+        "q_ref": device.store.ref_count(vdom, _CAS, ca["name"]),
+        "q_static": False,
+        "q_type": 154,
+    }
+    return row
 
 
 def _certificate_row(device: LabDevice, vdom: str, cert: Mapping[str, Any]) -> dict[str, Any]:

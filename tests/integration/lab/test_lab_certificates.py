@@ -84,6 +84,11 @@ def test_ca_import_serves_the_chain_in_replace_mode(api):
     assert "BEGIN CERTIFICATE" in stored["ca"]
     (served,) = _handshake(api, _strict_client(api))
     assert served == x509.load_pem_x509_certificate(leaf.cert_pem.encode())
+    listed = api.results("/api/v2/monitor/system/available-certificates", params={"with_ca": "1"})
+    (row,) = [r for r in listed if r["name"] == name]
+    assert (row["type"], row["is_ca"], row["q_name"]) == ("remote-ca", True, "ca")
+    plain = api.results("/api/v2/monitor/system/available-certificates")
+    assert name not in {r["name"] for r in plain}
     # The same CA twice is refused; a leaf is not a CA.
     again = api.post(CA_IMPORT, json={"import_method": "file", "file_content": _b64(intermediate.cert_pem)})
     assert again.json()["error"] == -5
