@@ -11,15 +11,13 @@ mail server's spec names (``delivery_for_spec``), so one check serves a whole ru
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from importlib.metadata import entry_points
 from typing import Protocol
 
 from fortiauto.errors import InputError
 from fortiauto.plugins import DELIVERY_GROUP, install_hint, plugin_names
-from fortiauto.probe.imap import find_and_delete
+from fortiauto.probe.imap import check_mailbox
 from fortiauto.site import Device, MailServer, ProbeSpec
 from fortiauto.site.models import ImapConfirm
 
@@ -49,12 +47,7 @@ class ImapDelivery:
         spec = mail_server.probe.confirm_delivery
         if not isinstance(spec, ImapConfirm):
             return None
-        stop = threading.Event()
-        try:
-            answer = await asyncio.to_thread(find_and_delete, spec, message_id, poll=self.poll, stop=stop)
-        except asyncio.CancelledError:
-            stop.set()  # the worker thread ends its wait at the next poll
-            raise
+        answer = await check_mailbox(spec, message_id, poll=self.poll)
         if answer.found is None:
             logger.warning("%s/%s: delivery not confirmed: %s", device.name, mail_server.name, answer.detail)
         else:

@@ -1,7 +1,7 @@
 """Did the probe's message reach the mailbox? Look for it over IMAP, then delete it.
 
 Runs in the verify step, after the probe's DATA got its 250 (F17 not-delivered when the
-message never shows up). Uses the standard library's ``imaplib`` in a worker thread: one
+message never shows up). Uses the standard library's ``imaplib`` on a thread of its own: one
 session per check that logs in, selects the mailbox, polls ``UID SEARCH HEADER Message-ID``
 (with ``NOOP`` so the server reports new mail) until the message is there or the timeout
 runs out, then flags it ``\\Deleted`` and expunges that one message (``UID EXPUNGE`` where
@@ -16,6 +16,7 @@ history, and a server offering only ``LOGIN`` gets it with that history cleared 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import imaplib
 import re
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from fortiauto.site.models import ImapConfirm
 
-__all__ = ["MailboxAnswer", "find_and_delete", "imap_tls_context"]
+__all__ = ["MailboxAnswer", "check_mailbox", "find_and_delete", "imap_tls_context"]
 
 # One IMAP command (connect, login, search ...) never waits longer than this for the server.
 COMMAND_TIMEOUT = 15.0
@@ -59,6 +60,41 @@ def imap_tls_context(verify: bool | Path) -> ssl.SSLContext:
     if verify is True:
         return ssl.create_default_context()
     return ssl.create_default_context(cafile=str(verify))
+
+
+async def check_mailbox(spec: ImapConfirm, message_id: str, *, poll: float = 1.0) -> MailboxAnswer:
+    """``find_and_delete`` on a thread of its own, awaited; cancelling it ends the wait at the next poll.
+
+    Not the event loop's default executor: a check may wait a minute for mail, and that pool is
+    small (cores + 4) and shared with name lookups, which other devices' probes need meanwhile.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[MailboxAnswer] = loop.create_future()
+    stop = threading.Event()
+
+    def settle(answer: MailboxAnswer | None, error: BaseException | None) -> None:
+        if done.done():
+            return  # cancelled meanwhile
+        if error is not None:
+            done.set_exception(error)
+        else:
+            assert answer is not None
+            done.set_result(answer)
+
+    def work() -> None:
+        try:
+            answer = find_and_delete(spec, message_id, poll=poll, stop=stop)
+        except Exception as exc:  # handed to the awaiting task, which re-raises it
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, answer, None)
+
+    threading.Thread(target=work, name="fortiauto-imap", daemon=True).start()
+    try:
+        return await done
+    except asyncio.CancelledError:
+        stop.set()
+        raise
 
 
 def find_and_delete(

@@ -299,3 +299,40 @@ async def test_server_with_sasl_login_only_gets_it_and_no_trace_of_it(
         wait_until(lambda: "method=LOGIN" in server.log.read_text(), 10, "Dovecot's login record")
     out, err = capfd.readouterr()
     assert server.password not in out + err
+
+
+async def test_waiting_checks_leave_the_default_executor_free(imap_server: Dovecot) -> None:
+    """A fleet's worth of checks waiting for mail must not hold the pool name lookups run on."""
+    loop = asyncio.get_running_loop()
+    device, server = mail_server_with(imap_spec(imap_server, timeout=4))
+    # More than the default executor's workers here (cores + 4), fewer than Dovecot's
+    # mail_max_userip_connections (10).
+    checks = [asyncio.create_task(FAST(device, server, probe_id())) for _ in range(8)]
+    await asyncio.sleep(0.5)  # every check is connected and polling by now
+
+    await loop.getaddrinfo("localhost", 25)  # runs on the default executor
+
+    assert not any(check.done() for check in checks), "the lookup had to wait for the checks"
+    assert await asyncio.gather(*checks) == [False] * 8
+
+
+async def test_cancelled_check_ends_its_thread(imap_server: Dovecot) -> None:
+    device, server = mail_server_with(imap_spec(imap_server, timeout=60))
+    check = asyncio.create_task(FAST(device, server, probe_id()))
+    for _ in range(100):
+        if imap_server.logins() >= 1:
+            break
+        await asyncio.sleep(0.1)
+    assert imap_server.logins() == 1
+    check.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await check
+
+    def imap_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "fortiauto-imap"]
+
+    for _ in range(100):
+        if not imap_threads():
+            break
+        await asyncio.sleep(0.1)
+    assert imap_threads() == [], "the worker stops at its next poll, not after the 60 s timeout"
