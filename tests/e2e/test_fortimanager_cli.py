@@ -1,0 +1,375 @@
+"""``fortiauto apply`` through FortiManager as a user runs it: the CLI against ``lab up --fortimanager``.
+
+The lab runs as its own process with two FortiGates managed by the mock FortiManager (one
+ADOM, one policy package ``mail-edge`` installed to both); its ``site.yml`` routes every device
+through FortiManager. The tests look behind the APIs only through the lab's control APIs: each
+unit's canonical state and request log (which shows only calls made to the unit itself: an
+install changes the unit inside the lab), and FortiManager's request log and faults. Every
+test starts from a reset lab (units back to their seed, FortiManager re-importing them).
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ruamel.yaml import YAML
+
+from tests.e2e.clikit import (
+    FORTIAUTO,
+    READY_TIMEOUT,
+    Fleet,
+    assert_no_traceback,
+    cli_env,
+    run_cli,
+    stop_process,
+)
+
+pytestmark = pytest.mark.e2e
+
+# The changes the recommendation makes on a seeded lab unit, in apply order.
+PLANNED = [
+    ("certificate", "import"),
+    ("protocol_options", "create"),
+    ("ssl_profile", "create"),
+    ("emailfilter", "create"),
+    ("policy", "update"),
+]
+
+
+class FortiManagerControl:
+    """The mock FortiManager's ``/__lab__/`` control API (its API key from lab.json)."""
+
+    def __init__(self, info: dict[str, Any], ca: str) -> None:
+        self.info = info
+        self.http = httpx.Client(
+            base_url=info["url"],
+            verify=ssl.create_default_context(cafile=ca),
+            headers={"Authorization": f"Bearer {info['token']}"},
+            timeout=10,
+        )
+
+    def requests(self) -> dict[str, Any]:
+        response = self.http.get("/__lab__/requests")
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def state(self) -> dict[str, Any]:
+        response = self.http.get("/__lab__/state")
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def faults(self, spec: str) -> None:
+        self.http.post("/__lab__/faults", content=spec).raise_for_status()
+
+    def reset(self) -> None:
+        self.http.post("/__lab__/reset").raise_for_status()
+        self.faults("{}")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class ManagedFleet(Fleet):
+    """``fortiauto lab up --fortimanager``: the units' control APIs and FortiManager's."""
+
+    def __init__(self, proc: subprocess.Popen[str], state_dir: Path) -> None:
+        super().__init__(proc, state_dir)
+        self.fmg = FortiManagerControl(self.info["fortimanager"], self.ca)
+
+    def reset(self) -> None:
+        super().reset()
+        self.fmg.reset()  # after the units: FortiManager re-imports them as they now are
+
+    def stop(self) -> None:
+        self.fmg.close()
+        super().stop()
+
+
+def start_managed_fleet(state_dir: Path, devices: int) -> ManagedFleet:
+    """``fortiauto lab up --fortimanager`` in the background, returned once it printed ``lab ready``."""
+    log = (state_dir.parent / f"{state_dir.name}.log").open("w")
+    proc = subprocess.Popen(
+        [FORTIAUTO, "lab", "up", "--fortimanager", "--devices", str(devices), "--state-dir", str(state_dir)],
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    log.close()
+    assert proc.stdout is not None
+    deadline = time.monotonic() + READY_TIMEOUT
+    line = ""
+    while not line.startswith("lab ready:"):
+        left = deadline - time.monotonic()
+        if left <= 0 or proc.poll() is not None:
+            stop_process(proc)
+            raise AssertionError(f"fortiauto lab up --fortimanager not ready; see {log.name}")
+        if select.select([proc.stdout], [], [], min(left, 0.5))[0]:
+            line = proc.stdout.readline()
+    return ManagedFleet(proc, state_dir)
+
+
+@pytest.fixture(scope="module")
+def managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedFleet]:
+    fleet = start_managed_fleet(tmp_path_factory.mktemp("fmg-e2e") / "lab", devices=2)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@pytest.fixture
+def lab(managed: ManagedFleet) -> ManagedFleet:
+    managed.reset()
+    assert managed.states() == managed.pristine  # the reset really is the seed
+    return managed
+
+
+def no_fallback_site(lab: ManagedFleet) -> Path:
+    """The lab's site without the fallback rung: a failed probe then ends rolled back (exit 3)."""
+    yaml = YAML()
+    data = yaml.load(lab.site.read_text())
+    for device in data["devices"]:
+        for server in device["mail_servers"]:
+            server.pop("fallback", None)
+            server["probe"].update({"timeout": 1.5, "retries": 2, "retry_delay": 0.1})
+    out = lab.site.with_name("site-fmg-nofallback.yml")
+    with out.open("w") as handle:
+        yaml.dump(data, handle)
+    return out
+
+
+def apply_json(site: Path, journal: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    done = run_cli("apply", site, "--yes", "--output", "json", "--journal-dir", journal, *extra, timeout=120)
+    assert_no_traceback(done.stdout, done.stderr)
+    return done.returncode, json.loads(done.stdout), done.stderr
+
+
+def device(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(d for d in payload["devices"] if d["name"] == name)
+
+
+def unit_writes(lab: ManagedFleet) -> dict[str, int]:
+    return {name: r["writes"] for name, r in lab.requests().items()}
+
+
+def fmg_changes(log: list[dict[str, Any]]) -> list[str]:
+    """The object-changing JSON-RPC calls in FortiManager's log (not lock, commit or install)."""
+    return [f"{e['method']} {e['url']}" for e in log if e["method"] in ("add", "set", "update", "delete")]
+
+
+def policy(lab: ManagedFleet, name: str) -> dict[str, Any]:
+    state = json.loads(lab.controls[name].state())
+    found: dict[str, Any] = next(p for p in state["vdoms"]["root"]["firewall/policy"] if p["policyid"] == 1)
+    return found
+
+
+def emailfilter_log(lab: ManagedFleet, name: str) -> str:
+    """The unit's memory email filter log, read with its own token (independent of fortiauto)."""
+    info = next(d for d in lab.info["devices"] if d["name"] == name)
+    with httpx.Client(
+        base_url=info["url"],
+        verify=ssl.create_default_context(cafile=lab.ca),
+        headers={"Authorization": f"Bearer {info['token']}"},
+        timeout=10,
+    ) as http:
+        response = http.get("/api/v2/log/memory/emailfilter/raw", params={"vdom": "root"})
+    response.raise_for_status()
+    return response.text
+
+
+def test_apply_goes_through_fortimanager_and_installs_once(lab: ManagedFleet, tmp_path: Path) -> None:
+    code, payload, err = apply_json(lab.site, tmp_path / "journal", "--limit", "fgt-001")
+    one = device(payload, "fgt-001")
+    assert (code, one["status"]) == (0, "changed"), (one["reason"], err)
+    assert [(c["task"], c["action"]) for c in one["changes"]] == PLANNED
+    # The unit's own API was only read; FortiManager received the change and one install.
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+    assert one["requests"]["writes"] == 0
+    fmg = lab.fmg.requests()
+    assert fmg["installs"] == 1
+    assert len(fmg_changes(fmg["log"])) == 6  # certificate + its dynamic mapping, 3 objects, the policy
+    report = one["requests"]["fortimanager"]
+    assert (report["device"], report["package"], report["adom"], report["installs"]) == (
+        "fgt-001",
+        "mail-edge",
+        "root",
+        1,
+    )
+    assert len(report["install_tasks"]) == 1
+    preview = report["install_preview"]
+    assert 'set ssl-ssh-profile "protect-mx1"' in preview
+    assert "ENC ********" in preview  # the certificate's key is masked in the preview
+    # The unit ends in the recommended state, and its own email filter log shows the probe.
+    bound = policy(lab, "fgt-001")
+    assert (bound["ssl-ssh-profile"], bound["inspection-mode"], bound["emailfilter-profile"]) == (
+        "protect-mx1",
+        "proxy",
+        "mail-inbound",
+    )
+    assert one["effect"] == "logged"
+    assert one["evidence"]["token"] in emailfilter_log(lab, "fgt-001")
+    assert lab.states(["fgt-002"]) == {"fgt-002": lab.pristine["fgt-002"]}
+    # The journal names the route (no credential) and keeps FortiManager's pre-images.
+    journal_text = (tmp_path / "journal" / f"{payload['run_id']}.jsonl").read_text()
+    lines = [json.loads(line) for line in journal_text.splitlines()]
+    header = next(line for line in lines if line["type"] == "run")
+    reach = {r["name"]: r for r in header["reach"]}
+    assert reach["fgt-001"]["fortimanager"] == {
+        "url": lab.info["fortimanager"]["url"],
+        "adom": "root",
+        "device": "fgt-001",
+        "package": "mail-edge",
+        "vdom": "root",
+    }
+    pre = [line for line in lines if line["type"] == "pre"]
+    assert [line["change"]["path"] for line in pre] == [
+        "vpn.certificate/local",
+        "firewall/profile-protocol-options",
+        "firewall/ssl-ssh-profile",
+        "emailfilter/profile",
+        "firewall/policy",
+    ]
+    # The policy's pre-image is FortiManager's package policy, in the shape the unit's API gives.
+    assert pre[-1]["change"]["before"]["ssl-ssh-profile"] == "certificate-inspection"
+    for secret in [*lab.secrets(), lab.info["fortimanager"]["token"], lab.info["fortimanager"]["password"]]:
+        assert secret not in journal_text
+        assert secret not in json.dumps(payload)
+
+
+def test_a_second_unit_of_the_shared_package_is_refused_with_the_reason(
+    lab: ManagedFleet, tmp_path: Path
+) -> None:
+    code, _, _ = apply_json(lab.site, tmp_path / "journal", "--limit", "fgt-001")
+    assert code == 0
+    before = lab.fmg.requests()
+    code, payload, _ = apply_json(lab.site, tmp_path / "journal")
+    two = device(payload, "fgt-002")
+    assert (code, two["status"]) == (5, "refused")
+    assert "not installed yet" in two["reason"]
+    assert "shared with fgt-001" in two["reason"]
+    after = lab.fmg.requests()
+    assert (after["writes"], after["installs"]) == (before["writes"], before["installs"])
+    assert lab.states(["fgt-002"]) == {"fgt-002": lab.pristine["fgt-002"]}
+
+
+def test_a_rerun_is_a_no_op_without_writes_or_install(lab: ManagedFleet, tmp_path: Path) -> None:
+    code, _, _ = apply_json(lab.site, tmp_path / "journal", "--limit", "fgt-001")
+    assert code == 0
+    applied = lab.states(["fgt-001"])
+    before = lab.fmg.requests()
+    code, payload, _ = apply_json(lab.site, tmp_path / "journal", "--limit", "fgt-001")
+    one = device(payload, "fgt-001")
+    assert (code, one["status"], one["changes"]) == (0, "unchanged", [])
+    after = lab.fmg.requests()
+    assert (after["writes"], after["installs"]) == (before["writes"], before["installs"])
+    new = after["log"][len(before["log"]) :]
+    assert new
+    assert all(entry["method"] == "get" for entry in new)
+    report = one["requests"]["fortimanager"]
+    assert (report["writes"], report["installs"], report["install_tasks"]) == (0, 0, [])
+    assert lab.states(["fgt-001"]) == applied
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+
+
+def test_a_failed_probe_is_undone_through_fortimanager_and_reinstalled(
+    lab: ManagedFleet, tmp_path: Path
+) -> None:
+    lab.faults({"fgt-001": "banner-hold-on-utm"})
+    pristine = lab.states(["fgt-001"])
+    objects = lab.fmg.state()["store"]
+    code, payload, err = apply_json(no_fallback_site(lab), tmp_path / "journal", "--limit", "fgt-001")
+    one = device(payload, "fgt-001")
+    assert (code, one["status"]) == (3, "rolled_back"), (one["reason"], err)
+    assert "F4" in one["reason"]
+    # Undone in FortiManager and installed again: the unit is byte-identical, its API never written.
+    assert lab.states(["fgt-001"]) == pristine
+    assert lab.fmg.state()["store"] == objects
+    assert lab.fmg.requests()["installs"] == 2
+    assert one["requests"]["fortimanager"]["installs"] == 2
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+    stages = [p["stage"] for p in one["probes"]]
+    assert stages[0] == "baseline"
+    assert "after" in stages
+    assert stages[-1] == "confirm"
+
+
+def test_an_install_that_fails_half_way_is_undone_and_reinstalled(lab: ManagedFleet, tmp_path: Path) -> None:
+    lab.fmg.faults("install-fail-after=2")
+    pristine = lab.states(["fgt-001"])
+    code, payload, err = apply_json(no_fallback_site(lab), tmp_path / "journal", "--limit", "fgt-001")
+    one = device(payload, "fgt-001")
+    # Two changes landed on the unit, then the install failed: undone in FortiManager, re-installed.
+    assert (code, one["status"]) == (3, "rolled_back"), (one["reason"], err)
+    assert "install failed after 2 change(s)" in one["reason"]
+    assert one["left_over"] == []
+    assert lab.states(["fgt-001"]) == pristine
+    assert lab.fmg.requests()["installs"] == 2
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+    assert [p["stage"] for p in one["probes"]] == ["baseline"]  # never probed a half-installed unit
+
+
+def test_a_workspace_lock_held_by_another_admin_refuses_before_any_write(
+    lab: ManagedFleet, tmp_path: Path
+) -> None:
+    lab.fmg.faults("lock-held-by=jdoe")
+    before = lab.fmg.requests()
+    code, payload, _ = apply_json(lab.site, tmp_path / "journal", "--limit", "fgt-001")
+    one = device(payload, "fgt-001")
+    assert (code, one["status"]) == (5, "refused")
+    assert "locked by 'jdoe'" in one["reason"]
+    assert "nothing was changed" in one["reason"]
+    after = lab.fmg.requests()
+    new = after["log"][len(before["log"]) :]
+    assert all(entry["method"] == "get" for entry in new)  # no lock, no write, no install
+    assert after["installs"] == 0
+    assert lab.states() == lab.pristine
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+    assert one["probe"]["passed"] is None  # refused before the baseline probe
+
+
+def test_plan_names_the_route_and_reads_only(lab: ManagedFleet) -> None:
+    lab.fmg.faults("lock-held-by=jdoe")
+    done = run_cli("plan", lab.site, "--limit", "fgt-001", timeout=120)
+    assert_no_traceback(done.stdout, done.stderr)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "changed through FortiManager" in text
+    assert "package mail-edge, device fgt-001/root" in text
+    assert "apply would be refused: FortiManager ADOM 'root' is locked by 'jdoe'" in text
+    assert all(entry["method"] == "get" for entry in lab.fmg.requests()["log"])
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+
+
+def test_rollback_of_a_run_undoes_through_fortimanager(lab: ManagedFleet, tmp_path: Path) -> None:
+    code, payload, _ = apply_json(lab.site, tmp_path / "journal", "--limit", "fgt-001")
+    assert code == 0
+    done = run_cli(
+        "rollback",
+        "--run",
+        payload["run_id"],
+        "--journal-dir",
+        tmp_path / "journal",
+        "-o",
+        "json",
+        timeout=120,
+    )
+    assert_no_traceback(done.stdout, done.stderr)
+    result = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert device(result, "fgt-001")["status"] == "rolled_back"
+    assert lab.states() == lab.pristine
+    assert lab.fmg.requests()["installs"] == 2
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
