@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from fortiauto.fortios import version as product_version
 from fortiauto.fortios.version import SUPPORTED_FAMILIES, FortiOSVersion
+from fortiauto_lab.hardware import MODELS
 from fortiauto_lab.release import FAMILIES, Release
 
 # Releases on the edges of the facts (first/last builds where a field appears or changes name).
@@ -38,3 +40,12 @@ def test_product_and_lab_agree_on_version_facts(text):
         name: (getattr(product, name), ours) for name, ours in lab.items() if getattr(product, name) != ours
     }
     assert disagree == {}, f"FortiOS {text}: product vs lab facts differ: {disagree}"
+
+
+@pytest.mark.parametrize("model", list(MODELS.values()), ids=lambda m: m.name)
+def test_product_and_lab_agree_on_the_ram_class(model):
+    small_ram_model = getattr(product_version, "small_ram_model", None)
+    if small_ram_model is None:
+        pytest.skip("the product does not classify models yet")
+    for name in (model.code, model.name):
+        assert small_ram_model(name) is model.small_ram, name
