@@ -332,6 +332,50 @@ async def _installed(api: DeviceApi, report: UndoReport) -> UndoReport:
     return report
 
 
+def _rollback_site(
+    header: dict[str, Any], needed: set[str], load_site: Callable[[Path], Site] | None
+) -> Site:
+    """The devices a rollback must reach: from the run's site file when it still has them, else
+    from the journal's own record of how to reach each (URL, vdom, TLS, the credential's reference)."""
+    from fortiauto.site import load_site as default_load  # noqa: PLC0415
+
+    site_path = Path(str(header.get("site", "<journal>")))
+    try:
+        site: Site | None = (load_site or default_load)(site_path)
+    except InputError:  # gone, changed beyond loading, or a credential of another device unset
+        site = None
+    known = {d.name for d in site.devices} if site is not None else set()
+    reach = [r for r in header.get("reach", []) if isinstance(r, dict) and r.get("name") in needed - known]
+    if not reach:
+        if site is None:
+            raise InputError(
+                f"cannot load {site_path}, and the journal does not say how to reach its devices"
+            )
+        return site
+    extra = site_from_journal([_device_data(r) for r in reach], site_path)
+    return extra if site is None else site.model_copy(update={"devices": site.devices + extra.devices})
+
+
+def _device_data(entry: dict[str, Any]) -> dict[str, Any]:
+    verify = {"True": True, "False": False}.get(str(entry.get("verify_tls")), entry.get("verify_tls"))
+    data = {k: entry[k] for k in ("name", "url", "vdom", "timeout") if entry.get(k) is not None}
+    data["verify_tls"] = verify
+    credential = entry.get("credential")
+    if entry.get("username"):
+        data.update(username=entry["username"], password=credential)
+    elif credential:
+        data["token"] = credential
+    return data
+
+
+def site_from_journal(devices: list[dict[str, Any]], site_path: Path) -> Site:
+    """A site of just these devices, their credentials resolved from their references now."""
+    from fortiauto.site import load_site_data  # noqa: PLC0415
+
+    source = f"the journal of {site_path}"
+    return load_site_data({"version": 1, "devices": devices}, base_dir=site_path.parent, source=source)
+
+
 async def rollback_run(
     directory: Path,
     *,
@@ -349,9 +393,8 @@ async def rollback_run(
     header = next((e for e in entries if e.get("type") == "run"), None)
     if header is None or "site" not in header:
         raise InputError(f"journal {run_id} has no run header naming its site file")
-    from fortiauto.site import load_site as default_load  # noqa: PLC0415
-
-    site = (load_site or default_load)(Path(header["site"]))
+    pending = pending_undos(entries)
+    site = _rollback_site(header, set(pending), load_site)
     connections = None
     if client_factory is None:
         from fortiauto.fortimanager.connect import connect_for  # noqa: PLC0415
@@ -359,7 +402,6 @@ async def rollback_run(
         # Direct units get their REST client; units routed through FortiManager share one session.
         client_factory = connections = connect_for(site)
     events = events or Events()
-    pending = pending_undos(entries)
     gate = asyncio.Semaphore(concurrency)
     factory = client_factory
 
@@ -368,7 +410,8 @@ async def rollback_run(
             try:
                 device = site.device(name)
             except KeyError:
-                return conclude(name, Ending.UNKNOWN, f"device {name} is no longer in {site.path}")
+                why = f"device {name} is not in {site.path}, and the journal does not say how to reach it"
+                return conclude(name, Ending.UNKNOWN, why)
             with device_lock(device.url, device.name) as lock:
                 try:
                     lock.acquire(f"rollback-{run_id}", device=name)

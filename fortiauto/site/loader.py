@@ -725,6 +725,7 @@ def _load(
     a caller, copied while its references are resolved.
     """
     refs = _Refs(environ, base_dir)
+    credentials = _credential_refs(raw, base_dir)
     if references is None:
         raw = _plain(raw, (), refs, out) if raw is not None else None
     else:
@@ -756,7 +757,40 @@ def _load(
     site = _validate(data, site_path, inherited, out)
     if out.problems or site is None:
         raise SiteInvalid(out.problems)
-    return site
+    if not credentials:
+        return site
+    devices = tuple(
+        d.model_copy(update={"credential_ref": credentials[i]}) if i in credentials else d
+        for i, d in enumerate(site.devices)
+    )
+    return site.model_copy(update={"devices": devices})
+
+
+_WHOLE_REF = re.compile(r"^\$\{(env|file):([^}]+)\}$")
+
+
+def _credential_refs(raw: object, base_dir: Path) -> dict[int, str]:
+    """Per device index, the reference its token (or password) is written as, before resolving.
+
+    Only a value that is one whole reference is kept (a literal secret is never); a relative
+    ``${file:}`` becomes absolute, so the journal can name it for a rollback from anywhere.
+    """
+    if not isinstance(raw, dict) or not isinstance(raw.get("devices"), list):
+        return {}
+    defaults: dict[str, Any] = raw["defaults"] if isinstance(raw.get("defaults"), dict) else {}
+    found: dict[int, str] = {}
+    for index, device in enumerate(raw["devices"]):
+        if not isinstance(device, dict):
+            continue
+        for key in ("token", "password"):
+            value = device.get(key, defaults.get(key))
+            match = _WHOLE_REF.match(value.strip()) if isinstance(value, str) else None
+            if match is not None:
+                kind, arg = match.group(1), match.group(2).strip()
+                arg = str(_absolute(base_dir / arg)) if kind == "file" else arg
+                found[index] = f"${{{kind}:{arg}}}"
+                break
+    return found
 
 
 def _site_text(path: Path, file: str) -> str:

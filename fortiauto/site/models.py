@@ -613,6 +613,8 @@ class DeviceFortiManager(_Strict):
 class Device(_Strict):
     """One FortiGate, with the site's ``defaults`` already merged in."""
 
+    LOADER_FIELDS: ClassVar[frozenset[str]] = frozenset({"credential_ref"})
+
     name: Label = Field(
         description="Names the device in output, reports, journals and --limit.", examples=["fgt-edge-1"]
     )
@@ -663,6 +665,9 @@ class Device(_Strict):
     mail_servers: tuple[MailServer, ...] = Field(
         (), description="The inbound mail servers behind this device."
     )
+    # Filled by the loader (never from YAML): where the token or password came from, as the
+    # ``${env:NAME}`` / ``${file:/abs/path}`` reference, so the journal can name it without the secret.
+    credential_ref: str | None = None
 
     @field_validator("url")
     @classmethod
