@@ -98,6 +98,7 @@ def hostile(folder: Path) -> list[tuple[str, float, str]]:
     with (folder / "huge.yml").open("wb") as handle:
         handle.write(base.encode())
         handle.write(b"#" * (5 * 1024 * 1024))
+    (folder / "dense.yml").write_text("version: 1\nx: [" + "1," * 1_900_000 + "1]\n")
     (folder / "zero.yml").write_text(base.replace("${env:FGT_TOKEN}", "${file:/dev/zero}"))
     fifo = folder / "token.fifo"
     if not fifo.exists():
@@ -107,6 +108,7 @@ def hostile(folder: Path) -> list[tuple[str, float, str]]:
     for label, name in (
         ("alias bomb (9 levels x 9 aliases)", "bomb.yml"),
         ("5 MB site file", "huge.yml"),
+        ("3.8 MB site file of 1,1,1,... (1.9 million values)", "dense.yml"),
         ("token ${file:/dev/zero}", "zero.yml"),
         ("token ${file:FIFO} nobody writes", "fifo.yml"),
     ):

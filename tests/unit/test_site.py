@@ -579,6 +579,16 @@ def test_an_alias_bomb_is_refused_after_a_bounded_expansion(tmp_path):
     assert problem.key.startswith("bomb.a")
 
 
+def test_millions_of_tiny_values_under_the_size_cap_are_refused_before_parsing(tmp_path):
+    path = tmp_path / "dense.yml"
+    path.write_text("version: 1\nx: [" + "1," * 1_900_000 + "1]\n")  # 3.8 MB: under the size cap
+    assert path.stat().st_size < 4 * 1024 * 1024
+    error = problems_of(path)
+    assert [str(p) for p in error.problems] == [
+        f"{path}: invalid YAML: more than 200,000 lines and commas; a site file is far smaller (split it)"
+    ]
+
+
 def test_aliases_and_merges_within_the_budget_load(tmp_path):
     text = site_text().replace("      - name: mx1\n", "      - &mx name: mx1\n")
     text = text.replace(
