@@ -353,7 +353,7 @@ class _Attempt:
 
     async def _reach_vantage(self, vantage: Vantage) -> None:
         start = time.monotonic()
-        self._note(f"=== Reaching the vantage {vantage.label}...")
+        self._note(f"=== Starting from the vantage {vantage.label}")
         try:
             async with asyncio.timeout(self.spec.timeout):
                 detail = await vantage.reach()

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import errno
 import socket
+from pathlib import Path
 from typing import Protocol
 
 import asyncssh
@@ -107,6 +108,9 @@ class _SshVantage:
 
     async def reach(self) -> str:
         key = await self._client_key()
+        if not Path(self._known_hosts).is_file():
+            # Checked here so that a missing file is not reported as an unreachable host.
+            raise VantageFailed(f"{self.label}: known_hosts file {self._known_hosts} not found")
         try:
             self._conn = await asyncssh.connect(
                 self._host,

@@ -159,3 +159,16 @@ async def test_retries_open_fresh_tunnels_and_cancelling_leaves_nothing_open(ssh
         await asyncio.sleep(0.02)
     assert sshd.log_text().count("Disconnected from user") == 3
     assert len(sshd.forwarded()) == 3
+
+
+async def test_an_unusable_key_or_known_hosts_file_is_named(sshd: Sshd, tmp_path) -> None:
+    garbage = tmp_path / "garbage_key"
+    garbage.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n")
+    with closed_port() as port:
+        bad_key = await run_probe(spec(port, via_ssh(sshd, key=garbage)))
+        no_hosts = await run_probe(spec(port, via_ssh(sshd, known_hosts=tmp_path / "absent")))
+
+    assert bad_key.failure_class == no_hosts.failure_class == FailureClass.VANTAGE_FAILED
+    assert f"cannot use the key {garbage}" in bad_key.steps[-1].detail
+    assert "known_hosts file" in no_hosts.steps[-1].detail
+    assert sshd.forwarded() == []

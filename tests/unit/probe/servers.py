@@ -100,6 +100,23 @@ class Authenticator:
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 535
 
 
+class _Session(SMTP):
+    """aiosmtpd's SMTP that tells when its connection is really gone (TLS shutdown included)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lost = asyncio.Event()
+        self.made = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.made = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self.lost.set()
+
+
 class _HangUp(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.close()
@@ -117,6 +134,7 @@ async def aiosmtpd_server(
     """aiosmtpd on the test's own loop; ``hang_up_first`` connections are closed at once (a flap)."""
     loop = asyncio.get_running_loop()
     connections = 0
+    sessions: list[_Session] = []
 
     def factory() -> asyncio.Protocol:
         nonlocal connections
@@ -124,7 +142,8 @@ async def aiosmtpd_server(
         if connections <= hang_up_first:
             return _HangUp()
         tls = starttls.context if starttls else None
-        return SMTP(handler, hostname=SERVER_NAME, tls_context=tls, **smtp)
+        sessions.append(_Session(handler, hostname=SERVER_NAME, tls_context=tls, **smtp))
+        return sessions[-1]
 
     ssl_context = implicit_tls.context if implicit_tls else None
     server = await loop.create_server(factory, "127.0.0.1", 0, ssl=ssl_context)
@@ -132,6 +151,16 @@ async def aiosmtpd_server(
         yield server.sockets[0].getsockname()[1]
     finally:
         server.close()
+        # A session may still be closing (a TLS shutdown waiting on a tunnel, say): let it end,
+        # then end the rest, so no live transport is left for the garbage collector to warn about.
+        connected = [session.lost.wait() for session in sessions if session.made]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                await asyncio.gather(*connected)
+        for session in sessions:
+            if session.transport is not None:
+                session.transport.abort()
+        await asyncio.sleep(0)
         await server.wait_closed()
 
 
