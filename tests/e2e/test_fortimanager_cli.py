@@ -29,8 +29,11 @@ from tests.e2e.clikit import (
     Fleet,
     assert_no_traceback,
     cli_env,
+    finish,
     run_cli,
+    spawn_cli,
     stop_process,
+    wait_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -137,10 +140,11 @@ def lab(managed: ManagedFleet) -> ManagedFleet:
     return managed
 
 
-def no_fallback_site(lab: ManagedFleet) -> Path:
+def no_fallback_site(lab: ManagedFleet, **fortimanager: Any) -> Path:
     """The lab's site without the fallback rung: a failed probe then ends rolled back (exit 3)."""
     yaml = YAML()
     data = yaml.load(lab.site.read_text())
+    data["fortimanager"].update(fortimanager)
     for device in data["devices"]:
         for server in device["mail_servers"]:
             server.pop("fallback", None)
@@ -372,4 +376,31 @@ def test_rollback_of_a_run_undoes_through_fortimanager(lab: ManagedFleet, tmp_pa
     assert device(result, "fgt-001")["status"] == "rolled_back"
     assert lab.states() == lab.pristine
     assert lab.fmg.requests()["installs"] == 2
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+
+
+def test_an_undo_that_cannot_be_installed_is_left_over_and_says_so(lab: ManagedFleet, tmp_path: Path) -> None:
+    """The probe fails; while it runs, FortiManager's install tasks get stuck: the undo is not on the unit."""
+    lab.faults({"fgt-001": "banner-hold-on-utm"})
+    site = no_fallback_site(lab, install_timeout=2)
+    journal = tmp_path / "journal"
+    proc = spawn_cli(
+        "apply", site, "--yes", "--output", "json", "--journal-dir", journal, "--limit", "fgt-001"
+    )
+
+    def installed_once() -> bool:
+        return lab.fmg.requests()["installs"] == 1
+
+    wait_until(installed_once, 60, "the first install")
+    lab.fmg.faults("task-stuck")
+    code, out, err = finish(proc, timeout=120)
+    assert_no_traceback(out, err)
+    one = device(json.loads(out), "fgt-001")
+    assert (code, one["status"]) == (4, "failed"), (one["reason"], err)
+    assert "rollback incomplete, needs a human" in one["reason"]
+    assert any("the undo was not installed on the unit" in line for line in one["left_over"])
+    assert any("did not end within 2 s" in line for line in one["left_over"])
+    # The unit still holds the change (the stuck install never touched it), and the result says so.
+    assert policy(lab, "fgt-001")["ssl-ssh-profile"] == "protect-mx1"
+    assert one["requests"]["fortimanager"]["installs"] == 2
     assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
