@@ -37,7 +37,7 @@ _BRANCHES: dict[Phase, frozenset[Phase]] = {
     Phase.PREFLIGHT: frozenset({Phase.PLAN, Phase.DONE}),  # check mode and refusals skip the baseline
     Phase.BASELINE: frozenset({Phase.DONE}),
     Phase.PLAN: frozenset({Phase.DONE}),  # nothing to change, check mode, refused
-    Phase.APPLY: frozenset({Phase.ROLLBACK}),
+    Phase.APPLY: frozenset({Phase.ROLLBACK, Phase.DONE}),  # done: the first write was never sent
     Phase.VERIFY: frozenset({Phase.ROLLBACK}),
     Phase.COMMIT: frozenset({Phase.DONE}),
     Phase.ROLLBACK: frozenset({Phase.DONE}),
