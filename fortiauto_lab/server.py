@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import ssl
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -110,15 +111,18 @@ def _check_inputs(options: LabOptions) -> _Checked:
 
 
 def _write(path: Path, text: str, *, secret: bool = False) -> None:
+    """Write whole or not at all: a reader (lab.json is rewritten while tools read it) never sees half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if secret:
-        # Create 0600 from the start: a key must never be readable, even briefly.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Create 0600 from the start: a key must never be readable, even briefly.
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        os.chmod(path, 0o600)
-    else:
-        path.write_text(text)
+        os.chmod(temporary, 0o600 if secret else 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _yaml(data: Any) -> str:
