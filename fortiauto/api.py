@@ -12,10 +12,11 @@ Nothing returned holds a secret. A run that writes nothing leaves no journal fil
 file is opened at the first write's ``pre`` line.
 
 Credentials the orchestrator's way: argument-mode devices without ``token``, ``token_file`` or
-``username`` take them from the environment (``FORTIAUTO_TOKEN_<DEVICE>``, then
-``FORTIAUTO_USERNAME_<DEVICE>`` + ``FORTIAUTO_PASSWORD_<DEVICE>``, then the same without the
-device suffix; ``<DEVICE>`` is the name upper-cased with every other character as ``_``), which
-is how an AWX credential type injects them.
+``username`` take them from the environment (``FORTIAUTO_TOKEN_<DEVICE>``, a ``<DEVICE>=token``
+line of the file ``FORTIAUTO_TOKENS_FILE``, ``FORTIAUTO_USERNAME_<DEVICE>`` +
+``FORTIAUTO_PASSWORD_<DEVICE>``, then the same without the device suffix; ``<DEVICE>`` is the
+name upper-cased with every other character as ``_``), which is how an AWX credential type
+injects them (``awx/credential-type.yml``).
 """
 
 from __future__ import annotations
@@ -54,13 +55,23 @@ DEVICE_ARGS = (
     "timeout",
     "allow_insecure_http",
     "allow_fortimanager_managed",
+    "allow_newer_fortios",
     "mail_servers",
 )
-_PLAIN_KEYS = ("url", "username", "vdom", "timeout", "allow_insecure_http", "allow_fortimanager_managed")
+_PLAIN_KEYS = (
+    "url",
+    "username",
+    "vdom",
+    "timeout",
+    "allow_insecure_http",
+    "allow_fortimanager_managed",
+    "allow_newer_fortios",
+)
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 # A run id names the journal file ``<run id>.jsonl``: a plain file name, never a path.
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 _ENV_TOKEN, _ENV_USER, _ENV_PASSWORD = "FORTIAUTO_TOKEN", "FORTIAUTO_USERNAME", "FORTIAUTO_PASSWORD"
+_ENV_TOKENS_FILE = "FORTIAUTO_TOKENS_FILE"
 
 
 @dataclass(frozen=True)
@@ -149,15 +160,33 @@ def env_key(device: str) -> str:
 
 def _env_credentials(device: str, environ: Mapping[str, str]) -> dict[str, str]:
     """Token, else username + password, from the environment: the device's own first, then the shared ones."""
+    own = _file_token(device, environ.get(_ENV_TOKENS_FILE))
     for suffix in (f"_{env_key(device)}", ""):
         if environ.get(_ENV_TOKEN + suffix):
             return {"token": environ[_ENV_TOKEN + suffix]}
+        if suffix and own:
+            return {"token": own}
         if environ.get(_ENV_USER + suffix):
             return {
                 "username": environ[_ENV_USER + suffix],
                 "password": environ.get(_ENV_PASSWORD + suffix, ""),
             }
     return {}
+
+
+def _file_token(device: str, path: str | None) -> str | None:
+    """This device's line ``<DEVICE>=token`` (or ``<name>=token``) of a per-device tokens file."""
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InputError(f"{_ENV_TOKENS_FILE} {path} cannot be read: {exc.strerror or exc}") from None
+    for line in text.splitlines():
+        key, sep, token = line.partition("=")
+        if sep and env_key(key.strip()) == env_key(device) and token.strip():
+            return token.strip()
+    return None
 
 
 def _device_data(params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

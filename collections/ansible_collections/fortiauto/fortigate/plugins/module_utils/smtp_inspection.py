@@ -17,6 +17,12 @@ import asyncio
 import os
 from typing import Any
 
+# The email filter's anti-spam checks fortiauto knows (fortiauto.site.models.SpamCheck).
+SPAM_CHECKS = (
+    "spamfsip", "spamfsurl", "spamfschksum", "spamfsphish", "spamfssubmit",
+    "spamhelodns", "spamraddrdns", "spamrbl", "spamhdrcheck",
+)  # fmt: skip
+
 _PROBE_OPTIONS: dict[str, Any] = {
     "host": {"type": "str", "required": True},
     "port": {"type": "int"},
@@ -35,7 +41,18 @@ _PROBE_OPTIONS: dict[str, Any] = {
     },
     "username": {"type": "str"},
     "password": {"type": "str", "no_log": True},
-    "confirm_delivery": {"type": "str", "choices": ["lab"]},
+    "verify_chain": {"type": "raw"},
+    "via": {
+        "type": "dict",
+        "options": {
+            "ssh": {"type": "str"},
+            "socks5": {"type": "str"},
+            "key": {"type": "path", "no_log": False},
+            "known_hosts": {"type": "path"},
+            "passphrase": {"type": "str", "no_log": True},
+        },
+    },
+    "confirm_delivery": {"type": "raw"},
 }
 
 _MAIL_SERVER_OPTIONS: dict[str, Any] = {
@@ -58,6 +75,8 @@ _MAIL_SERVER_OPTIONS: dict[str, Any] = {
     "ssl_profile": {"type": "str", "required": True},
     "protocol_options": {"type": "str", "required": True},
     "vdom": {"type": "str"},
+    "spam_checks": {"type": "list", "elements": "str", "choices": list(SPAM_CHECKS)},
+    "allow_any_policy": {"type": "bool"},
     "fallback": {"type": "list", "elements": "str"},
     "probe": {"type": "dict", "required": True, "options": _PROBE_OPTIONS},
 }
@@ -78,6 +97,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "timeout": {"type": "float"},
     "allow_insecure_http": {"type": "bool"},
     "allow_fortimanager_managed": {"type": "bool"},
+    "allow_newer_fortios": {"type": "bool"},
     "mail_servers": {"type": "list", "elements": "dict", "options": _MAIL_SERVER_OPTIONS},
     "run_id": {"type": "str"},
     "journal_dir": {"type": "path"},

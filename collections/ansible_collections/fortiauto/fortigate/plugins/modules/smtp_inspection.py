@@ -50,7 +50,8 @@ options:
       - A fortiauto site file; O(device) names the device in it.
       - Mutually exclusive with every device argument (O(url), O(token), O(token_file), O(username),
         O(password), O(vdom), O(verify_tls), O(timeout), O(allow_insecure_http),
-        O(allow_fortimanager_managed), O(mail_servers)).
+        O(allow_fortimanager_managed), O(allow_newer_fortios), O(mail_servers)).
+      - A device reached through FortiManager (its C(fortimanager) block) needs a site file.
     type: path
   device:
     description: The device name (in the site file, or the name to report and journal under).
@@ -94,6 +95,11 @@ options:
   allow_fortimanager_managed:
     description:
       - Change the device even though FortiManager manages it (FortiManager may overwrite the change).
+    type: bool
+  allow_newer_fortios:
+    description:
+      - On a FortiOS family newer than the supported ones, try the newest known desired state
+        (verified by reading it back) instead of refusing.
     type: bool
   mail_servers:
     description:
@@ -151,6 +157,18 @@ options:
       vdom:
         description: This mail server's vdom, instead of the device's.
         type: str
+      spam_checks:
+        description:
+          - Anti-spam checks an email filter profile fortiauto creates performs (an existing profile
+            is never changed here). fortiauto's default is FortiGuard IP, URL and checksum.
+        type: list
+        elements: str
+        choices:
+          [spamfsip, spamfsurl, spamfschksum, spamfsphish, spamfssubmit, spamhelodns, spamraddrdns, spamrbl, spamhdrcheck]
+      allow_any_policy:
+        description:
+          - Change the named policy even when it does not look like the inbound mail policy.
+        type: bool
       fallback:
         description:
           - Less intrusive rungs to try, in order, when the probe fails after the full change.
@@ -206,10 +224,36 @@ options:
           password:
             description: SMTP AUTH password.
             type: str
+          verify_chain:
+            description:
+              - Also verify the served certificate chain as strict senders do - V(true) (system trust
+                store), V(false), or the path of a CA bundle. Needs O(mail_servers[].probe.server_name).
+            type: raw
+          via:
+            description: Where the probe connects from - an SSH host or a SOCKS5 proxy (default this machine).
+            type: dict
+            suboptions:
+              ssh:
+                description: C(user@host[:port]) of an SSH host that opens the probe's connection.
+                type: str
+              socks5:
+                description: C(host[:port]) of a SOCKS5 proxy (no authentication) that opens it.
+                type: str
+              key:
+                description: SSH private key file.
+                type: path
+              known_hosts:
+                description: File with the SSH host's key.
+                type: path
+              passphrase:
+                description: Passphrase of the SSH key.
+                type: str
           confirm_delivery:
-            description: Who confirms the probe message reached the mail server (only the built-in lab can).
-            type: str
-            choices: [lab]
+            description:
+              - Who confirms the probe message reached the mailbox - an installed confirmer's name
+                (the built-in lab's is V(lab)), or C({imap - {url, username, password, mailbox, timeout, verify_tls}}).
+              - Give the IMAP password as C(${env:NAME}) or C(${file:PATH}) - this option is not masked as a secret.
+            type: raw
   run_id:
     description:
       - Run id to journal under (a plain name - letters, digits, C(-), C(_), C(.)).
@@ -325,6 +369,14 @@ name:
   returned: always
   type: str
   sample: fgt-003
+policy_name:
+  description: The name of the inbound policy the run found (or changed), when it has one.
+  returned: when the engine ran
+  type: str
+evidence:
+  description: The email filter log entry that proved the effect, or null.
+  returned: when the engine ran
+  type: dict
 exit_code:
   description: What C(fortiauto apply) would exit with for this device alone; the task fails when it is not 0.
   returned: always
