@@ -48,11 +48,18 @@ def like_fortios(fmg: Any, desired: Any) -> Any:
         return {key: like_fortios(value, desired.get(key)) for key, value in fmg.items()}
     if isinstance(desired, str) and isinstance(fmg, list):
         return str(fmg[0]) if len(fmg) == 1 else " ".join(str(v) for v in fmg)
-    if isinstance(desired, list) and isinstance(fmg, list):
-        if (desired and _is_name_list(desired)) or (not desired and all(isinstance(v, str) for v in fmg)):
-            return [{"name": v} if isinstance(v, str) else v for v in fmg]
-        template = desired[0] if desired else None
-        return [like_fortios(item, template) for item in fmg]
-    if isinstance(desired, list) and isinstance(fmg, str):
-        return [{"name": fmg}] if fmg else []
+    if isinstance(desired, list):
+        return _list_like_fortios(fmg, desired)
     return fmg
+
+
+def _list_like_fortios(fmg: Any, desired: list[Any]) -> Any:
+    """The list cases of ``like_fortios``: names to ``{"name"}`` items, a lone name to a list."""
+    if isinstance(fmg, str):
+        return [{"name": fmg}] if fmg else []
+    if not isinstance(fmg, list):
+        return fmg
+    if (desired and _is_name_list(desired)) or (not desired and all(isinstance(v, str) for v in fmg)):
+        return [{"name": v} if isinstance(v, str) else v for v in fmg]
+    template = desired[0] if desired else None
+    return [like_fortios(item, template) for item in fmg]
