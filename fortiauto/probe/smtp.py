@@ -361,9 +361,14 @@ class _Attempt:
             detail = f"{vantage.label}: no answer within {self.spec.timeout:g} s"
             raise self._fail("vantage", start, FailureClass.VANTAGE_FAILED, detail) from None
         except VantageFailed as exc:
-            raise self._fail("vantage", start, FailureClass.VANTAGE_FAILED, exc.detail) from None
+            raise self._vantage_failed("vantage", start, exc) from None
         if detail is not None:
             self._record("vantage", start, ok=True, detail=detail)
+
+    def _vantage_failed(self, step: str, start: float, exc: VantageFailed) -> _StepFailed:
+        failed = self._fail(step, start, FailureClass.VANTAGE_FAILED, exc.detail)
+        failed.permanent = exc.permanent
+        return failed
 
     async def _open(self, address: str, port: int) -> Wire:
         loop = asyncio.get_running_loop()
@@ -388,7 +393,7 @@ class _Attempt:
                 async with asyncio.timeout(self.spec.timeout):
                     self.wire = await self._open(address, port)
             except VantageFailed as exc:
-                raise self._fail("connect", start, FailureClass.VANTAGE_FAILED, exc.detail) from None
+                raise self._vantage_failed("connect", start, exc) from None
             except TimeoutError:
                 failure, detail = FailureClass.CONNECT_TIMEOUT, f"no answer within {self.spec.timeout:g} s"
             except ConnectionRefusedError as exc:

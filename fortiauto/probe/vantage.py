@@ -46,11 +46,16 @@ _SOCKS_TTL_EXPIRED = 6
 
 
 class VantageFailed(Exception):
-    """The vantage itself failed (cannot connect, host key, login, forwarding forbidden)."""
+    """The vantage itself failed (cannot connect, host key, login, forwarding forbidden).
 
-    def __init__(self, detail: str) -> None:
+    ``permanent``: another attempt two seconds later cannot change it (a host key, a key
+    file, a refused login or forwarding); an unreachable vantage may be a flap and is retried.
+    """
+
+    def __init__(self, detail: str, *, permanent: bool = False) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.permanent = permanent
 
 
 class Vantage(Protocol):
@@ -100,17 +105,21 @@ class _SshVantage:
             # An encrypted key's bcrypt KDF takes CPU time: off the loop the other probes share.
             return await loop.run_in_executor(None, asyncssh.read_private_key, self._key, self._passphrase)
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
-            raise VantageFailed(f"{self.label}: cannot use the key {self._key}: {exc}") from None
+            raise VantageFailed(
+                f"{self.label}: cannot use the key {self._key}: {exc}", permanent=True
+            ) from None
         except OSError as exc:
             raise VantageFailed(
-                f"{self.label}: cannot read the key {self._key}: {exc.strerror or exc}"
+                f"{self.label}: cannot read the key {self._key}: {exc.strerror or exc}", permanent=True
             ) from None
 
     async def reach(self) -> str:
         key = await self._client_key()
         if not Path(self._known_hosts).is_file():
             # Checked here so that a missing file is not reported as an unreachable host.
-            raise VantageFailed(f"{self.label}: known_hosts file {self._known_hosts} not found")
+            raise VantageFailed(
+                f"{self.label}: known_hosts file {self._known_hosts} not found", permanent=True
+            )
         try:
             self._conn = await asyncssh.connect(
                 self._host,
@@ -130,10 +139,13 @@ class _SshVantage:
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise VantageFailed(
-                f"{self.label}: host key not accepted ({exc.reason}); it must be in {self._known_hosts}"
+                f"{self.label}: host key not accepted ({exc.reason}); it must be in {self._known_hosts}",
+                permanent=True,
             ) from None
         except asyncssh.PermissionDenied:
-            raise VantageFailed(f"{self.label}: login refused for the key {self._key}") from None
+            raise VantageFailed(
+                f"{self.label}: login refused for the key {self._key}", permanent=True
+            ) from None
         except asyncssh.Error as exc:
             raise VantageFailed(f"{self.label}: {type(exc).__name__}: {exc.reason}") from None
         except OSError as exc:  # refused, unreachable, or known_hosts unreadable
@@ -150,7 +162,9 @@ class _SshVantage:
             if exc.code == asyncssh.OPEN_CONNECT_FAILED:
                 # The SSH host tried and the mail server (or the path to it) said no.
                 raise _connect_error(exc.reason) from None
-            raise VantageFailed(f"{self.label} will not forward to {host}:{port}: {exc.reason}") from None
+            raise VantageFailed(
+                f"{self.label} will not forward to {host}:{port}: {exc.reason}", permanent=True
+            ) from None
         except asyncssh.Error as exc:
             raise VantageFailed(f"{self.label}: {type(exc).__name__}: {exc.reason}") from None
         probe_end, bridge_end = socket.socketpair()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import trustme
+
 from fortiauto.probe import FailureClass, run_probe
 from fortiauto.site import ProbeTransaction
 from fortiauto.site.models import ProbeVia
 from tests.integration.vantage.conftest import spec
 from tests.integration.vantage.openssh import Socks, Sshd, needs_openssh, running_socks
-from tests.unit.probe.servers import Mailbox, Tls, aiosmtpd_server, closed_port
+from tests.unit.probe.servers import SERVER_NAME, Mailbox, Tls, aiosmtpd_server, closed_port, serving
 
 pytestmark = needs_openssh
 
@@ -74,3 +76,22 @@ async def test_a_refused_mail_server_behind_the_proxy_fails_as_mail(sshd: Sshd) 
     assert not result.passed
     assert result.failure_class in (FailureClass.REFUSED, FailureClass.CLOSED_BEFORE_BANNER)
     assert [(target, to) for _, _, target, to in sshd.forwarded()] == [("127.0.0.1", port)]
+
+
+async def test_chain_verification_works_the_same_through_the_proxy(sshd: Sshd, tmp_path) -> None:
+    root = trustme.CA(organization_name="Mail Root CA")
+    intermediate = root.create_child_ca()
+    trust = tmp_path / "mail-root.pem"
+    trust.write_bytes(root.cert_pem.bytes())
+    complete = serving(intermediate.issue_cert(SERVER_NAME), tmp_path)
+    leaf_only = serving(intermediate.issue_cert(SERVER_NAME), tmp_path, with_intermediates=False)
+    with running_socks(sshd) as socks:
+        via = ProbeVia(socks5=socks.address)
+        async with aiosmtpd_server(Mailbox(), starttls=complete) as port:
+            good = await run_probe(spec(port, via, verify_chain=trust))
+        async with aiosmtpd_server(Mailbox(), starttls=leaf_only) as port:
+            broken = await run_probe(spec(port, via, verify_chain=trust))
+
+    assert good.passed, good.transcript
+    assert broken.failure_class == FailureClass.CHAIN_UNTRUSTED
+    assert len(sshd.forwarded()) == 2

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import trustme
@@ -47,6 +48,18 @@ def issue(ca: trustme.CA, *names: str, expired: bool = False) -> Tls:
     leaf.configure_cert(context)
     der = ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode("ascii"))
     return Tls(context=context, sha256=hashlib.sha256(der).hexdigest())
+
+
+def serving(leaf: trustme.LeafCert, tmp_path: Path, *, with_intermediates: bool = True) -> Tls:
+    """A server context presenting ``leaf`` alone or with the CA certificates that signed it."""
+    pems = leaf.cert_chain_pems if with_intermediates else leaf.cert_chain_pems[:1]
+    chain = tmp_path / f"chain-{len(pems)}-{id(leaf)}.pem"
+    chain.write_bytes(b"".join(p.bytes() for p in pems))
+    key = tmp_path / f"key-{id(leaf)}.pem"
+    key.write_bytes(leaf.private_key_pem.bytes())
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(chain, key)
+    return Tls(context=context, sha256="")
 
 
 # -- aiosmtpd ---------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ checks it against a CA bundle file or the system trust store.
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import trustme
 from fortiauto.probe import FailureClass, run_probe
 from fortiauto.probe.certcheck import load_trust
 from tests.unit.probe.conftest import SpecFactory
-from tests.unit.probe.servers import SERVER_NAME, Mailbox, Tls, aiosmtpd_server
+from tests.unit.probe.servers import SERVER_NAME, Mailbox, aiosmtpd_server, serving
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +26,6 @@ def root() -> trustme.CA:
 @pytest.fixture(scope="module")
 def intermediate(root: trustme.CA) -> trustme.CA:
     return root.create_child_ca()
-
-
-def serving(leaf: trustme.LeafCert, tmp_path: Path, *, with_intermediates: bool = True) -> Tls:
-    """A server context presenting ``leaf`` alone or with the CA certificates that signed it."""
-    pems = leaf.cert_chain_pems if with_intermediates else leaf.cert_chain_pems[:1]
-    chain = tmp_path / f"chain-{len(pems)}-{id(leaf)}.pem"
-    chain.write_bytes(b"".join(p.bytes() for p in pems))
-    key = tmp_path / f"key-{id(leaf)}.pem"
-    key.write_bytes(leaf.private_key_pem.bytes())
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(chain, key)
-    return Tls(context=context, sha256="")
 
 
 def bundle(ca: trustme.CA, tmp_path: Path) -> Path:
