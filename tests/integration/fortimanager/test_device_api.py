@@ -1,0 +1,177 @@
+"""``FortiManagerDeviceApi`` and ``SiteConnections`` against the in-process lab with its FortiManager.
+
+What the transaction relies on, with real HTTPS on both sides: tables fortiauto manages are
+read and written in FortiManager, facts come from the unit, the unit's API is never written;
+readiness tells "not here" (exit 2) from "not now" (exit 5); an install is proven by reading
+the unit itself, so a unit that does not hold what was installed fails the install; a
+refused write stages nothing; a run logs in to FortiManager once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from fortiauto import errors
+from fortiauto.fortimanager.device_api import FortiManagerDeviceApi, SiteConnections
+from fortiauto.site import Site
+from fortiauto.site.loader import load_site
+from tests.integration.fortimanager.conftest import FmgLab
+
+PROTOCOL_OPTIONS = "firewall/profile-protocol-options"
+
+
+def lab_site(env: FmgLab, **fortimanager: Any) -> Site:
+    site = load_site(env.lab.state_dir / "site.yml")
+    assert site.fortimanager is not None
+    spec = site.fortimanager.model_copy(update=fortimanager)
+    return site.model_copy(update={"fortimanager": spec})
+
+
+@asynccontextmanager
+async def routed(site: Site, name: str = "fgt-001") -> AsyncIterator[FortiManagerDeviceApi]:
+    async with SiteConnections(site) as connections, connections(site.device(name)) as api:
+        assert isinstance(api, FortiManagerDeviceApi)
+        api.fmg._poll = 0.01  # follow the lab's tasks without waiting a second per poll
+        yield api
+
+
+def on_lab(env: FmgLab, fn: Any) -> Any:
+    async def run() -> Any:
+        return fn()
+
+    return env.thread.call(run)
+
+
+class HidingUnit:
+    """The unit's client, except that one table reads as empty: a unit that lost what was installed."""
+
+    def __init__(self, unit: Any, hidden: str) -> None:
+        self._unit = unit
+        self._hidden = hidden
+
+    async def get_one(self, path: str, mkey: Any, **kwargs: Any) -> Any:
+        if path == self._hidden:
+            return None
+        return await self._unit.get_one(path, mkey, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._unit, name)
+
+
+async def test_managed_tables_live_in_fortimanager_facts_on_the_unit_which_is_never_written(
+    env: FmgLab,
+) -> None:
+    unit = env.lab.device("fgt-001")
+    async with routed(lab_site(env)) as api:
+        await api.system_status()
+        seen = unit.requests.total
+        fmg_seen = api.fmg.counts.total
+        assert await api.get("system/central-management")  # a fact: from the unit
+        assert unit.requests.total == seen + 1
+        policies = await api.get("firewall/policy")  # fortiauto's table: from FortiManager's package
+        inbound = next(p for p in policies if p["policyid"] == 1)
+        assert inbound["dstaddr"] == [{"name": "vip-mx1"}]  # in the unit's REST shape
+        assert api.fmg.counts.total == fmg_seen + 1
+        with pytest.raises(errors.PlanError, match="does not write system/global"):
+            await api.update("system/global", "", {"hostname": "x"})
+        with pytest.raises(errors.PlanError, match="does not post"):
+            await api.monitor_post("system/config/backup", {})
+    assert unit.requests.writes == 0
+    assert env.fmg.mock.requests.writes == 0  # the refused writes never left fortiauto
+
+
+async def test_readiness_tells_not_here_from_not_now(env: FmgLab) -> None:
+    async with routed(lab_site(env)) as api:
+        ready = await api.readiness()
+        assert ready.refusal is None
+        assert "package mail-edge, device fgt-001/root" in ready.route
+
+    site = lab_site(env)
+    wrong = site.device("fgt-001").model_copy(
+        update={"fortimanager": site.device("fgt-001").fortimanager.model_copy(update={"package": "other"})}
+    )
+    async with SiteConnections(site) as connections, connections(wrong) as api:
+        with pytest.raises(errors.PlanError, match="installs package 'mail-edge'"):
+            await api.readiness()  # type: ignore[attr-defined]
+
+    env.faults("lock-held-by=jdoe")
+    async with routed(lab_site(env)) as api:
+        locked = await api.readiness()
+        assert locked.refusal is not None
+        assert "locked by 'jdoe'" in locked.refusal
+    async with routed(lab_site(env, lock_wait=5.0)) as api:
+        waiting = await api.readiness()
+        assert waiting.refusal is None
+        assert any("waits up to 5 s" in note for note in waiting.notes)
+    env.faults("{}")
+
+    unit = env.lab.device("fgt-001")
+    on_lab(env, lambda: unit.store.update("root", "firewall/policy", 1, {"comments": "changed on the unit"}))
+    async with routed(lab_site(env)) as api:
+        drifted = await api.readiness()
+        assert drifted.refusal is not None
+        assert "out of sync" in drifted.refusal
+
+
+async def test_an_install_is_proven_on_the_unit(env: FmgLab) -> None:
+    unit = env.lab.device("fgt-001")
+    body = {"name": "fa-proof", "comment": "fortiauto test", "smtp": {"ports": "25", "status": "enable"}}
+    async with routed(lab_site(env)) as api:
+        await api.create(PROTOCOL_OPTIONS, body, mkey="fa-proof")
+        real = api.unit
+        api.unit = HidingUnit(real, PROTOCOL_OPTIONS)  # the unit does not show what was installed
+        with pytest.raises(errors.ReadBackMismatch) as caught:
+            await api.install("apply")
+        assert f"{PROTOCOL_OPTIONS}/fa-proof: not as installed" in str(caught.value)
+        assert on_lab(env, lambda: unit.store.exists("root", PROTOCOL_OPTIONS, "fa-proof"))
+        preview = api.report()["install_preview"]
+        assert preview is not None
+        assert 'edit "fa-proof"' in preview
+
+        api.unit = real
+        await api.delete(PROTOCOL_OPTIONS, "fa-proof")
+        await api.install("undo")  # proven: the unit no longer has it
+        assert not on_lab(env, lambda: unit.store.exists("root", PROTOCOL_OPTIONS, "fa-proof"))
+        report = api.report()
+        assert (report["installs"], len(report["install_tasks"]), report["changes"]) == (2, 2, 2)
+    assert unit.requests.writes == 0
+
+
+async def test_a_refused_write_stages_nothing_and_installs_nothing(env: FmgLab) -> None:
+    async with routed(lab_site(env)) as api:
+        existing = (await api.get(PROTOCOL_OPTIONS))[0]["name"]
+        with pytest.raises(errors.AlreadyExists) as caught:
+            await api.create(PROTOCOL_OPTIONS, {"name": existing}, mkey=existing)
+        assert isinstance(caught.value.__cause__, errors.FortiManagerAlreadyExists)
+        await api.install("apply")
+        assert api.report()["installs"] == 0
+        assert env.fmg.mock.adom.lock is not None  # the write took the ADOM lock ...
+    assert env.fmg.mock.adom.lock is None  # ... and leaving the device gave it back
+    assert env.fmg.mock.requests.installs == 0
+
+
+async def test_a_run_logs_in_to_fortimanager_once(env: FmgLab) -> None:
+    mock = env.fmg.mock
+    site = lab_site(env, token=None, username=mock.username, password=SecretStr(mock.password))
+    async with SiteConnections(site) as connections:
+        for name in ("fgt-001", "fgt-002"):
+            async with connections(site.device(name)) as api:
+                assert isinstance(api, FortiManagerDeviceApi)
+                ready = await api.readiness()
+                assert ready.refusal is None
+        assert len(mock._sessions) == 1  # the mock's session table: one login for both devices
+    assert mock._sessions == {}  # logged out when the run ended
+
+
+async def test_a_login_that_fails_is_every_routed_devices_invalid_input(env: FmgLab) -> None:
+    site = lab_site(env, token=None, username="fortiauto", password=SecretStr("not-the-password"))
+    async with SiteConnections(site) as connections:
+        for name in ("fgt-001", "fgt-002"):
+            with pytest.raises(errors.AuthError, match="check the username/password"):
+                async with connections(site.device(name)):
+                    pass
