@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from fortiauto.site import loader
 from fortiauto.site.files import REFERENCED_FILE_CAP, SITE_FILE_CAP, size_text
 from fortiauto.site.models import Site
-from fortiauto.site.yamldata import ALIAS_VALUES, MAX_DEPTH, MAX_LINES_AND_COMMAS
+from fortiauto.site.yamldata import ALIAS_VALUES, MAX_DEPTH, MAX_VALUES
 
 __all__ = ["DOCS", "reference_markdown", "schema_json", "site_schema", "write_docs"]
 
@@ -303,9 +303,9 @@ the path relative to it:
   control characters, 35 characters for profile, policy and certificate names, 79 for a VIP,
   VDOM names of letters, digits, `-` and `_` (at most 31). Device and mail-server names use
   letters, digits and `. _ : -`.
-- **Limits**: a site file is at most {site_cap} and {lines:,} lines and commas, a file it names at
-  most {file_cap}; aliases may bring in at most {aliases:,} values, and nesting is at most
-  {depth} levels deep.
+- **Limits**: a site file is at most {site_cap} and {values:,} values (keys, list items and
+  scalars: about 6,000 devices), a file it names at most {file_cap}; aliases may bring in at most
+  {aliases:,} values, and nesting is at most {depth} levels deep.
 - **Durations** are seconds, finite and bounded (`.inf` and `.nan` are refused).
 """
 
@@ -320,7 +320,7 @@ def reference_markdown(example: str | None = None) -> str:
             file_cap=size_text(REFERENCED_FILE_CAP),
             aliases=ALIAS_VALUES,
             depth=MAX_DEPTH,
-            lines=MAX_LINES_AND_COMMAS,
+            values=MAX_VALUES,
         )
     ]
     if example:

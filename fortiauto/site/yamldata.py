@@ -31,7 +31,7 @@ from yaml.scanner import Scanner
 
 from fortiauto.errors import Problem
 
-__all__ = ["ALIAS_VALUES", "MAX_DEPTH", "MAX_LINES_AND_COMMAS", "Loc", "Parsed", "key_path", "parse_yaml"]
+__all__ = ["ALIAS_VALUES", "MAX_DEPTH", "MAX_VALUES", "Loc", "Parsed", "key_path", "parse_yaml"]
 
 Loc = tuple[str | int, ...]
 
@@ -40,10 +40,11 @@ Loc = tuple[str | int, ...]
 ALIAS_VALUES = 100_000
 # A site file nests about eight levels deep; libyaml itself stops at 1,000.
 MAX_DEPTH = 32
-# Every value after the first in a collection follows a line break or a comma, so these bound the
-# number of values (three per line at most, "key: value") before libyaml builds a node for each:
-# a 1,000-device fleet has ~22,000 lines; 4 MB of "1," would be two million values (20 s, 900 MB).
-MAX_LINES_AND_COMMAS = 200_000
+# Values in the file, counted before libyaml builds a node for each: every node but the first
+# follows a line break, ", ", ": ", "- ", "? ", "[" or "{". A 1,000-device fleet has ~41,000;
+# 4 MB of "1," would be two million (20 s and 900 MB to compose).
+MAX_VALUES = 250_000
+_SEPARATORS = ("\n", ",", ": ", "- ", "? ", "[", "{")
 
 # yaml.cyaml's CSafeLoader is CParser + SafeConstructor + Resolver; only the parser is wanted here.
 _CParser: Any = getattr(getattr(yaml, "_yaml", None), "CParser", None)
@@ -325,10 +326,8 @@ def parse_yaml(text: str, *, file: str) -> Parsed:
     Never raises for bad input: every problem is in ``Parsed.problems`` with file and line.
     """
     parsed = Parsed()
-    if text.count("\n") + text.count(",") > MAX_LINES_AND_COMMAS:
-        message = (
-            f"more than {MAX_LINES_AND_COMMAS:,} lines and commas; a site file is far smaller (split it)"
-        )
+    if sum(text.count(separator) for separator in _SEPARATORS) > MAX_VALUES:
+        message = f"more than {MAX_VALUES:,} values (keys, items, scalars); split the site file"
         parsed.problems.append(Problem(f"invalid YAML: {message}", file=file))
         return parsed
     composer = _composer(text)

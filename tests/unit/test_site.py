@@ -579,13 +579,22 @@ def test_an_alias_bomb_is_refused_after_a_bounded_expansion(tmp_path):
     assert problem.key.startswith("bomb.a")
 
 
-def test_millions_of_tiny_values_under_the_size_cap_are_refused_before_parsing(tmp_path):
+@pytest.mark.parametrize(
+    "body",
+    [
+        "x: [" + "1," * 1_900_000 + "1]",
+        "x:\n" + "- 1\n" * 900_000,
+        "x:\n" + "- " * 999 + "1\n" + "- 1\n" * 260_000,
+    ],
+    ids=["flow", "block", "nested"],
+)
+def test_millions_of_tiny_values_under_the_size_cap_are_refused_before_parsing(tmp_path, body):
     path = tmp_path / "dense.yml"
-    path.write_text("version: 1\nx: [" + "1," * 1_900_000 + "1]\n")  # 3.8 MB: under the size cap
+    path.write_text(f"version: 1\n{body}\n")
     assert path.stat().st_size < 4 * 1024 * 1024
     error = problems_of(path)
     assert [str(p) for p in error.problems] == [
-        f"{path}: invalid YAML: more than 200,000 lines and commas; a site file is far smaller (split it)"
+        f"{path}: invalid YAML: more than 250,000 values (keys, items, scalars); split the site file"
     ]
 
 

@@ -28,7 +28,12 @@ from fortiauto.site.schema import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "inventory" / "examples").glob("*.yml"))
+# Site files (a top-level version:), not the Ansible inventory-plugin file that points at one.
+EXAMPLES = sorted(
+    path
+    for path in (ROOT / "inventory" / "examples").glob("*.yml")
+    if any(line.startswith("version:") for line in path.read_text().splitlines())
+)
 
 
 class EditorYaml(yaml.SafeLoader):
