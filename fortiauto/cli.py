@@ -187,7 +187,8 @@ def _print_run(run: RunResult, output: Output) -> None:
     out.print(render_summary(run))
     for note in run.notes:
         out.print(f"note: {note}", markup=False)
-    wrote = any(d.requests.writes for d in run.devices)
+    # A unit changed through FortiManager shows no writes of its own; its changes say it was written.
+    wrote = any(d.requests.writes or d.changes for d in run.devices)
     if run.exit_code in (3, 4) and run.command == "apply" and wrote:
         where = f" --journal-dir {run.journal_dir}" if run.journal_dir else ""
         out.print(

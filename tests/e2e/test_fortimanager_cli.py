@@ -404,3 +404,17 @@ def test_an_undo_that_cannot_be_installed_is_left_over_and_says_so(lab: ManagedF
     assert policy(lab, "fgt-001")["ssl-ssh-profile"] == "protect-mx1"
     assert one["requests"]["fortimanager"]["installs"] == 2
     assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+
+
+def test_a_left_over_unit_gets_the_undo_command_in_text_output(lab: ManagedFleet, tmp_path: Path) -> None:
+    """Text output names the back-out command for a unit changed through FortiManager (no unit writes)."""
+    lab.fmg.faults("install-fail-after=2")
+    journal = tmp_path / "journal"
+    done = run_cli(
+        "apply", no_fallback_site(lab), "--yes", "--journal-dir", journal, "--limit", "fgt-001", timeout=120
+    )
+    assert_no_traceback(done.stdout, done.stderr)
+    assert done.returncode == 3, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "undo with: fortiauto rollback --run" in text
+    assert f"--journal-dir {journal.resolve()}" in text
