@@ -116,12 +116,14 @@ class FortiManagerDeviceApi:
         route: Route,
         spec: FortiManagerSpec,
         workspace: bool,
+        writing: bool = True,
     ) -> None:
         self.fmg = fmg
         self.unit = unit
         self.route = route
         self._spec = spec
         self._workspace = workspace
+        self._writing = writing  # False for plan (check mode): readiness only reads
         self.cmdb = FortiManagerCmdb(fmg, device=route.device, package=route.package, vdom=route.vdom)
         self._version_known = False
         self._locked = False
@@ -203,7 +205,16 @@ class FortiManagerDeviceApi:
                     "block's lock_wait to wait for it"
                 ),
             )
-        note = f"ADOM {route.adom} is locked by {holder.user}: the first write waits up to {wait:g} s for it"
+        if not self._writing:
+            note = f"ADOM {route.adom} is locked by {holder.user}: apply waits up to {wait:g} s for it"
+            return RouteReadiness(route.describe(), notes=(note,))
+        # Wait for it now, before the baseline probe: a lock that stays taken is a refusal, not a
+        # failed first write (and the lock is then held until this device is done).
+        try:
+            await self._lock()
+        except errors.WorkspaceLocked as exc:
+            return RouteReadiness(route.describe(), refusal=str(exc))
+        note = f"waited for {holder.user}'s lock on ADOM {route.adom}; holding it until this device is done"
         return RouteReadiness(route.describe(), notes=(note,))
 
     async def _shared_package_hint(self) -> str:
@@ -440,6 +451,7 @@ class SiteConnections:
                     route=route_for(device, spec),
                     spec=spec,
                     workspace=self._workspace,
+                    writing=self.writing,
                 )
                 try:
                     yield api

@@ -9,6 +9,7 @@ refused write stages nothing; a run logs in to FortiManager once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -104,10 +105,18 @@ async def test_readiness_tells_not_here_from_not_now(env: FmgLab) -> None:
         locked = await api.readiness()
         assert locked.refusal is not None
         assert "locked by 'jdoe'" in locked.refusal
-    async with routed(lab_site(env, lock_wait=5.0)) as api:
-        waiting = await api.readiness()
-        assert waiting.refusal is None
-        assert any("waits up to 5 s" in note for note in waiting.notes)
+    site = lab_site(env, lock_wait=1.0)
+    async with (
+        SiteConnections(site, writing=False) as connections,
+        connections(site.device("fgt-001")) as api,
+    ):
+        planning = await api.readiness()  # type: ignore[attr-defined]
+        assert planning.refusal is None
+        assert any("apply waits up to 1 s" in note for note in planning.notes)
+    async with routed(site) as api:
+        waited = await api.readiness()  # apply waits before the baseline probe, then refuses
+        assert waited.refusal is not None
+        assert "locked by 'jdoe' after waiting 1 s" in waited.refusal
     env.faults("{}")
 
     unit = env.lab.device("fgt-001")
@@ -175,3 +184,17 @@ async def test_a_login_that_fails_is_every_routed_devices_invalid_input(env: Fmg
             with pytest.raises(errors.AuthError, match="check the username/password"):
                 async with connections(site.device(name)):
                     pass
+
+
+async def test_a_lock_released_while_waiting_is_taken_and_held_until_the_device_is_done(env: FmgLab) -> None:
+    env.faults("lock-held-by=jdoe")
+    async with routed(lab_site(env, lock_wait=10.0)) as api:
+        release = asyncio.create_task(asyncio.to_thread(env.faults, "{}"))
+        ready = await api.readiness()
+        await release
+        assert ready.refusal is None
+        assert any("waited for jdoe's lock" in note for note in ready.notes)
+        lock = env.fmg.mock.adom.lock
+        assert lock is not None
+        assert lock.user != "jdoe"
+    assert env.fmg.mock.adom.lock is None
