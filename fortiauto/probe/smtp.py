@@ -385,6 +385,8 @@ class _Attempt:
         via = f" via {self.vantage.label}" if self.vantage is not None else ""
         if self.vantage is not None:
             await self._reach_vantage(self.vantage)
+            if not _is_ip(self.spec.host):
+                self._note(f"=== {self.spec.host} is resolved at the vantage, as outside senders resolve it")
         start = time.monotonic()
         failure, detail = FailureClass.REFUSED, "no address"
         for address in addresses:
