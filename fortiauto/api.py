@@ -1,6 +1,6 @@
 """The programmatic API: one device's transaction as plain data in and out, for orchestrators.
 
-The Ansible module (``playbooks/library/fortiauto_smtp_inspection.py``) is the first caller;
+The Ansible collection (``fortiauto.fortigate.smtp_inspection``) is the first caller;
 AWX job templates or Nornir tasks would call the same three functions. Module-style arguments
 (or a site file plus a device name) become a validated ``Device`` through the same loader as
 ``site.yml`` (``resolve_device``); ``run_device_once`` runs ``transaction.DeviceTransaction``
@@ -21,6 +21,7 @@ injects them (``awx/credential-type.yml``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import tempfile
@@ -72,6 +73,7 @@ _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": Fals
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 _ENV_TOKEN, _ENV_USER, _ENV_PASSWORD = "FORTIAUTO_TOKEN", "FORTIAUTO_USERNAME", "FORTIAUTO_PASSWORD"
 _ENV_TOKENS_FILE = "FORTIAUTO_TOKENS_FILE"
+_LOCK_LOOKS, _LOCK_LOOK_PAUSE = 10, 0.02  # a holder writes its note right after taking the lock
 
 
 @dataclass(frozen=True)
@@ -252,19 +254,27 @@ class _Recorder(NullReporter):
         )
 
 
-def _refuse_if_locked(directory: Path) -> None:
+async def _refuse_if_locked(directory: Path) -> None:
     """A CLI run (``fortiauto apply``/``rollback``) on the same journal holds its lock: do not race it.
 
     The module only reads the journal lock (parallel Ansible forks of one run must not exclude
-    each other); each fork takes its own device's lock, as the CLI does.
+    each other); each fork takes its own device's lock, as the CLI does. Reading it briefly
+    takes it, so a fork may see another fork's look as a holder without a note: look again.
     """
     lock = site_lock(directory)
-    holder = lock.holder()
-    if holder is not None:
-        raise LockHeld(
-            f"another run holds the lock {lock.path}: run {holder.get('run_id')} "
-            f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started')}"
-        )
+    holder: dict[str, Any] = {}
+    for _ in range(_LOCK_LOOKS):
+        found = lock.holder()
+        if found is None:
+            return
+        holder = found
+        if holder:
+            break
+        await asyncio.sleep(_LOCK_LOOK_PAUSE)
+    raise LockHeld(
+        f"another run holds the lock {lock.path}: run {holder.get('run_id')} "
+        f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started')}"
+    )
 
 
 class _DeferredJournal(Journal):
@@ -342,7 +352,7 @@ async def run_device_once(
     journal: _DeferredJournal | None = None
     lock = device_lock(device.url, device.name)
     if not check:
-        _refuse_if_locked(source.journal_dir)
+        await _refuse_if_locked(source.journal_dir)
         _check_journal_dir(source.journal_dir)
         try:
             lock.acquire(run_id, device=device.name)
@@ -468,7 +478,7 @@ async def undo_device_run(source: DeviceSource, run_id: str, *, check: bool = Fa
             else conclude(name, Ending.NOTHING_TO_UNDO, "nothing left to undo")
         )
         return _result_json(result, run_id, path, undo=True)
-    _refuse_if_locked(source.journal_dir)
+    await _refuse_if_locked(source.journal_dir)
     with device_lock(source.device.url, name) as lock, Journal(source.journal_dir, run_id) as journal:
         lock.acquire(f"rollback-{run_id}", device=name)
         result = await rollback_device(source.device, pending, client_factory=client_for, journal=journal)

@@ -34,12 +34,28 @@ from ansible_collections.fortiauto.fortigate.plugins.module_utils.smtp_inspectio
 
 try:  # loaded once in the controller's main process, so that every forked worker has it already
     import fortiauto.api
+    import fortiauto.fortios.client  # httpx and the client: imported lazily by connect otherwise
     import fortiauto.fortios.connect
     import fortiauto.probe
     import fortiauto.probe.delivery
     from fortiauto.errors import FortiautoError
 except ImportError:
     FortiautoError = None  # type: ignore[assignment,misc]
+
+
+def _preload_delivery_plugins() -> None:
+    """Import installed delivery confirmers (``confirm_delivery: NAME``) here, not once per host."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="fortiauto.delivery"):
+        try:
+            entry.load()
+        except Exception:  # noqa: BLE001, S112 - a broken plugin is reported by the run that names it
+            continue
+
+
+if FortiautoError is not None:
+    _preload_delivery_plugins()
 
 
 class ActionModule(ActionBase):
