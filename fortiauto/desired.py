@@ -17,6 +17,7 @@ placeholders replaced by the values, so no name (with a newline, ``: ``, `` #`` 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,16 +25,21 @@ from typing import Any
 import jinja2
 import yaml
 
-from fortiauto.errors import InputError
+from fortiauto.errors import InputError, PlanError, Refused
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.site import MailServer
+from fortiauto.site.models import DEFAULT_SPAM_CHECKS as _DEFAULT_SPAM_CHECKS
 
 __all__ = [
     "CERT_NAME_PREFIX",
+    "DEFAULT_SPAM_CHECKS",
     "FALLBACK_SSL_PROFILE",
+    "ON_CREATE",
     "certificate_name",
     "desired_objects",
+    "merge_shared",
     "recommended",
+    "require_takes_fix",
     "templates_dir",
 ]
 
@@ -47,6 +53,12 @@ FALLBACK_SSL_PROFILE = (
 _MAIL_CONTAINERS = ("smtp", "imap", "pop3", "mapi", "msn-hotmail", "yahoo-mail", "gmail")
 _SMTP_PORTS = "25 587"
 _SMTPS_PORT = "465"
+# Keys a task sends only when it creates the object (never onto an existing profile of the site's).
+ON_CREATE = "on-create"
+# The checks a created email filter profile performs unless the mail server's ``spam_checks``
+# says otherwise: FortiGuard IP reputation, URLs in the body, message checksum (FortiOS
+# ``emailfilter profile`` ``options``); the SMTP action is ``tag``, never discard.
+DEFAULT_SPAM_CHECKS = _DEFAULT_SPAM_CHECKS
 
 Objects = dict[str, dict[str, Any]]
 
@@ -74,7 +86,14 @@ def _cert_name(ms: MailServer) -> str:
 
 
 def recommended(ms: MailServer, version: FortiOSVersion, *, rung: str | None = None) -> Objects:
-    """Desired objects per task name; ``rung`` ``certificate-inspection`` keeps SSL as it was."""
+    """Desired objects per task name; ``rung`` ``certificate-inspection`` keeps SSL as it was.
+
+    The variant is the one the unit takes (``version`` carries its model): one SSL form
+    (``ssl.inspect-all``, or per-protocol ``smtps`` where a proxy policy refuses inspect-all),
+    ``feature-set`` only where the profile has it. A unit that cannot take the fix at all is a
+    ``Refused`` (exit 5) raised here, before any read or write.
+    """
+    require_takes_fix(version)
     objects: Objects = {}
     if rung is None:
         cert = _cert_name(ms)
@@ -84,23 +103,14 @@ def recommended(ms: MailServer, version: FortiOSVersion, *, rung: str | None = N
             "comment": f"fortiauto: Protecting SSL Server for {ms.name}",
             "server-cert-mode": "replace",
             "server-cert": [{"name": cert}] if version.server_cert_is_list else cert,
-            "ssl": {"inspect-all": "deep-inspection"},
-            "smtps": {"ports": _SMTPS_PORT, "status": "deep-inspection"},
+            **_ssl_form(version),
         }
     objects["protocol_options"] = {
         "name": ms.protocol_options,
         "comment": f"fortiauto: SMTP inspection for {ms.name}",
         "smtp": {"ports": _SMTP_PORTS, "status": "enable"},
     }
-    containers = _MAIL_CONTAINERS + (("other-webmails",) if version.has_other_webmails else ())
-    log = version.emailfilter_log_field
-    objects["emailfilter"] = {
-        "name": ms.emailfilter_profile,
-        "comment": f"fortiauto: log all inbound mail for {ms.name}",
-        "feature-set": "proxy",
-        "spam-log": "enable",
-        **{container: {log: "enable"} for container in containers},
-    }
+    objects["emailfilter"] = _emailfilter(ms, version)
     objects["policy"] = {
         "inspection-mode": "proxy",
         "utm-status": "enable",
@@ -111,6 +121,115 @@ def recommended(ms: MailServer, version: FortiOSVersion, *, rung: str | None = N
     return objects
 
 
+def require_takes_fix(version: FortiOSVersion) -> None:
+    """Raise ``Refused`` when the unit has no proxy inspection, which every rung of the fix needs."""
+    if not version.has_proxy_inspection:
+        raise Refused(
+            f"{version.describe()}: a FortiGate with 2 GB RAM or less has no proxy-based inspection from "
+            "FortiOS 7.4.4 (FortiOS admin guide, 'Proxy-related features not supported on FortiGate 2 GB "
+            "RAM models'), so the email filter cannot log SMTP and no rung of the fix can be written; "
+            "FortiOS 7.6.5 brings proxy inspection back for mail on these models: upgrade, then run again"
+        )
+
+
+def _ssl_form(version: FortiOSVersion) -> dict[str, Any]:
+    """Exactly one SSL form: FortiOS hides the per-protocol blocks while ``ssl.inspect-all`` is set."""
+    if version.proxy_takes_inspect_all:
+        return {"ssl": {"inspect-all": "deep-inspection"}}
+    return {
+        "ssl": {"inspect-all": "disable"},
+        "smtps": {"ports": _SMTPS_PORT, "status": "deep-inspection"},
+    }
+
+
+def _emailfilter(ms: MailServer, version: FortiOSVersion) -> dict[str, Any]:
+    """Log all mail on every container; a profile fortiauto creates also checks for spam (tag only)."""
+    containers = _MAIL_CONTAINERS + (("other-webmails",) if version.has_other_webmails else ())
+    log = version.emailfilter_log_field
+    profile: dict[str, Any] = {
+        "name": ms.emailfilter_profile,
+        "comment": f"fortiauto: log all inbound mail for {ms.name}",
+    }
+    if version.has_feature_set:
+        profile["feature-set"] = "proxy"
+    profile["spam-log"] = "enable"
+    profile.update({container: {log: "enable"} for container in containers})
+    profile[ON_CREATE] = {
+        "spam-filtering": "enable",
+        "options": " ".join(ms.spam_checks),
+        "smtp": {"action": "tag"},
+    }
+    return profile
+
+
+def merge_shared(entries: Sequence[tuple[MailServer, str, Objects]]) -> list[Objects]:
+    """One desired state per shared object: mail servers of one device sharing a profile agree.
+
+    ``entries`` is each mail server with its VDOM and desired objects, in site order. A profile
+    two mail servers share gets the union of their ``server-cert`` lists and one comment naming
+    them all (in site order, so re-runs write nothing); any other difference, or two certificates
+    for a profile that holds one (FortiOS 6.4), is a ``PlanError`` naming both mail servers.
+    """
+    merged: dict[tuple[str, str, str], tuple[list[str], dict[str, Any]]] = {}
+    for ms, vdom, objects in entries:
+        for task, obj in objects.items():
+            if task not in _SHAREABLE or "name" not in obj:
+                continue
+            key = (vdom, task, str(obj["name"]))
+            if key not in merged:
+                merged[key] = ([ms.name], _specific(obj, ms.name))
+                continue
+            names, shape = merged[key]
+            _merge_into(shape, _specific(obj, ms.name), (names[0], ms.name), task)
+            names.append(ms.name)
+    out: list[Objects] = []
+    for _ms, vdom, objects in entries:
+        own = dict(objects)
+        for task, obj in objects.items():
+            found = merged.get((vdom, task, str(obj.get("name")))) if task in _SHAREABLE else None
+            if found is not None and len(found[0]) > 1:
+                own[task] = _general(found[1], found[0])
+        out.append(own)
+    return out
+
+
+_SHAREABLE = ("ssl_profile", "protocol_options", "emailfilter")
+_NAMES_MARK = "\x00mail servers\x00"
+
+
+def _specific(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    """``obj`` with the mail server's name in its comment replaced by a mark (to compare shapes)."""
+    shape = dict(obj)
+    comment = shape.get("comment")
+    if isinstance(comment, str) and name in comment:
+        shape["comment"] = comment.replace(name, _NAMES_MARK)
+    return shape
+
+
+def _general(shape: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    out = dict(shape)
+    if isinstance(out.get("comment"), str):
+        out["comment"] = out["comment"].replace(_NAMES_MARK, ", ".join(names))
+    return out
+
+
+def _merge_into(shape: dict[str, Any], other: dict[str, Any], who: tuple[str, str], task: str) -> None:
+    where = f"{task} {shape.get('name')!r}, shared by mail servers {who[0]} and {who[1]}"
+    for key in dict.fromkeys([*shape, *other]):
+        mine, theirs = shape.get(key), other.get(key)
+        if mine == theirs:
+            continue
+        if key == "server-cert" and isinstance(mine, list) and isinstance(theirs, list):
+            shape[key] = mine + [entry for entry in theirs if entry not in mine]
+        elif key == "server-cert":
+            raise PlanError(
+                f"{where}: on this FortiOS release an SSL/SSH profile holds one certificate "
+                f"({mine} and {theirs} are wanted); give each mail server its own ssl_profile"
+            )
+        else:
+            raise PlanError(f"{where}: they want different {key!r}; give each its own profile")
+
+
 def desired_objects(
     ms: MailServer, version: FortiOSVersion, *, rung: str | None = None, templates: Path | None = None
 ) -> Objects:
@@ -118,6 +237,7 @@ def desired_objects(
     template = _site_template(templates, version)
     if template is None:
         return recommended(ms, version, rung=rung)
+    require_takes_fix(version)
     values = {
         _PLACEHOLDER.format(key): value
         for key, value in (
@@ -126,6 +246,7 @@ def desired_objects(
             ("ssl_profile", ms.ssl_profile),
             ("protocol_options", ms.protocol_options),
             ("cert_name", _cert_name(ms)),
+            ("spam_checks", " ".join(ms.spam_checks)),
         )
     }
     shape = _parsed_template(str(template), template.stat().st_mtime_ns, version, rung)

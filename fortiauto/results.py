@@ -214,6 +214,7 @@ class DeviceResult:
     timeline: tuple[TimelineMark, ...] = ()
     policy_name: str | None = None
     effect_evidence: dict[str, Any] | None = None  # the log entry that proved the effect
+    config_revision: str | None = None  # the revision saved on the unit before the first write
 
     @property
     def failed(self) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from fortiauto.desired import certificate_name
+from fortiauto.desired import CERT_NAME_PREFIX, certificate_name
 from fortiauto.results import Change
 from fortiauto.site import MailServer
 
@@ -24,6 +24,7 @@ __all__ = [
     "bound_certificates",
     "expiry_warnings",
     "is_own_certificate",
+    "merged_server_certs",
     "retired_certificates",
     "rotation_note",
 ]
@@ -31,6 +32,7 @@ __all__ = [
 RENEWAL_WARNING_DAYS = 21  # certbot renews 30 days ahead: 21 days left means the renewal did not happen
 CERTIFICATE_PATH = "vpn.certificate/local"
 _HEX8 = "[0-9a-f]{8}"
+_OWN_SHAPE = re.compile(re.escape(CERT_NAME_PREFIX) + ".+-" + _HEX8)
 
 
 def bound_certificates(ssl_profile: dict[str, Any] | None) -> tuple[str, ...]:
@@ -46,6 +48,22 @@ def bound_certificates(ssl_profile: dict[str, Any] | None) -> tuple[str, ...]:
 def is_own_certificate(name: str, mail_server: str) -> bool:
     """Is ``name`` a certificate fortiauto imported for ``mail_server`` (its naming scheme)?"""
     stem = certificate_name(mail_server, "0" * 64)[: -len("00000000")]
+    return re.fullmatch(re.escape(stem) + _HEX8, name) is not None
+
+
+def merged_server_certs(bound: Sequence[str], ours: Sequence[str]) -> list[str]:
+    """A 7.x ``server-cert`` list with fortiauto's entries ``ours`` in place of its earlier ones.
+
+    Every other certificate of the profile (another site sharing it) stays, in its place; an
+    entry of fortiauto's naming scheme for the same mail server (an earlier certificate of that
+    mail server) gives way to its successor, which ``retired_certificates`` then deletes.
+    """
+    stems = {name[: -len("00000000")] for name in ours if _OWN_SHAPE.fullmatch(name)}
+    kept = [name for name in bound if name not in ours and not any(_is_stem(name, stem) for stem in stems)]
+    return list(dict.fromkeys([*kept, *ours]))
+
+
+def _is_stem(name: str, stem: str) -> bool:
     return re.fullmatch(re.escape(stem) + _HEX8, name) is not None
 
 

@@ -8,15 +8,36 @@ property, not a branch scattered over the tasks (see docs/reference/fortios-obje
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fortiauto.errors import UnsupportedVersion
 
-__all__ = ["SUPPORTED_FAMILIES", "FortiOSVersion"]
+__all__ = ["SUPPORTED_FAMILIES", "FortiOSVersion", "small_ram_model"]
 
-SUPPORTED_FAMILIES = ("6.4", "7.0", "7.2", "7.4")
+SUPPORTED_FAMILIES = ("6.4", "7.0", "7.2", "7.4", "7.6")
+NEWEST_FAMILY = SUPPORTED_FAMILIES[-1]
 
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
+# 2 GB RAM models (KB 389751 and the 7.6.5 admin guide page above): the FortiGate / FortiWiFi
+# 40F, 60E, 60F, 61E, 61F, 80E, 81E, 90E and 91E series with their variants (-3G4G, -POE,
+# -DSL ...), and FortiGate-Rugged 60F. ``system/status`` names them FGT60F, FWF61F, FGR60F.
+_SMALL_RAM_NUMBERS = ("40F", "60E", "60F", "61E", "61F", "80E", "81E", "90E", "91E")
+_MODEL_PREFIXES = ("FORTIGATERUGGED", "FORTIGATE", "FORTIWIFI", "FGT", "FWF", "FGR", "FG", "FW")
+
+
+def small_ram_model(model: str) -> bool:
+    """Is ``model`` (``FGT60F``, ``FortiGate-60F``, ``FWF-61F``, ``FGR60F``) a 2 GB RAM FortiGate?"""
+    code = re.sub(r"[^A-Z0-9]", "", model.upper())
+    rugged = code.startswith(("FGR", "FORTIGATERUGGED"))
+    for prefix in _MODEL_PREFIXES:
+        if code.startswith(prefix):
+            code = code[len(prefix) :]
+            break
+    else:
+        return False
+    if rugged:
+        return code.startswith("60F")
+    return code.startswith(_SMALL_RAM_NUMBERS)
 
 
 @dataclass(frozen=True, order=True)
@@ -26,6 +47,7 @@ class FortiOSVersion:
     major: int
     minor: int
     patch: int = 0
+    model: str = ""  # the unit's model when known (``on_model``): some facts depend on its RAM class
 
     @classmethod
     def parse(cls, text: str) -> FortiOSVersion:
@@ -49,13 +71,43 @@ class FortiOSVersion:
         """``major.minor``, the unit templates are kept per (``7.0``)."""
         return f"{self.major}.{self.minor}"
 
-    def require_supported(self) -> FortiOSVersion:
-        """Return self, or raise ``UnsupportedVersion`` naming the supported families."""
-        if self.family not in SUPPORTED_FAMILIES:
-            raise UnsupportedVersion(
-                f"FortiOS {self} is not supported; supported: {', '.join(SUPPORTED_FAMILIES)}"
-            )
-        return self
+    def on_model(self, model: str) -> FortiOSVersion:
+        """This release as run by ``model`` (the facts below then answer for its RAM class)."""
+        return replace(self, model=model.strip())
+
+    @property
+    def newer_than_supported(self) -> bool:
+        """A family after the newest one fortiauto knows (e.g. 8.0 while 7.6 is the newest)."""
+        newest = tuple(int(part) for part in NEWEST_FAMILY.split("."))
+        return (self.major, self.minor) > newest
+
+    def require_supported(self, *, allow_newer: bool = False) -> FortiOSVersion:
+        """Return self, or raise ``UnsupportedVersion`` naming the supported families.
+
+        ``allow_newer`` (the site's ``allow_newer_fortios``) lets a newer family through: its
+        facts answer as for the newest known family, and the read-back verifies every write.
+        """
+        if self.family in SUPPORTED_FAMILIES or (allow_newer and self.newer_than_supported):
+            return self
+        hint = (
+            "; set allow_newer_fortios: true for this device to try the newest known desired state "
+            f"({NEWEST_FAMILY}), verified by reading it back"
+            if self.newer_than_supported
+            else ""
+        )
+        raise UnsupportedVersion(
+            f"FortiOS {self} is not supported; supported: {', '.join(SUPPORTED_FAMILIES)}{hint}"
+        )
+
+    def support_notes(self) -> tuple[str, ...]:
+        """What the plan says about a release run under ``allow_newer_fortios``."""
+        if not self.newer_than_supported:
+            return ()
+        return (
+            f"FortiOS {self} is newer than the supported families ({', '.join(SUPPORTED_FAMILIES)}): "
+            f"the FortiOS {NEWEST_FAMILY} desired state is tried (allow_newer_fortios) and every "
+            "write is verified by reading it back",
+        )
 
     def at_least(self, major: int, minor: int, patch: int = 0) -> bool:
         return (self.major, self.minor, self.patch) >= (major, minor, patch)
@@ -71,8 +123,41 @@ class FortiOSVersion:
 
     @property
     def has_feature_set(self) -> bool:
-        """``feature-set`` (flow/proxy) on email filter and other profiles exists from 6.4.0."""
-        return self.at_least(6, 4)
+        """``feature-set`` (flow/proxy) on the email filter profile: from 6.4.0, not on 2 GB units from 7.4.4.
+
+        The 7.6.5 admin guide ("Inspection mode feature comparison"): "Feature set option is not
+        available on FortiGate models with 2 GB RAM or less. Profile only supports flow mode."
+        """
+        return self.at_least(6, 4) and not (self.small_ram and self.at_least(7, 4, 4))
+
+    @property
+    def small_ram(self) -> bool:
+        """The unit is a 2 GB RAM model (``small_ram_model``)."""
+        return small_ram_model(self.model)
+
+    @property
+    def has_proxy_inspection(self) -> bool:
+        """Proxy-based policies exist: not on a 2 GB unit from 7.4.4 until 7.6.5 brought mail back."""
+        return not (self.small_ram and self.at_least(7, 4, 4) and not self.at_least(7, 6, 5))
+
+    @property
+    def proxy_takes_inspect_all(self) -> bool:
+        """A proxy policy may use an SSL profile with ``ssl.inspect-all``: not on a 2 GB unit on 7.6.5+.
+
+        On those units the SSL profile inspects per protocol (``smtps``) instead.
+        """
+        return not (self.small_ram and self.at_least(7, 6, 5))
+
+    @property
+    def proxy_refuses_profiles(self) -> tuple[str, ...]:
+        """Policy profiles a proxy policy refuses on this unit (2 GB on 7.6.5+: DNS/web filter, VoIP)."""
+        if self.small_ram and self.at_least(7, 6, 5):
+            return ("dnsfilter-profile", "webfilter-profile", "voip-profile")
+        return ()
+
+    def describe(self) -> str:
+        """``FortiOS 7.6.5 on FGT60F`` (the model when known)."""
+        return f"FortiOS {self}" + (f" on {self.model}" if self.model else "")
 
     @property
     def has_other_webmails(self) -> bool:

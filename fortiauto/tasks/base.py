@@ -15,13 +15,23 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from fortiauto.desired import ON_CREATE
 from fortiauto.errors import PlanError
 from fortiauto.fortios.normalise import differing
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.results import Change
 from fortiauto.site import MailServer
 
-__all__ = ["REGISTRY", "CmdbObjectTask", "Diff", "FortiOSApi", "Target", "Task"]
+__all__ = ["REGISTRY", "CmdbObjectTask", "Diff", "FortiOSApi", "Target", "Task", "merged"]
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra``'s keys added, containers merged key by key (pure)."""
+    out = dict(base)
+    for key, value in extra.items():
+        have = out.get(key)
+        out[key] = merged(have, value) if isinstance(have, dict) and isinstance(value, dict) else value
+    return out
 
 
 class FortiOSApi(Protocol):
@@ -119,7 +129,11 @@ class Task(ABC):
 
 
 class CmdbObjectTask(Task):
-    """A named CMDB object fortiauto creates when missing and updates key by key when it differs."""
+    """A named CMDB object fortiauto creates when missing and updates key by key when it differs.
+
+    The desired object's ``on-create`` keys (``desired.ON_CREATE``) are sent only with a create:
+    an object of the site's own keeps its settings beyond the keys fortiauto manages.
+    """
 
     read_only: ClassVar[frozenset[str]] = frozenset()
 
@@ -129,19 +143,32 @@ class CmdbObjectTask(Task):
     async def read(self, api: FortiOSApi, target: Target) -> dict[str, Any] | None:
         return await api.get_one(self.path, self.mkey(target), vdom=target.vdom, params={"with_meta": "1"})
 
+    def wanted(self, target: Target, current: dict[str, Any] | None) -> dict[str, Any]:
+        """The object to reach from ``current`` (None: the one to create)."""
+        desired = {k: v for k, v in target.desired.items() if k != ON_CREATE}
+        extra = target.desired.get(ON_CREATE)
+        if current is None and isinstance(extra, dict):
+            return merged(desired, extra)
+        return desired
+
     def diff(self, target: Target, current: dict[str, Any] | None) -> Diff:
         mkey = self.mkey(target)
         if mkey in self.read_only:
             raise PlanError(
                 f"{self.label} {mkey!r} is a read-only FortiOS built-in; name a profile of your own"
             )
+        wanted = self.wanted(target, current)
         if current is None:
-            return Diff((self.change(target, "create", mkey, None, target.desired),))
-        before, after = differing(current, target.desired)
-        warnings = self.shared_use_warnings(mkey, current)
+            return Diff((self.change(target, "create", mkey, None, wanted),))
+        before, after = differing(current, wanted)
+        warnings = self.shared_use_warnings(mkey, current) + self.notes(mkey, current)
         if not after:
             return Diff(noop_reason=f"{self.label} {mkey} already compliant", warnings=warnings)
         return Diff((self.change(target, "update", mkey, before, after),), warnings=warnings)
+
+    def notes(self, mkey: str | int, current: dict[str, Any]) -> tuple[str, ...]:
+        """What the plan should say about an existing object beyond what is changed (none by default)."""
+        return ()
 
     def shared_use_warnings(self, mkey: str | int, current: dict[str, Any]) -> tuple[str, ...]:
         """Changing a profile other policies use changes them too: say so (``q_ref`` from with_meta)."""

@@ -2,17 +2,29 @@
 
 The policy is found by id, by name, or as the one accept policy whose destination holds the
 VIP; none or several matches is a ``PlanError`` (an input problem: nothing is written).
+
+Some policies would take the profiles and ignore them, or refuse them: a policy with
+``profile-type group`` applies its profile group, not the profiles bound on it; a VDOM in NGFW
+policy-based mode (``system/settings`` ``ngfw-mode``) carries security profiles on
+``firewall/security-policy`` and refuses them on ``firewall/policy``; a 2 GB unit on 7.6.5+
+refuses DNS filter, web filter and VoIP profiles in a proxy policy (FortiOS 7.6.5 admin guide,
+doc 536273). Each is a ``Refused`` with the reason, before any write.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fortiauto.errors import PlanError
+from fortiauto.errors import FortiOSError, PlanError, Refused
 from fortiauto.fortios.normalise import differing
 from fortiauto.tasks.base import Diff, FortiOSApi, Target, Task
 
-__all__ = ["PolicyTask", "find_policy"]
+__all__ = ["NGFW_MODE_KEY", "PolicyTask", "find_policy"]
+
+SETTINGS_PATH = "system/settings"
+# The VDOM's NGFW mode rides along with the policy as read, under a metadata key (``q_`` keys
+# are never compared, sent or restored: fortios/normalise.py).
+NGFW_MODE_KEY = "q_fortiauto_ngfw_mode"
 
 
 def _names(value: Any) -> set[str]:
@@ -55,13 +67,59 @@ class PolicyTask(Task, name="policy"):
             raise PlanError("policy not read yet")
         return int(current["policyid"])
 
+    def __init__(self) -> None:
+        self._ngfw_modes: dict[str, str | None] = {}  # per vdom, read once per transaction
+
     async def read(self, api: FortiOSApi, target: Target) -> dict[str, Any] | None:
-        return find_policy(await api.get(self.path, vdom=target.vdom), target)
+        policy = find_policy(await api.get(self.path, vdom=target.vdom), target)
+        _, after = differing(policy, target.desired)
+        if not after:
+            return policy  # nothing to bind, nothing that could refuse it: no extra read
+        if target.vdom not in self._ngfw_modes:
+            self._ngfw_modes[target.vdom] = await _ngfw_mode(api, target.vdom)
+        return policy | {NGFW_MODE_KEY: self._ngfw_modes[target.vdom]}
 
     def diff(self, target: Target, current: dict[str, Any] | None) -> Diff:
         mkey = self.mkey(target, current)
+        _refuse_unusable(target, current or {}, mkey)
         before, after = differing(current, target.desired)
         label = f"policy {mkey}" + (f" ({current['name']})" if current and current.get("name") else "")
         if not after:
             return Diff(noop_reason=f"{label} already in proxy mode with the profiles bound")
         return Diff((self.change(target, "update", mkey, before, after),))
+
+
+async def _ngfw_mode(api: FortiOSApi, vdom: str) -> str | None:
+    """``profile-based`` or ``policy-based``; None when this token cannot read the VDOM's settings."""
+    try:
+        rows = await api.get(SETTINGS_PATH, vdom=vdom)
+    except FortiOSError:
+        return None
+    mode = rows[0].get("ngfw-mode") if rows else None
+    return str(mode) if mode else None
+
+
+def _refuse_unusable(target: Target, policy: dict[str, Any], mkey: int) -> None:
+    """Raise ``Refused`` when binding the profiles on this policy would be refused or take no effect."""
+    where = f"policy {mkey} (mail server {target.mail_server.name}, vdom {target.vdom})"
+    if policy.get(NGFW_MODE_KEY) == "policy-based":
+        raise Refused(
+            f"{where}: vdom {target.vdom} runs NGFW policy-based mode, where security profiles sit on "
+            "firewall/security-policy and firewall/policy refuses them; fortiauto binds profiles on "
+            "firewall/policy only: bind the email filter there by hand, or switch the vdom to profile-based"
+        )
+    if policy.get("profile-type") == "group":
+        group = policy.get("profile-group") or "?"
+        raise Refused(
+            f"{where} applies profile group {group!r} (profile-type group), not the profiles fortiauto "
+            f"would bind: the change would report success and take no effect; set the email filter, "
+            f"SSL/SSH and protocol options profiles in group {group!r}, or set the policy's "
+            "profile-type to single"
+        )
+    refused = [attr for attr in target.version.proxy_refuses_profiles if policy.get(attr)]
+    if refused and target.desired.get("inspection-mode") == "proxy":
+        raise Refused(
+            f"{where}: {target.version.describe()} refuses {', '.join(refused)} in a proxy policy "
+            "(2 GB RAM models, FortiOS 7.6.5 admin guide), and the fix needs proxy inspection; "
+            "remove them from this policy (or move web traffic to another policy), then run again"
+        )

@@ -1,12 +1,19 @@
 """The three profile tasks: protocol options, SSL/SSH inspection profile, email filter profile.
 
-Each is a named CMDB object the policy binds; the templates decide the fields per FortiOS
-release, the tasks only create or update them key by key (see ``base.CmdbObjectTask``).
+Each is a named CMDB object the policy binds; the desired state decides the fields per FortiOS
+release and model, the tasks create or update them key by key (see ``base.CmdbObjectTask``).
+Two keys need more than a key-by-key comparison: the SSL/SSH profile's ``server-cert`` list
+(7.x), where fortiauto adds and removes only its own entries and keeps every other certificate
+of a shared profile, and an existing email filter profile that checks nothing, which the plan
+reports (fortiauto enables spam checks only on a profile it creates).
 """
 
 from __future__ import annotations
 
-from fortiauto.tasks.base import CmdbObjectTask
+from typing import Any
+
+from fortiauto.rotation import bound_certificates, merged_server_certs
+from fortiauto.tasks.base import CmdbObjectTask, Target
 
 __all__ = ["EmailFilterTask", "ProtocolOptionsTask", "SslProfileTask"]
 
@@ -22,7 +29,27 @@ class SslProfileTask(CmdbObjectTask, name="ssl_profile"):
     # Factory profiles are read-only on FortiOS (fortios-objects.md, Gotchas 8).
     read_only = frozenset({"certificate-inspection", "deep-inspection", "no-inspection"})
 
+    def wanted(self, target: Target, current: dict[str, Any] | None) -> dict[str, Any]:
+        desired = super().wanted(target, current)
+        certs = desired.get("server-cert")
+        if current is None or not isinstance(certs, list) or current.get("server-cert-mode") != "replace":
+            return desired  # outside replace mode the list is only re-sign's default: ours to set
+        ours = [str(c["name"]) for c in certs if isinstance(c, dict) and c.get("name")]
+        names = merged_server_certs(bound_certificates(current), ours)
+        return desired | {"server-cert": [{"name": name} for name in names]}
+
 
 class EmailFilterTask(CmdbObjectTask, name="emailfilter"):
     path = "emailfilter/profile"
     label = "emailfilter profile"
+
+    def notes(self, mkey: str | int, current: dict[str, Any]) -> tuple[str, ...]:
+        checks = str(current.get("options") or "").split()
+        if current.get("spam-filtering") == "enable" and checks:
+            return ()
+        why = "spam-filtering is disabled" if current.get("spam-filtering") != "enable" else "no options"
+        return (
+            f"{self.label} {mkey} performs no anti-spam check ({why}): it logs mail but inspects none; "
+            "fortiauto turns checks on only in a profile it creates: enable spam filtering and the "
+            "checks you want on it (e.g. spamfsip spamfsurl spamfschksum)",
+        )

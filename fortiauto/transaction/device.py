@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from fortiauto.config_revision import SavedRevision, save_revision
 from fortiauto.errors import (
     AuthError,
     FortiautoError,
@@ -30,7 +31,7 @@ from fortiauto.errors import (
 from fortiauto.events import Events
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.journal import Journal
-from fortiauto.preflight import Preflight, run_preflight
+from fortiauto.preflight import ManagedRoute, Preflight, run_preflight
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.results import Change, DeviceResult, Effect, RequestCounts
 from fortiauto.site import Device
@@ -122,6 +123,7 @@ class DeviceTransaction:
         self._preflight = Preflight()
         self._committed: DeviceResult | None = None
         self._policy_name: str | None = None
+        self._revision: SavedRevision | None = None
         self._policy_checked = False
 
     # -- the one boundary where anything becomes a result ----------------------------------
@@ -170,7 +172,9 @@ class DeviceTransaction:
 
     async def _transaction(self, api: DeviceApi) -> DeviceResult:
         status = await api.system_status()
-        version: FortiOSVersion = status.version.require_supported()
+        version: FortiOSVersion = status.version.require_supported(
+            allow_newer=self.device.allow_newer_fortios
+        ).on_model(str(getattr(status, "model", "") or ""))
         self.phases.enter(Phase.PREFLIGHT)
         self._preflight = await run_preflight(api, serial=str(getattr(status, "serial", "")))
         refused = await self._early_refusal(api, version)
@@ -249,6 +253,7 @@ class DeviceTransaction:
         """Apply one rung, verify it; a result when the device is done, else why the probe failed."""
         rung = prepared.plan.rung
         self.phases.enter(Phase.APPLY)
+        prepared = await self._save_revision(api, prepared)
         try:
             await self.applier.apply(api, prepared.steps)
             await self.applier.read_back(api, prepared.steps)
@@ -395,8 +400,19 @@ class DeviceTransaction:
             reason,
             forced=self.options.force_baseline,
             policy_name=self._policy_name,
+            config_revision=self._revision.id if self._revision else None,
             **details,
         )
+
+    async def _save_revision(self, api: DeviceApi, prepared: PreparedPlan) -> PreparedPlan:
+        """Once, before the first write: a configuration revision on the unit (``config_revision.py``)."""
+        if self._revision is None and not isinstance(api, ManagedRoute):
+            self._revision = await save_revision(api, self.options.run_id)
+            self._record("config_revision", **self._revision.to_json())
+        note = self._revision.note if self._revision else None
+        if note is None or note in prepared.plan.warnings:
+            return prepared
+        return replace(prepared, plan=replace(prepared.plan, warnings=(*prepared.plan.warnings, note)))
 
     # -- undo ----------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fortiauto.desired import desired_objects
+from fortiauto.desired import desired_objects, merge_shared
 from fortiauto.errors import NotFound, PlanError
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.plan import Fact, Step, build_plan
@@ -65,12 +65,16 @@ async def prepare_plan(
     policy (``policycheck.py``; a few reads, once per transaction).
     """
     pairs: list[tuple[Task, Target]] = []
-    for ms in device.mail_servers:
-        desired = desired_objects(ms, version, rung=rung, templates=templates)
-        vdom = ms.vdom or device.vdom
+    wanted = [
+        (ms, ms.vdom or device.vdom, desired_objects(ms, version, rung=rung, templates=templates))
+        for ms in device.mail_servers
+    ]
+    # Profiles two mail servers share get one desired state (merged), or a PlanError.
+    for (ms, vdom, _), desired in zip(wanted, merge_shared(wanted), strict=True):
         pairs.extend(
             (tasks[name], Target(ms, vdom, version, desired[name])) for name in ORDER if name in desired
         )
+    warnings = (*warnings, *version.support_notes())
     currents = await _read_all(api, device.name, pairs)
     facts = [Fact(task, target, current) for (task, target), current in zip(pairs, currents, strict=True)]
     plan, steps = build_plan(device.name, version, facts, rung=rung)

@@ -50,6 +50,7 @@ class FakeFortiGate:
         # What monitor/web-ui/state answers (pre-flight): a standalone unit, a super-admin token.
         self.web_ui_state: dict[str, Any] = {"admin": SUPER_ADMIN, "ha_mode": 0, "is_ha_master": 1}
         self.monitor: dict[str, Any] = {}  # other monitor GETs by path
+        self.revisions: list[str] = []  # comments of the configuration revisions saved (not writes)
         self.objects[("firewall/policy", "1")] = {
             "policyid": 1,
             "name": "inbound-smtp",
@@ -159,7 +160,11 @@ class FakeFortiGate:
             return copy.deepcopy(self.monitor[path])
         raise NotFound("no such monitor path", http_status=404, error_code=-3)
 
-    async def monitor_post(self, path: str, body: Any, *, vdom: Any = None, params: Any = None) -> None:
+    async def monitor_post(self, path: str, body: Any, *, vdom: Any = None, params: Any = None) -> Any:
+        if path == "system/config-revision/save":  # a snapshot, not a configuration change
+            self.total += 1
+            self.revisions.append(str(body.get("comments")))
+            return SimpleNamespace(results={"config_id": len(self.revisions)})
         lost = self._write()
         assert path == "vpn-certificate/local/import"
         assert "key_file_content" in body

@@ -79,7 +79,7 @@ async def test_ha_primary_is_changed_and_the_plan_lists_the_cluster(lab_factory,
         "this unit is the primary"
     ]
     # The budget of a first apply (with its read-back and log settings), plus the member list.
-    assert device.requests.total <= 24
+    assert device.requests.total <= 28  # as test_apply's first apply (27), plus the member list
 
 
 @pytest.mark.parametrize("version", ["6.4", "7.4"])

@@ -1,8 +1,10 @@
 """Data-driven task cases: cases/<task>/<case>.yaml -> read body in, changes / noop reason / error out.
 
-Each case names a FortiOS version, the mail server settings (the desired state is rendered
-from the real templates for that version), what a GET returned (``current``, or ``table`` for
-the policy task), and what ``diff`` must produce. A new FortiOS quirk is a new file here.
+Each case names a FortiOS version (and the ``model`` running it, when that matters), the mail
+server settings (the desired state is built by ``desired.recommended`` for that version and
+model), what a GET returned (``current``, or ``table`` for the policy task), and what ``diff``
+must produce. A new FortiOS quirk is a new file here. ``expect.refused`` (or ``error:
+Refused: ...``) is a refusal before any read, from the desired state itself.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from ruamel.yaml import YAML
 
 from fortiauto import errors
 from fortiauto.desired import desired_objects as render_desired
-from fortiauto.fortios.version import FortiOSVersion
+from fortiauto.fortios.version import SUPPORTED_FAMILIES, FortiOSVersion
 from fortiauto.site import CertificateSpec, MailServer, PolicyRef, ProbeSpec
 from fortiauto.tasks import REGISTRY, Target, find_policy
 
@@ -37,6 +39,7 @@ def _mail_server(spec: dict[str, Any]) -> MailServer:
         ssl_profile=spec.get("ssl_profile", "protect-mx1"),
         protocol_options=spec.get("protocol_options", "smtp-inbound"),
         probe=ProbeSpec(host="127.0.0.1"),
+        **({"spam_checks": tuple(spec["spam_checks"])} if "spam_checks" in spec else {}),
     )
 
 
@@ -50,12 +53,17 @@ def _load(path: Path) -> dict[str, Any]:
 def test_task_case(case_file: Path) -> None:
     case = _load(case_file)
     task = REGISTRY[case_file.parent.name]()
-    version = FortiOSVersion.parse(str(case["version"]))
+    version = FortiOSVersion.parse(str(case["version"])).on_model(str(case.get("model", "")))
     ms = _mail_server(case.get("mail_server", {}))
+    expect = case["expect"]
+    if expect.get("refused"):
+        with pytest.raises(errors.Refused) as refused:
+            render_desired(ms, version, rung=case.get("rung"))
+        assert expect["refused"] in str(refused.value)
+        return
     desired = render_desired(ms, version, rung=case.get("rung"))
     if case.get("desired_overrides"):
         desired[task.name].update(case["desired_overrides"])
-    expect = case["expect"]
     target = Target(ms, case.get("vdom", "root"), version, desired.get(task.name, {}))
     if expect.get("absent"):
         assert task.name not in desired, f"{task.name} must not be managed on this rung"
@@ -89,4 +97,4 @@ def test_every_task_and_version_has_cases() -> None:
         family = FortiOSVersion.parse(str(_load(path)["version"])).family
         seen.setdefault(path.parent.name, set()).add(family)
     for name in REGISTRY:
-        assert seen.get(name, set()) >= {"6.4", "7.0", "7.2", "7.4"}, f"{name}: {seen.get(name)}"
+        assert seen.get(name, set()) >= set(SUPPORTED_FAMILIES), f"{name}: {seen.get(name)}"
