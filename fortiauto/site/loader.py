@@ -133,6 +133,9 @@ class _Refs:
 
     def resolve(self, text: str, loc: Loc, out: _Collector) -> str:
         def one(match: re.Match[str]) -> str:
+            if not match.group(1).isprintable():  # messages name the reference: it must be one line
+                out.add(loc, "a ${...} reference contains a line break or control character")
+                return match.group(0)
             kind, _, arg = match.group(1).partition(":")
             value = self._lookup(kind.strip(), arg.strip(), loc, out)
             return match.group(0) if value is None else value

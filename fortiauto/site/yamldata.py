@@ -138,11 +138,23 @@ def _composer(text: str) -> Any:
 _TIMESTAMPS = SafeConstructor()  # its timestamp parser needs no parser state
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def key_path(loc: Loc) -> str:
-    """``("devices", 0, "url")`` -> ``devices[0].url``."""
+    """``("devices", 0, "url")`` -> ``devices[0].url``; any other key as ``["its repr"]``.
+
+    A key is the file's text: one with a line break, a dot or a bracket must not forge another
+    line or another path in a problem.
+    """
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part!r}]"
     return text
 
 

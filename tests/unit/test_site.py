@@ -815,6 +815,9 @@ YAML_BITS = st.sampled_from(
         "\u2028",
         "key: value\n",
         "mail_servers: [{name: mx1}]\n",
+        '"k\\nerror: forged": 1\n',  # a key that would forge a line of output
+        'token: "${env:A\\nerror: forged}"\n',  # so would a reference's name
+        '"a.b[0]": 1\n',  # and a key that looks like a path
     ]
 )
 
@@ -832,6 +835,27 @@ def test_any_text_loads_or_fails_with_one_line_problems(tmp_path, parts):
         return
     assert problems
     assert all("\n" not in str(p) and str(p).startswith(str(path)) for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'version: 1\n"x\\nerror: forged": 1\n',
+            ":2: ['x\\nerror: forged']: unknown key 'x\\nerror: forged'",
+        ),
+        ('version: 1\n"a.b": 1\n', ":2: ['a.b']: unknown key 'a.b'"),
+        (
+            site_text(auth='token: "${env:A\\nerror: forged}"'),
+            ":5: devices[0].token: a ${...} reference contains a line break or control character",
+        ),
+    ],
+)
+def test_no_key_or_reference_can_forge_a_problem_line(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    lines = str(problems_of(path)).splitlines()
+    assert f"{path}{expected}" in lines
+    assert all(line.startswith(str(path)) for line in lines)
 
 
 def test_the_pure_python_parser_gives_the_same_data_and_lines(monkeypatch):
