@@ -28,7 +28,8 @@ from fortiauto.errors import FortiautoError, InputError
 from fortiauto.plugins import add_cli_plugins
 
 if TYPE_CHECKING:
-    from fortiauto.results import RunResult
+    from fortiauto.planfile import SavedPlan
+    from fortiauto.results import Plan, RunResult
     from fortiauto.site import Site
 
 __all__ = ["app", "main"]
@@ -109,7 +110,12 @@ def _load(site_file: Path) -> Site:
     return site
 
 
-def _run(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+# What the first and the second interrupt do, said at once (tests/e2e/test_rollout_lab.py reads them).
+_FIRST_INTERRUPT = "interrupt: no new device starts; in-flight devices finish or roll back"
+_SECOND_INTERRUPT = "interrupt again: rolling back in-flight devices (further interrupts change nothing)"
+
+
+def _run(factory: Callable[[asyncio.Event], Awaitable[T]], *, first_interrupt: str = _FIRST_INTERRUPT) -> T:
     """Run a coroutine under Ctrl-C / SIGTERM / SIGHUP: first stop new work, then cancel in-flight devices.
 
     Any further signal changes nothing: a device that has written rolls back to its end
@@ -125,11 +131,11 @@ def _run(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
             nonlocal hits
             hits += 1
             if hits == 1:
-                _say("interrupt: no new device starts; in-flight devices finish or roll back")
+                _say(first_interrupt)
                 stop.set()
                 return
             if hits == 2:
-                _say("interrupt again: rolling back in-flight devices (further interrupts change nothing)")
+                _say(_SECOND_INTERRUPT)
             for task in asyncio.all_tasks(loop):
                 if task.get_name().startswith("fortiauto-device:"):
                     task.cancel()
@@ -207,9 +213,16 @@ def _silence_stdout() -> None:
 @app.command()
 def validate(site_file: Annotated[Path, typer.Argument(metavar="SITE")]) -> int:
     """Check a site file and its certificates; contacts nothing."""
+    from fortiauto.report.checked import mail_server_lines  # noqa: PLC0415
+
     site = _load(site_file)
+    out = _out()
+    for device in site.devices:
+        for server in device.mail_servers:
+            for line in mail_server_lines(device, server):
+                out.print(line, markup=False)
     servers = sum(len(d.mail_servers) for d in site.devices)
-    _out().print(f"{site_file}: valid ({len(site.devices)} device(s), {servers} mail server(s))")
+    out.print(f"{site_file}: valid ({len(site.devices)} device(s), {servers} mail server(s))", markup=False)
     return 0
 
 
@@ -229,15 +242,24 @@ def plan(
     limit: Annotated[
         list[str] | None, typer.Option("--limit", help="Device name or glob (repeatable).")
     ] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="PLAN.json", help="Save the plan for `apply --plan` (0600)."),
+    ] = None,
 ) -> int:
     """Show what apply would change, per device (read-only: zero writes, no probes)."""
+    from fortiauto.report.confirm import plan_totals, totals_line  # noqa: PLC0415
     from fortiauto.report.console import render_plan  # noqa: PLC0415
     from fortiauto.report.to_fortios_cli import plan_to_cli, rollback_to_cli  # noqa: PLC0415
 
     site = _load(site_file)
     run = _fleet(site, command="plan", check=True, probe=False, limit=limit or [], quiet=True)
+    totals = plan_totals(run)
+    if out_file is not None:
+        _save_plan(run, site, out_file)
     if output is PlanOutput.json:
-        sys.stdout.write(json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n")
+        payload = {**run.to_json(), "totals": totals.to_json()}
+        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
         return run.exit_code
     out = _out()
     for result in run.devices:
@@ -248,7 +270,16 @@ def plan(
             out.print(rollback_to_cli(result.plan), end="", markup=False)
         else:
             out.print(render_plan(result.plan), markup=False)
+    out.print(("# " if output is PlanOutput.cli else "") + totals_line(totals), markup=False)
     return run.exit_code
+
+
+def _save_plan(run: RunResult, site: Site, out_file: Path) -> None:
+    from fortiauto.planfile import save_plan  # noqa: PLC0415
+
+    saved = save_plan(run, site.path, out_file)
+    left = f"; not in it: {', '.join(saved.left_out)}" if saved.left_out else ""
+    _say(f"plan saved: {out_file} ({len(saved.devices)} device(s){left}); apply it with --plan {out_file}")
 
 
 @app.command()
@@ -275,27 +306,34 @@ def apply(
         Path | None, typer.Option("--report-dir", help="Write JSON, JUnit, Markdown.")
     ] = None,
     journal_dir: Annotated[Path | None, typer.Option("--journal-dir")] = None,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            metavar="PLAN.json",
+            help="Apply exactly this saved plan (`plan --out`); a device that changed since is refused.",
+        ),
+    ] = None,
 ) -> int:
     """Plan, confirm, apply, probe, and roll back automatically when mail stops flowing."""
     site = _load(site_file)
+    saved = _saved_plan(plan_file, site, limit or []) if plan_file is not None else None
+    devices = list(saved.devices) if saved is not None and not limit else limit or []
+    if not check:
+        _check_window(site, wait=wait, ignore=ignore_window)
     if not check and not yes:
-        preview = _fleet(site, command="plan", check=True, probe=False, limit=limit or [], quiet=True)
-        from fortiauto.report.console import render_plan  # noqa: PLC0415
-
-        for result in preview.devices:
-            _err().print(render_plan(result.plan) if result.plan else f"{result.name}: {result.reason}")
-        if not any(r.changes for r in preview.devices):
+        preview = _confirm_apply(site, devices, saved, wait=wait, ignore_window=ignore_window)
+        if preview is not None:
             return _emit_run(preview, output, report_dir)
-        if not sys.stdin.isatty():
-            raise InputError("apply needs --yes when not run from a terminal")
-        if not typer.confirm("Apply these changes?", err=True):
-            raise InputError("not confirmed; nothing changed")
+    if wait and not check:
+        _wait_for_window(site)
     run = _fleet(
         site,
         command="apply",
         check=check,
         probe=not check,
-        limit=limit or [],
+        limit=devices,
+        saved_plan=saved.drift if saved is not None else None,
         force_baseline=force_baseline,
         ignore_window=ignore_window,
         retry_full=retry_full,
@@ -305,6 +343,72 @@ def apply(
         show_diff=diff or check,
     )
     return _emit_run(run, output, report_dir)
+
+
+def _saved_plan(plan_file: Path, site: Site, limit: list[str]) -> SavedPlan:
+    from fortiauto.planfile import load_plan  # noqa: PLC0415
+
+    saved = load_plan(plan_file, site.path)
+    if not saved.devices:
+        raise InputError(f"{plan_file}: the saved plan has no device to apply")
+    for name, why in saved.left_out.items():
+        if not limit:
+            _say(f"note: {name} is not in the saved plan ({why}); it is not contacted")
+    return saved
+
+
+def _check_window(site: Site, *, wait: bool, ignore: bool) -> None:
+    """Outside the change window: refuse (exit 5) before the preview and the prompt, not after."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from fortiauto.fleet.window import check_window  # noqa: PLC0415
+
+    check_window(site.change_window, datetime.now(UTC), wait=wait, ignore=ignore)
+
+
+def _confirm_apply(
+    site: Site, limit: list[str], saved: SavedPlan | None, *, wait: bool, ignore_window: bool
+) -> RunResult | None:
+    """The plan, what is about to happen, and the question; the preview itself when nothing would change."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from fortiauto.fleet import select_devices  # noqa: PLC0415
+    from fortiauto.report.confirm import confirmation_lines  # noqa: PLC0415
+    from fortiauto.report.console import render_plan  # noqa: PLC0415
+
+    preview = _fleet(site, command="plan", check=True, probe=False, limit=limit, quiet=True)
+    err = _err()
+    for result in preview.devices:
+        err.print(render_plan(result.plan) if result.plan else f"{result.name}: {result.reason}")
+        drift = saved.drift(result.name, result.plan) if saved is not None and result.plan else None
+        if drift is not None:
+            err.print(f"  ! changed since the saved plan, apply refuses it: {drift}")
+    if not any(r.changes for r in preview.devices):
+        return preview
+    summary = confirmation_lines(
+        site, select_devices(site, limit), preview, datetime.now(UTC), wait=wait, ignore_window=ignore_window
+    )
+    for line in summary:
+        err.print(line)
+    if not sys.stdin.isatty():
+        raise InputError("apply needs --yes when not run from a terminal; nothing was changed")
+    if not typer.confirm("Apply these changes?", err=True):
+        raise InputError("not confirmed; nothing was changed")
+    return None
+
+
+def _wait_for_window(site: Site) -> None:
+    """--wait: count down to the window's start; an interrupt meanwhile ends the command (130)."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from fortiauto.report.countdown import count_down  # noqa: PLC0415
+
+    window = site.change_window
+    if window is None or datetime.now(UTC) >= window.start:
+        return
+    message = "interrupt: stopped waiting for the change window; nothing was changed"
+    if not _run(lambda stop: count_down(_err(), window.start, stop), first_interrupt=message):
+        _fail("interrupted while waiting for the change window; nothing was changed", 130)
 
 
 def _fleet(
@@ -322,6 +426,7 @@ def _fleet(
     quiet: bool = False,
     plain: bool = False,
     show_diff: bool = True,
+    saved_plan: Callable[[str, Plan], str | None] | None = None,
 ) -> RunResult:
     from fortiauto.events import Events  # noqa: PLC0415
     from fortiauto.fleet import FleetOptions, new_run_id, run_fleet, select_devices  # noqa: PLC0415
@@ -342,6 +447,7 @@ def _fleet(
         wait=wait,
         limit=tuple(limit),
         command=command,
+        saved_plan=saved_plan,
     )
     # Live progress on a terminal, plain lines otherwise; it needs the selected devices up front.
     names = [device.name for device in select_devices(site, limit)]
@@ -411,14 +517,19 @@ def rollback(
     force: Annotated[
         bool, typer.Option("--force", help="Also restore objects someone changed since the run.")
     ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> int:
     """Undo a run from its journal alone (also after a crash); idempotent."""
     from fortiauto.fleet import rollback_run  # noqa: PLC0415
     from fortiauto.journal import journal_dir as default_journal_dir  # noqa: PLC0415
+    from fortiauto.journal import latest_run_id  # noqa: PLC0415
 
     if (run is None) == (not last):
         raise InputError("give exactly one of --run ID or --last")
     directory = default_journal_dir(None, journal_dir)
+    run = run or latest_run_id(directory)  # resolved once: the run confirmed is the run undone
+    if not yes:
+        _confirm_rollback(directory, run, force=force)
     from fortiauto.events import Events  # noqa: PLC0415
     from fortiauto.report.live import fleet_reporters  # noqa: PLC0415
 
@@ -429,6 +540,29 @@ def rollback(
         if note.startswith("warning: "):
             _err().print(note, markup=False)
     return _emit_run(result, output, report_dir)
+
+
+def _confirm_rollback(directory: Path, run_id: str, *, force: bool) -> None:
+    """What the undo will touch, and the question; a run with nothing left to undo asks nothing."""
+    from fortiauto.journal import pending_undos, read_journal  # noqa: PLC0415
+
+    pending = {n: e for n, e in pending_undos(read_journal(directory / f"{run_id}.jsonl")).items() if e}
+    if not pending:
+        return
+    err = _err()
+    err.print(f"About to undo run {run_id} (journal {directory}):", markup=False)
+    for name, entries in pending.items():
+        objects = ", ".join(dict.fromkeys(f"{e.change.path}/{e.change.mkey}" for e in entries))
+        err.print(f"  {name}: {len(entries)} write(s) to undo ({objects})", markup=False)
+    err.print(
+        "Each object is restored only if it is still as the run left it"
+        + (" (--force: restored even if someone changed it since)" if force else ""),
+        markup=False,
+    )
+    if not sys.stdin.isatty():
+        raise InputError("rollback needs --yes when not run from a terminal; nothing was changed")
+    if not typer.confirm("Undo these writes?", err=True):
+        raise InputError("not confirmed; nothing was changed")
 
 
 class InventoryOutput(StrEnum):

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from fortiauto.journal import (
     unfinished_runs,
 )
 from fortiauto.probe.delivery import DeliveryCheck
-from fortiauto.results import DeviceResult, RequestCounts, RunResult
+from fortiauto.results import DeviceResult, Plan, RequestCounts, RunResult
 from fortiauto.site import Device, Site
 from fortiauto.site.models import FortiManagerSpec
 from fortiauto.transaction import (
@@ -73,6 +74,8 @@ class FleetOptions:
     command: str = "apply"
     retry_full: bool = False  # try the full fix on devices remembered on a fallback rung
     lock_dir: Path | None = None  # where the machine-wide device locks live (tests)
+    # apply --plan: (device, fresh plan) -> why it is not the saved plan, or None (planfile.py)
+    saved_plan: Callable[[str, Plan], str | None] | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -262,6 +265,9 @@ class _Runner:
                 notes=tuple(notes),
                 start_rung=remembered.rung if remembered else None,
                 start_note=remembered.note() if remembered else "",
+                saved_plan=None
+                if self.options.saved_plan is None
+                else partial(self.options.saved_plan, device.name),
             ),
             client_factory=self.client_factory,
             prober=self.prober,

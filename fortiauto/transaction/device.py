@@ -33,7 +33,7 @@ from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.journal import Journal
 from fortiauto.preflight import ManagedRoute, Preflight, run_preflight
 from fortiauto.probe.delivery import DeliveryCheck
-from fortiauto.results import Change, DeviceResult, Effect, RequestCounts
+from fortiauto.results import Change, DeviceResult, Effect, Plan, RequestCounts
 from fortiauto.site import Device
 from fortiauto.tasks.base import FortiOSApi
 from fortiauto.transaction.apply import Applier
@@ -89,6 +89,8 @@ class TransactionOptions:
     notes: tuple[str, ...] = ()  # warnings the fleet knows before the device starts (e.g. an unfinished run)
     start_rung: str | None = None  # a remembered fallback rung: the full fix is not retried
     start_note: str = ""  # why it starts there ("on fallback rung ... since ... because ...")
+    # apply --plan: why the fresh plan of the first rung is not the saved one, or None (planfile.py)
+    saved_plan: Callable[[Plan], str | None] | None = None
 
 
 class DeviceTransaction:
@@ -247,7 +249,21 @@ class DeviceTransaction:
                 changes=plan.changes,
                 plan=plan,
             )
-        return self._refused(prepared)
+        return self._drifted(prepared) or self._refused(prepared)
+
+    def _drifted(self, prepared: PreparedPlan) -> DeviceResult | None:
+        """apply --plan: refuse, before any write, a device whose fresh plan is not the saved one."""
+        check = self.options.saved_plan
+        if check is None or prepared.plan.rung != self._rungs()[0]:
+            return None
+        why = check(prepared.plan)
+        if why is None:
+            return None
+        return self._conclude(
+            Ending.REFUSED,
+            f"refused: the device changed since the saved plan ({why}); nothing was written",
+            plan=prepared.plan,
+        )
 
     async def _attempt(self, api: DeviceApi, prepared: PreparedPlan, baseline: Probes) -> DeviceResult | str:
         """Apply one rung, verify it; a result when the device is done, else why the probe failed."""
