@@ -231,7 +231,7 @@ class CliOps:
         return problems
 
     def rollback_last(self) -> None:
-        undo = run_cli("rollback", "--last", env=self.env)
+        undo = run_cli("rollback", "--yes", "--last", env=self.env)
         assert undo.code == 0, undo
 
 

@@ -96,12 +96,12 @@ def test_kill9_during_write_then_rollback_last(chaos_lab: ChaosLab, write: int) 
     assert note.exists()  # the dead process's holder note is left behind; the kernel freed its lock
 
     # Latency stays on: the rollback's requests queue behind a write that may still be in flight.
-    undo = run_cli("rollback", "--last", cwd=where, env=env)
+    undo = run_cli("rollback", "--yes", "--last", cwd=where, env=env)
     assert undo.code == 0, undo
     assert run.stem in undo.stdout + undo.stderr
     assert control.state() == pristine
     assert not note.exists()
-    again = run_cli("rollback", "--last", cwd=where, env=env)  # idempotent: nothing left to undo
+    again = run_cli("rollback", "--yes", "--last", cwd=where, env=env)  # idempotent: nothing left to undo
     assert again.code == 0, again
     assert control.state() == pristine
     assert os.stat(run).st_mode & 0o777 == 0o600

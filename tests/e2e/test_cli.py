@@ -295,12 +295,12 @@ def test_fleet_apply_json_reports_then_rollback_by_run_id(lab, tmp_path):
         assert all(secret not in text for text in outputs)
 
     # Fleet rollback by run id: every device back to its byte-identical seed state, concurrently.
-    undone = run_cli("rollback", "--run", run_id, "--journal-dir", journal, "--output", "json")
+    undone = run_cli("rollback", "--yes", "--run", run_id, "--journal-dir", journal, "--output", "json")
     assert undone.returncode == 0, undone.stderr
     assert statuses(json.loads(undone.stdout)) == dict.fromkeys(lab.names, "rolled_back")
     assert lab.states() == lab.pristine
     mark = lab.requests()
-    again = run_cli("rollback", "--run", run_id, "--journal-dir", journal, "--output", "json")
+    again = run_cli("rollback", "--yes", "--run", run_id, "--journal-dir", journal, "--output", "json")
     assert again.returncode == 0, again.stderr
     assert statuses(json.loads(again.stdout)) == dict.fromkeys(lab.names, "unchanged")
     assert all(r["writes"] == mark[n]["writes"] for n, r in lab.requests().items())

@@ -362,6 +362,7 @@ def test_rollback_of_a_run_undoes_through_fortimanager(lab: ManagedFleet, tmp_pa
     assert code == 0
     done = run_cli(
         "rollback",
+        "--yes",
         "--run",
         payload["run_id"],
         "--journal-dir",

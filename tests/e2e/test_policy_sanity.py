@@ -54,6 +54,6 @@ def test_allow_any_policy_changes_it_and_says_the_effect_is_unproven(lab, tmp_pa
     device = json.loads(done.stdout)["devices"][0]
     # Mail still flows through the VIP's own policy, which was not changed: nothing is logged.
     assert (done.returncode, device["status"], device["effect"]) == (6, "unproven", "not_logged"), device
-    undo = run_cli("rollback", "--last", "--journal-dir", tmp_path / "j")
+    undo = run_cli("rollback", "--yes", "--last", "--journal-dir", tmp_path / "j")
     assert undo.returncode == 0, undo.stderr
     assert lab.states() == lab.pristine

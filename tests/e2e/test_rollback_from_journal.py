@@ -34,7 +34,7 @@ def test_a_committed_run_is_undone_after_its_site_file_is_gone(lab, tmp_path):
     assert all(r["credential"].startswith("${file:/") for r in reach)  # the reference, absolute
 
     site.unlink()  # the site file is gone (a fresh AWX container, a deleted checkout ...)
-    undo = run_cli("rollback", "--run", run_id, "--journal-dir", journal, "--output", "json")
+    undo = run_cli("rollback", "--yes", "--run", run_id, "--journal-dir", journal, "--output", "json")
     assert_no_traceback(undo.stderr)
     assert undo.returncode == 0, undo.stdout + undo.stderr
     assert {d["status"] for d in json.loads(undo.stdout)["devices"]} == {"rolled_back"}

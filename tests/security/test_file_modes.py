@@ -64,7 +64,7 @@ def test_journal_lock_and_reports_are_private(sec_lab: SecLab, canaries: Canarie
 
     # The rollback appends to the same journal (and writes its own reports) under the same rules.
     done = subprocess.run(
-        cli_command("rollback", "--last", "--report-dir", str(reports)),
+        cli_command("rollback", "--yes", "--last", "--report-dir", str(reports)),
         env=env,
         umask=0,
         capture_output=True,

@@ -47,13 +47,13 @@ def _steps(site: Path, bad_site: Path, reports: Path, *, auth: str) -> list[Step
         Step(("plan", s, "--output", "cli"), 0),
         Step(("apply", s, "--yes", "--diff", "--report-dir", r), 0),
         Step(("probe", s), 0),
-        Step(("rollback", "--last", "--report-dir", r), 0),
+        Step(("rollback", "--yes", "--last", "--report-dir", r), 0),
         # fails at the third write, rolls back
         Step(("apply", s, "--yes", "--output", "json", "--report-dir", r), 3, "http500-on-write=3"),
         # the token stops working after the third write: left for a human, then rolled back
         # (a session login does not use the token: that apply succeeds, and is rolled back)
         Step(("apply", s, "--yes", "--report-dir", r), 4 if auth == "token" else 0, "token-expiry-after=9"),
-        Step(("rollback", "--last"), 0, {}),
+        Step(("rollback", "--yes", "--last"), 0, {}),
         Step(("apply", str(bad_site), "--yes"), 2, env=(("FGT_TOKEN", WRONG_TOKEN),)),
         Step(("validate", s), 2, env=(("MX1_KEY_PASSPHRASE", WRONG_PASSPHRASE),)),
     ]

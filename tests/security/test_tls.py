@@ -68,7 +68,7 @@ def verify_off_runs(
         "plan": run_cli("plan", str(site), env=env),
         "apply": run_cli("apply", str(site), "--yes", env=env),
         "probe": run_cli("probe", str(site), env=env),
-        "rollback": run_cli("rollback", "--last", env=env),
+        "rollback": run_cli("rollback", "--yes", "--last", env=env),
     }
     for result in runs.values():
         assert result.code == 0, result  # it works: the lab is reached without verification
