@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from fortiauto.errors import SiteInvalid
@@ -18,8 +19,13 @@ def write_site(folder: Path, probe: str, defaults: str = "") -> Path:
     shutil.copy(CERTS / "mx1.key", folder / "mx1.key")
     keys = folder / "keys"
     keys.mkdir(exist_ok=True)
-    (keys / "probe_ed25519").write_text("not read at load\n")
-    (keys / "known_hosts").write_text("[outside.example.net]:22 ssh-ed25519 AAAA\n")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(keys / "probe_ed25519")
+    host = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().split()[:2]
+    # The host as the tests name it: port 22 bare, another port in brackets (OpenSSH's format).
+    (keys / "known_hosts").write_text(
+        f"outside.example.net {host[0]} {host[1]}\n[outside.example.net]:2222 {host[0]} {host[1]}\n"
+    )
     (keys / "mail-ca.pem").write_text((CERTS / "ca.pem").read_text())
     server = """
       - name: {name}
@@ -95,6 +101,12 @@ def test_defaults_probe_is_inherited_and_a_server_own_key_wins(tmp_path):
         ("", "  probe: {host: 10.0.0.1}", "defaults.probe.host", "set per mail server"),
         ("", "  probe: {verify_chain: keys/absent.pem}", "defaults.probe.verify_chain", "not found"),
         (", verify_chain: 3", "", "devices[0].mail_servers[0].probe.verify_chain", "expected true"),
+        (", via: {ssh: probe@outside.example.net, key: keys/known_hosts, known_hosts: keys/known_hosts}", "",
+         "devices[0].mail_servers[0].probe.via.key", "cannot open the SSH key"),
+        (", via: {ssh: probe@gw.example.net, key: keys/probe_ed25519, known_hosts: keys/known_hosts}", "",
+         "devices[0].mail_servers[0].probe.via.known_hosts", "no host key for gw.example.net in"),
+        ("", "  probe: {via: {ssh: 'probe@gw.example.net:2200', key: keys/probe_ed25519, "
+         "known_hosts: keys/known_hosts}}", "defaults.probe.via.known_hosts", "[gw.example.net]:2200"),
     ],
 )  # fmt: skip
 def test_bad_vantage_settings_name_file_line_and_key(tmp_path, probe, defaults, key, fragment):
@@ -112,3 +124,22 @@ def test_verify_chain_needs_server_name(tmp_path):
     with pytest.raises(SiteInvalid) as caught:
         load_site(path)
     assert any("verify_chain needs server_name" in p.message for p in caught.value.problems)
+
+
+def test_an_encrypted_ssh_key_opens_at_load_with_its_passphrase_only(tmp_path):
+    via = (
+        ", via: {ssh: probe@outside.example.net, key: keys/locked, known_hosts: keys/known_hosts, "
+        "passphrase: '${env:PROBE_KEY_PW}'}"
+    )
+    path = write_site(tmp_path, via)
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(
+        tmp_path / "keys" / "locked", passphrase="s3cret"
+    )
+
+    site = load_site(path, environ={"PROBE_KEY_PW": "s3cret"})
+    assert site.devices[0].mail_servers[0].probe.via.passphrase.get_secret_value() == "s3cret"
+    with pytest.raises(SiteInvalid) as caught:
+        load_site(path, environ={"PROBE_KEY_PW": "wrong-one"})
+    problems = caught.value.problems
+    assert [p.key for p in problems] == ["devices[0].mail_servers[0].probe.via.passphrase"]
+    assert "wrong-one" not in str(problems[0])
