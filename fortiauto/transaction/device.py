@@ -186,6 +186,7 @@ class DeviceTransaction:
         if self.verifier.enabled:
             self.phases.enter(Phase.BASELINE)
             baseline = await self.verifier.probe_all("baseline", pinned=False)
+            baseline = await self.verifier.confirm_delivery(baseline, stage="baseline-delivery")
             specs = {ms.name: ms.probe for ms in self.device.mail_servers}
             broken = [
                 f"{ms}: {_failure(r)} probing {specs[ms].host}:{specs[ms].port}"
@@ -285,6 +286,7 @@ class DeviceTransaction:
         self.phases.enter(Phase.ROLLBACK)
         report = await _to_the_end(self._rollback(api))
         confirm = await self.verifier.probe_all("confirm", pinned=False)
+        confirm = await self.verifier.confirm_delivery(confirm, stage="confirm-delivery")
         if not report.complete:
             return self._left_over(prepared, report, f"probe failed ({rung or 'full'}: {why})")
         if self.verifier.enabled and not passed(confirm):
@@ -329,6 +331,10 @@ class DeviceTransaction:
             reason = (
                 "the fix is in place and mail flows, but the probe's message is not in the email filter log"
             )
+        elif effect == "unknown" and self.verifier.unprovable:
+            ending = Ending.UNPROVEN
+            why = self.verifier.effect_notes[0]
+            reason = f"the fix is in place and mail flows, but its effect cannot be proven: {why}"
         elif changes:
             ending, reason = Ending.APPLIED, "applied and probe passed"
         else:

@@ -81,12 +81,24 @@ class Verifier:
             self.mail_back_at = time.monotonic()
         return results
 
+    @property
+    def unprovable(self) -> bool:
+        """The effect could not be looked up (no readable log device, or the log could not be read)."""
+        return bool(self.effect_notes)
+
     def _keep(self, stage: str, mail_server: str, result: ProbeResult, rung: str | None) -> None:
         self.history.append(StageProbe(stage, mail_server, result, rung))
         self.events.probe_finished(self.device.name, stage, result)
 
-    async def confirm_delivery(self, probes: Probes, *, rung: str | None = None) -> Probes:
-        """Where the mail server's confirmer can tell, the probe's message must have arrived."""
+    async def confirm_delivery(
+        self, probes: Probes, *, rung: str | None = None, stage: str = "delivery"
+    ) -> Probes:
+        """Where the mail server's confirmer can tell, the probe's message must have arrived.
+
+        Also run on the baseline (``stage`` ``baseline-delivery``): a message that does not arrive
+        before any change means mail is already broken, and wrong mailbox settings show before
+        any write; and on the confirming probe after a rollback, so no probe message is left behind.
+        """
         if self.delivery is None:
             return probes
         checked = dict(probes)
@@ -104,7 +116,7 @@ class Verifier:
                         "250 after the dot, but the message never reached the mail server",
                     ),
                 )
-                self._keep("delivery", ms.name, checked[ms.name], rung)
+                self._keep(stage, ms.name, checked[ms.name], rung)
         return checked
 
     async def effect(self, api: LogReader, probes: Probes) -> Effect:
