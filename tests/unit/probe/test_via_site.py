@@ -10,6 +10,7 @@ import pytest
 
 from fortiauto.errors import SiteInvalid
 from fortiauto.site import load_site
+from fortiauto.site.models import ProbeVia
 
 CERTS = Path(__file__).parents[2] / "fixtures" / "certs"
 
@@ -143,3 +144,16 @@ def test_an_encrypted_ssh_key_opens_at_load_with_its_passphrase_only(tmp_path):
     problems = caught.value.problems
     assert [p.key for p in problems] == ["devices[0].mail_servers[0].probe.via.passphrase"]
     assert "wrong-one" not in str(problems[0])
+
+
+@pytest.mark.parametrize(
+    ("via", "label"),
+    [
+        ({"ssh": "probe@[2001:db8::7]:2222"}, "ssh probe@[2001:db8::7]:2222"),
+        ({"ssh": "probe@gw.example.net"}, "ssh probe@gw.example.net:22"),
+        ({"socks5": "[2001:db8::9]"}, "socks5 [2001:db8::9]:1080"),
+    ],
+)
+def test_vantage_labels_name_user_host_and_port(tmp_path, via, label):
+    files = {"key": tmp_path / "k", "known_hosts": tmp_path / "kh"} if "ssh" in via else {}
+    assert ProbeVia(**via, **files).label == label
