@@ -123,12 +123,14 @@ class FortiOSVersion:
 
     @property
     def has_feature_set(self) -> bool:
-        """``feature-set`` (flow/proxy) on the email filter profile: from 6.4.0, not on 2 GB units from 7.4.4.
+        """``feature-set`` (flow/proxy) on the email filter profile: from 6.4.0, wherever proxy inspection is.
 
-        The 7.6.5 admin guide ("Inspection mode feature comparison"): "Feature set option is not
-        available on FortiGate models with 2 GB RAM or less. Profile only supports flow mode."
+        A 2 GB unit on 7.4.4 up to 7.6.4 has none (no proxy at all). On 7.6.5+ such a unit proxies
+        mail again and its profiles keep ``feature-set`` (as the lab's tables play it; the 7.6.5
+        "Inspection mode feature comparison" page reads otherwise, and the read-back would catch
+        a unit that drops the field).
         """
-        return self.at_least(6, 4) and not (self.small_ram and self.at_least(7, 4, 4))
+        return self.at_least(6, 4) and self.has_proxy_inspection
 
     @property
     def small_ram(self) -> bool:

@@ -97,17 +97,11 @@ def test_a_created_profile_checks_for_spam_and_only_tags():
     assert "spam-filtering" not in ef  # never forced onto an existing profile
 
 
-def test_small_units_get_no_feature_set():
-    assert (
-        "feature-set"
-        not in recommended(mail_server(), FortiOSVersion.parse("7.6.5").on_model("FGT60F"))["emailfilter"]
-    )
-    assert (
-        recommended(mail_server(), FortiOSVersion.parse("7.4.3").on_model("FGT60F"))["emailfilter"][
-            "feature-set"
-        ]
-        == "proxy"
-    )
+def test_small_units_on_7_6_5_keep_the_proxy_feature_set():
+    for release in ("7.4.3", "7.6.5"):
+        version = FortiOSVersion.parse(release).on_model("FGT60F")
+        assert recommended(mail_server(), version)["emailfilter"]["feature-set"] == "proxy"
+    assert not FortiOSVersion.parse("7.4.4").on_model("FGT60F").has_feature_set
 
 
 # ---------------------------------------------------------------- shared profiles (issue 20)
