@@ -10,6 +10,7 @@ refused write stages nothing; a run logs in to FortiManager once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -186,10 +187,22 @@ async def test_a_login_that_fails_is_every_routed_devices_invalid_input(env: Fmg
                     pass
 
 
+def release_after_a_lock_attempt(env: FmgLab) -> None:
+    """jdoe gives the lock back once fortiauto has tried to take it (and was told to wait)."""
+    deadline = time.monotonic() + 10
+    with env.control() as http:
+        while time.monotonic() < deadline:
+            log = http.get("/__lab__/requests").json()["log"]
+            if any(e["url"].endswith("/workspace/lock") for e in log):
+                break
+            time.sleep(0.05)
+    env.faults("{}")
+
+
 async def test_a_lock_released_while_waiting_is_taken_and_held_until_the_device_is_done(env: FmgLab) -> None:
     env.faults("lock-held-by=jdoe")
     async with routed(lab_site(env, lock_wait=10.0)) as api:
-        release = asyncio.create_task(asyncio.to_thread(env.faults, "{}"))
+        release = asyncio.create_task(asyncio.to_thread(release_after_a_lock_attempt, env))
         ready = await api.readiness()
         await release
         assert ready.refusal is None
