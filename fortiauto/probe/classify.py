@@ -15,13 +15,22 @@ apart for the engine.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from email.message import Message
 from enum import StrEnum
 
 from fortiauto.results import ProbeResult, ProbeStep
 
-__all__ = ["FailureClass", "against_baseline", "is_permanent", "mail_flows", "spam_reply", "spam_tag"]
+__all__ = [
+    "FailureClass",
+    "against_baseline",
+    "is_permanent",
+    "log_verdict",
+    "mail_flows",
+    "spam_reply",
+    "spam_tag",
+]
 
 _SLOW_BANNER_MS = 1000.0
 
@@ -68,6 +77,8 @@ _DETERMINISTIC = frozenset(
     }
 )
 _NOT_OUTAGES = frozenset({FailureClass.SPAM_REJECTED, FailureClass.SPAM_TAGGED})
+# Email filter log actions of a message no check flagged ("exempted": an allow list matched).
+_CLEAN_ACTIONS = frozenset({"", "log-only", "pass", "passthrough", "exempted"})
 
 # Reply texts of spam verdicts: FortiOS's replacement messages ("... blocked ... spam"), and
 # the wording DNSBL/HELO/sender checks use in MTAs generally. A reply must also be 4xx/5xx.
@@ -126,6 +137,22 @@ def spam_tag(sent_subject: str, delivered: Message) -> str | None:
         if _SPAM_HEADER.match(name):
             return f"header {name}: {str(value)[:80]}"
     return None
+
+
+def log_verdict(entry: Mapping[str, object]) -> str | None:
+    """The email filter's verdict on the probe's message, read from its log entry; ``None``: clean.
+
+    For the effect check, which finds the probe's entry by subject: FortiOS logs a message no
+    check flagged as ``action="log-only"`` with ``msg="general email log"`` (FortiOS 7.4 log
+    message reference, email filter log, logid 0508020503); any other action is a verdict
+    (tagged, blocked, ...) whose ``msg`` names the check that fired. A verdict is
+    ``F18 spam-tagged``: the path works, the probe's identity does not pass.
+    """
+    action = str(entry.get("action") or "").strip().lower()
+    if action in _CLEAN_ACTIONS:
+        return None
+    check = str(entry.get("msg") or entry.get("eventtype") or "no reason logged")
+    return f"{action}: {check}"
 
 
 def against_baseline(result: ProbeResult, baseline: ProbeResult | None) -> ProbeResult:

@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from fortiauto.probe import FailureClass, run_probe
-from fortiauto.probe.classify import mail_flows, spam_reply, spam_tag
+from fortiauto.probe.classify import log_verdict, mail_flows, spam_reply, spam_tag
 from fortiauto.probe.sender import ehlo_name, envelope_sender, reserved_name
 from fortiauto.site import ProbeSpec, ProbeTransaction
 from fortiauto.site.models import ProbeVia
@@ -199,3 +199,19 @@ def test_mail_flows_tells_outages_from_vantage_and_spam_verdicts():
     assert mail_flows(FailureClass.VANTAGE_FAILED) is None
     assert mail_flows(FailureClass.BANNER_TIMEOUT) is False
     assert mail_flows(FailureClass.NOT_DELIVERED) is False
+
+
+def test_the_log_entry_of_the_probe_tells_a_clean_message_from_a_verdict():
+    clean = {
+        "action": "log-only",
+        "msg": "general email log",
+        "eventtype": "smtp",
+        "subject": "fortiauto probe x",
+    }
+    tagged = {"action": "tagged", "msg": "HELO/EHLO domain lookup failed", "eventtype": "smtp"}
+    silent = {"action": "blocked"}
+
+    assert log_verdict(clean) is None
+    assert log_verdict({"action": "exempted"}) is None
+    assert log_verdict(tagged) == "tagged: HELO/EHLO domain lookup failed"
+    assert log_verdict(silent) == "blocked: no reason logged"
