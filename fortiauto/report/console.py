@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from typing import IO, Any
 
 from rich.console import Console, Group
@@ -174,6 +175,18 @@ def device_line(result: DeviceResult) -> Text:
     return Text.assemble(one_line(result.name), ": ", _status(result.status), " - ", one_line(result.reason))
 
 
+def unseen_warnings(result: DeviceResult, shown: Iterable[str]) -> list[str]:
+    """The device's warnings a human has not seen on the console yet, as ``  ! warning:`` lines.
+
+    Warnings that arise after the plan was shown (a kept certificate still referenced, a
+    changed certificate issuer, a revision that was not saved), and every warning when no plan
+    was shown (``apply --yes`` with the live view), must not live in the report files only.
+    """
+    seen = set(shown)
+    warnings = result.plan.warnings if result.plan is not None else ()
+    return [one_line(f"  ! warning: {w}") for w in dict.fromkeys(warnings) if w not in seen]
+
+
 class ConsoleReporter(NullReporter):
     """One plain line per event (stderr when stdout carries JSON)."""
 
@@ -181,6 +194,7 @@ class ConsoleReporter(NullReporter):
         self.console = console
         self.show_plans = show_plans
         self.show_diff = show_diff
+        self._shown: dict[str, set[str]] = {}  # per device, the warnings already printed
 
     def _line(self, text: Text | str) -> None:
         self.console.print(text if isinstance(text, Text) else Text(one_line(text)), highlight=False)
@@ -192,6 +206,7 @@ class ConsoleReporter(NullReporter):
         if self.show_plans:
             if self.show_diff:
                 self.console.print(Text(render_plan(plan)), highlight=False)
+                self._shown.setdefault(device, set()).update(plan.warnings)
             else:
                 self._line(f"{device}: {len(plan.changes)} change(s)")
 
@@ -204,3 +219,5 @@ class ConsoleReporter(NullReporter):
 
     def device_finished(self, result: DeviceResult) -> None:
         self._line(device_line(result))
+        for line in unseen_warnings(result, self._shown.pop(result.name, set())):
+            self._line(line)

@@ -27,7 +27,7 @@ from fortiauto.events import NullReporter, Reporter
 
 # The summary table's palette, so a device keeps its colour from live view to summary.
 from fortiauto.report.console import STATUS_STYLE as _STATUS_STYLE
-from fortiauto.report.console import ConsoleReporter, device_line, render_plan
+from fortiauto.report.console import ConsoleReporter, device_line, render_plan, unseen_warnings
 from fortiauto.report.safe import one_line
 from fortiauto.results import Change, DeviceResult, Plan, ProbeResult
 
@@ -95,6 +95,7 @@ class LiveReporter(NullReporter):
         )
         self._task = self._progress.add_task("devices", total=len(self.rows), tally="")
         self._live: Live | None = None
+        self._shown: dict[str, set[str]] = {}  # per device, the warnings already printed
 
     # -- context manager -------------------------------------------------------------------
 
@@ -136,6 +137,8 @@ class LiveReporter(NullReporter):
         if self.show_plans and self.show_diff:
             # Console.print while the view is live goes above it and leaves the view intact.
             self.console.print(Text(render_plan(plan)), highlight=False)
+            with self._lock:
+                self._shown.setdefault(device, set()).update(plan.warnings)
 
     def change_applied(self, device: str, change: Change) -> None:
         with self._lock:
@@ -162,6 +165,10 @@ class LiveReporter(NullReporter):
             row.order = self._tick()
             self._progress.update(self._task, completed=self.done, tally=self._tally())
         self.console.print(device_line(result), highlight=False)
+        with self._lock:
+            shown = self._shown.pop(result.name, set())
+        for line in unseen_warnings(result, shown):
+            self.console.print(Text(line), highlight=False)
         self._refresh()
 
     # -- state -----------------------------------------------------------------------------
