@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: fortiauto developers
 # Apache License 2.0 (see the fortiauto repository's LICENSE)
 """Callback plugin: the fortiauto run summary, printed at the end of every ansible-playbook run.
@@ -55,11 +54,11 @@ _OK = frozenset({"changed", "unchanged"})
 
 def _of(result: Any) -> tuple[str, Any, dict[str, Any]]:
     """Host name, task and result dict of a callback result (ansible-core 2.19 names, then older ones)."""
-    host = getattr(result, "host", None) or result._host  # noqa: SLF001
-    task = getattr(result, "task", None) or result._task  # noqa: SLF001
+    host = getattr(result, "host", None) or result._host
+    task = getattr(result, "task", None) or result._task
     data = getattr(result, "result", None)
     if data is None:
-        data = result._result  # noqa: SLF001
+        data = result._result
     return host.get_name(), task, dict(data)
 
 
@@ -105,7 +104,7 @@ class CallbackModule(CallbackBase):
         """The play's hosts after --limit (all its batches), as Ansible's ansible_play_hosts_all."""
         try:
             found = play.get_variable_manager().get_vars(play=play).get("ansible_play_hosts_all", [])
-        except Exception:  # noqa: BLE001 - a summary never breaks a run; hosts with results still show
+        except Exception:
             return []
         return [str(h) for h in found]
 
@@ -116,7 +115,12 @@ class CallbackModule(CallbackBase):
         if not isinstance(data.get("status"), str):
             # An argument error before the plugin ran, fortiauto missing, an exception: no device status.
             why = str(data.get("msg") or data.get("exception") or "no result").splitlines()[0]
-            data = {"status": fallback_status, "reason": f"no fortiauto result: {why}", "run_id": None, "journal": None}
+            data = {
+                "status": fallback_status,
+                "reason": f"no fortiauto result: {why}",
+                "run_id": None,
+                "journal": None,
+            }
         self._results[host] = data
         if host not in self._targets:
             self._targets.append(host)
@@ -133,7 +137,11 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_skipped(self, result: Any) -> None:
         host, task, _ = _of(result)
         if _ours(task) and host not in self._results:
-            self._results[host] = {"status": "skipped", "reason": "skipped by Ansible (when:)", "run_id": None}
+            self._results[host] = {
+                "status": "skipped",
+                "reason": "skipped by Ansible (when:)",
+                "run_id": None,
+            }
 
     # -- the summary -------------------------------------------------------------------------
 
@@ -181,7 +189,10 @@ class CallbackModule(CallbackBase):
         rollback = os.path.join(here, "rollback.yml")
         if not os.path.exists(rollback):
             return [f"fortiauto.fortigate.smtp_inspection state=rolled_back run_id={r}" for r in run_ids]
-        return [f"ansible-playbook {rollback} -e fortiauto_run_id={r} (same inventory and --limit)" for r in run_ids]
+        return [
+            f"ansible-playbook {rollback} -e fortiauto_run_id={r} (same inventory and --limit)"
+            for r in run_ids
+        ]
 
     def _lines(self, summary: dict[str, Any]) -> list[str]:
         ids = ", ".join(summary["run_ids"]) or "none"
@@ -191,7 +202,8 @@ class CallbackModule(CallbackBase):
             lines = [
                 head,
                 f"  compliant {len(summary['compliant'])} of {total}; drift: "
-                f"{', '.join(summary['drift']) or 'none'}; unknown: {', '.join(summary['unknown']) or 'none'}",
+                f"{', '.join(summary['drift']) or 'none'}; "
+                f"unknown: {', '.join(summary['unknown']) or 'none'}",
             ]
         else:
             verb = "rollback of" if summary["rollback"] else "run"

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: fortiauto developers
 # Apache License 2.0 (see the fortiauto repository's LICENSE)
 """Inventory plugin: a fortiauto site file as Ansible hosts, so one file serves the CLI and Ansible.
@@ -98,7 +97,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                 "ansible_connection": "local",  # nothing runs on the host; the device is reached over HTTPS
             }
             if self.get_option("journal_dir"):
-                facts["fortiauto_journal_dir"] = os.path.join(here, os.path.expanduser(self.get_option("journal_dir")))
+                facts["fortiauto_journal_dir"] = os.path.join(
+                    here, os.path.expanduser(self.get_option("journal_dir"))
+                )
             for key, value in facts.items():
                 self.inventory.set_variable(host, key, value)
             self._set_composite_vars(self.get_option("compose"), facts, host, strict=strict)
@@ -111,7 +112,9 @@ def _validated(site: str) -> list[dict[str, Any]]:
         from fortiauto.errors import InputError
         from fortiauto.site.loader import load_site
     except ImportError as exc:
-        raise AnsibleParserError(f"fortiauto is not installed in the Python that runs Ansible: {exc}") from None
+        raise AnsibleParserError(
+            f"fortiauto is not installed in the Python that runs Ansible: {exc}"
+        ) from None
     try:
         loaded = load_site(site)
     except InputError as exc:
@@ -139,7 +142,9 @@ def _listed(site: str) -> list[dict[str, Any]]:
             "name": str(d["name"]),
             "url": str(d.get("url", "")),
             "vdom": str(d.get("vdom", defaults.get("vdom", "root"))),
-            "mail_servers": [str(ms.get("name")) for ms in d.get("mail_servers") or [] if isinstance(ms, dict)],
+            "mail_servers": [
+                str(ms.get("name")) for ms in d.get("mail_servers") or [] if isinstance(ms, dict)
+            ],
         }
         for d in devices
     ]

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: fortiauto developers
 # Apache License 2.0 (see the fortiauto repository's LICENSE)
 """What the module and its controller-side action plugin share: the argument spec, and the
@@ -182,7 +181,9 @@ def strip_device(device: str, text: str) -> str:
     return text
 
 
-def ansible_result(params: dict[str, Any], result: dict[str, Any], *, check: bool, diff: bool) -> dict[str, Any]:
+def ansible_result(
+    params: dict[str, Any], result: dict[str, Any], *, check: bool, diff: bool
+) -> dict[str, Any]:
     """fortiauto's device result as an Ansible task result (``failed``, ``changed``, ``diff``, warnings)."""
     undoing = params["state"] == "rolled_back"
     device = params["device"]

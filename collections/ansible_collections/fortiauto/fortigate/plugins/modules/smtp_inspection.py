@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: fortiauto developers
 # Apache License 2.0 (see the fortiauto repository's LICENSE)
 """Ansible module: run the fortiauto engine for one FortiGate (check mode = plan, --diff = before/after).
@@ -164,7 +163,8 @@ options:
         type: list
         elements: str
         choices:
-          [spamfsip, spamfsurl, spamfschksum, spamfsphish, spamfssubmit, spamhelodns, spamraddrdns, spamrbl, spamhdrcheck]
+          [spamfsip, spamfsurl, spamfschksum, spamfsphish, spamfssubmit,
+           spamhelodns, spamraddrdns, spamrbl, spamhdrcheck]
       allow_any_policy:
         description:
           - Change the named policy even when it does not look like the inbound mail policy.
@@ -251,8 +251,10 @@ options:
           confirm_delivery:
             description:
               - Who confirms the probe message reached the mailbox - an installed confirmer's name
-                (the built-in lab's is V(lab)), or C({imap - {url, username, password, mailbox, timeout, verify_tls}}).
-              - Give the IMAP password as C(${env:NAME}) or C(${file:PATH}) - this option is not masked as a secret.
+                (the built-in lab's is V(lab)), or a dict C(imap) with C(url), C(username), C(password),
+                C(mailbox), C(timeout) and C(verify_tls).
+              - Give the IMAP password as C(${env:NAME}) or C(${file:PATH}) - this option is not
+                masked as a secret.
             type: raw
   run_id:
     description:
@@ -292,11 +294,13 @@ attributes:
     support: full
     details: Reads the device and returns the plan; zero writes, no probes, no journal.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    description:
+      Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after of the managed keys of every object the run changes (or would change).
   action:
-    description: Indicates this has a corresponding action plugin so some parts can be executed on the controller.
+    description:
+      Indicates this has a corresponding action plugin so some parts can be executed on the controller.
     support: full
     details: The whole module runs on the controller, inside Ansible's process.
   platform:
@@ -399,7 +403,8 @@ msg:
   description: One line saying what happened (for a failure, why, and that the rollback is done).
   returned: always
   type: str
-  sample: "fgt-003: probe failed after change (full: F4 banner-timeout); rolled back, pre-change state verified"
+  sample: >-
+    fgt-003: probe failed after change (full: F4 banner-timeout); rolled back, pre-change state verified
 status:
   description:
     - fortiauto's device status - unchanged, changed, unproven, fallback, rolled_back, refused,
@@ -484,9 +489,8 @@ left_over:
 """
 
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.fortiauto.fortigate.plugins.module_utils.smtp_inspection import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fortiauto.fortigate.plugins.module_utils.smtp_inspection import (
     ARGUMENT_RULES,
     ARGUMENT_SPEC,
     NOT_INSTALLED,
@@ -511,7 +515,7 @@ def main() -> None:
         result = run_engine(params, check=module.check_mode)
     except FortiautoError as exc:
         module.fail_json(**error_result(params["device"], exc, params["run_id"]))
-    payload = ansible_result(params, result, check=module.check_mode, diff=module._diff)  # noqa: SLF001
+    payload = ansible_result(params, result, check=module.check_mode, diff=module._diff)
     for warning in payload.pop("warnings", []):
         module.warn(warning)
     if payload["failed"]:

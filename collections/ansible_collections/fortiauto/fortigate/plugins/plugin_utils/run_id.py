@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: fortiauto developers
 # Apache License 2.0 (see the fortiauto repository's LICENSE)
 """One run id per ``ansible-playbook`` run, derived on the controller the same way by every worker.
@@ -32,7 +31,9 @@ def controller_run_id(task_vars: dict[str, Any]) -> str:
     if started is None:
         return os.environ.get(_FALLBACK_ENV) or _new_id(time.time())
     pid, seconds, ticks = started
-    suffix = f"awx{int(job)}" if str(job or "").isdigit() else _digest(f"{socket.gethostname()}:{pid}:{ticks}")
+    suffix = (
+        f"awx{int(job)}" if str(job or "").isdigit() else _digest(f"{socket.gethostname()}:{pid}:{ticks}")
+    )
     return f"{_stamp(seconds)}-{suffix}"
 
 
