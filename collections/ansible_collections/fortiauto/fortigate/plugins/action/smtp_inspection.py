@@ -68,7 +68,7 @@ if multiprocessing.parent_process() is None:
     # The controller's main process, before it forks a worker per host: move what is loaded now
     # (Ansible, fortiauto, the plugins) out of the garbage collector's walks, so that neither the
     # main process nor a forked worker (copy-on-write) walks and copies that heap again and again.
-    # Measured: about a third of the CPU of a check-mode run of the lab's devices.
+    # Measured on 30 lab devices in check mode: 10-15% less CPU for the whole run.
     gc.freeze()
 
 
