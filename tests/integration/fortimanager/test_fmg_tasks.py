@@ -1,6 +1,6 @@
 """fortiauto's own tasks (read -> diff -> apply) through FortiManager, ``FortiManagerCmdb`` as their seam.
 
-This is the FortiManager transaction minus the probe, as the engine will run it: plan from
+This is the FortiManager transaction minus the probe, at the client level: plan from
 FortiManager's objects, write them under the ADOM lock, commit, install to one device; a second
 plan is empty; the undo (the changes' pre-images written back, created objects deleted) plus a
 re-install restores the device byte for byte. The device's REST API is never called.
@@ -14,6 +14,9 @@ from typing import Any
 from fortiauto.desired import recommended
 from fortiauto.fortimanager import FortiManagerClient
 from fortiauto.fortimanager.cmdb import FortiManagerCmdb
+from fortiauto.fortimanager.connect import route_for
+from fortiauto.fortimanager.device_api import FortiManagerDeviceApi
+from fortiauto.fortios.connect import client_for
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.results import Change
 from fortiauto.site.loader import load_site
@@ -32,14 +35,29 @@ def targets(env: FmgLab) -> dict[str, Target]:
 
 
 async def plan(cmdb: FortiManagerCmdb, env: FmgLab) -> list[tuple[Any, Change]]:
+    """Read and diff as the transaction does: fortiauto's tables from FortiManager, facts (the
+    vdom's NGFW mode) from the unit's own API, read only (``FortiManagerDeviceApi``)."""
+    site = load_site(env.lab.state_dir / "site.yml")
+    assert site.fortimanager is not None
+    device = site.device(cmdb.device)
     changes = []
-    for name, target in targets(env).items():
-        task = REGISTRY[name]()
-        current = await task.read(cmdb, target)
-        diff = task.diff(target, current)
-        assert diff.changes or diff.noop_reason, name
-        changes += [(task, change) for change in diff.changes]
+    async with client_for(device) as unit:
+        reader = FortiManagerDeviceApi(
+            cmdb.fmg,
+            unit,
+            route=route_for(device, site.fortimanager),
+            spec=site.fortimanager,
+            workspace=False,
+        )
+        for name, target in targets(env).items():
+            changes += await _diff(REGISTRY[name](), reader, target)
     return changes
+
+
+async def _diff(task: Any, reader: FortiManagerDeviceApi, target: Target) -> list[tuple[Any, Change]]:
+    diff = task.diff(target, await task.read(reader, target))
+    assert diff.changes or diff.noop_reason, task.name
+    return [(task, change) for change in diff.changes]
 
 
 async def undo(cmdb: FortiManagerCmdb, changes: list[tuple[Any, Change]]) -> None:
@@ -57,7 +75,6 @@ def client(env: FmgLab) -> FortiManagerClient:
 async def test_tasks_plan_apply_install_noop_and_undo_through_fortimanager(env: FmgLab) -> None:
     device = env.lab.device("fgt-001")
     before = device.store.dump()
-    rest_calls = device.requests.total
     async with client(env) as fmg:
         cmdb = FortiManagerCmdb(fmg, device="fgt-001", package="mail-edge", vdom="root")
         changes = await plan(cmdb, env)
@@ -87,7 +104,7 @@ async def test_tasks_plan_apply_install_noop_and_undo_through_fortimanager(env: 
             await fmg.commit()
             await fmg.install_package("mail-edge", device="fgt-001", vdom="root")
     assert device.store.dump() == before
-    assert device.requests.total == rest_calls
+    assert device.requests.writes == 0  # the unit's API was only read (its NGFW mode)
     assert env.fmg.mock.requests.installs == 2
 
 
