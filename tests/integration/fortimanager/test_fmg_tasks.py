@@ -3,7 +3,7 @@
 This is the FortiManager transaction minus the probe, at the client level: plan from
 FortiManager's objects, write them under the ADOM lock, commit, install to one device; a second
 plan is empty; the undo (the changes' pre-images written back, created objects deleted) plus a
-re-install restores the device byte for byte. The device's REST API is never called.
+re-install restores the device byte for byte. The device's REST API is only read, never written.
 """
 
 from __future__ import annotations
