@@ -665,6 +665,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 
 def _click_kind(exc: BaseException) -> str | None:
-    """Which of click's control exceptions ``exc`` is, whether from click or typer's vendored copy."""
-    names = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__.endswith("click.exceptions")}
+    """Which of click's control exceptions ``exc`` is, whether from click or typer's own copy
+    (typer 0.29's prompts raise ``typer.exceptions.Abort`` on Ctrl-C and end of input)."""
+    modules = ("click.exceptions", "typer.exceptions")
+    names = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__.endswith(modules)}
     return next((kind for kind in ("Exit", "Abort", "ClickException") if kind in names), None)
