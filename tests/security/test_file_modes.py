@@ -53,12 +53,12 @@ def test_journal_lock_and_reports_are_private(sec_lab: SecLab, canaries: Canarie
             apply.wait(timeout=CLI_TIMEOUT)
     sec_lab.control.faults({})
     assert lock_mode == 0o600
-    assert not (journal / "fortiauto.lock").exists()  # released at the end of the run
+    assert not (journal / "fortiauto.lock.holder.json").exists()  # released at the end of the run
     (run,) = journal.glob("*.jsonl")
     assert _mode(journal) == 0o700
     assert _mode(run) == 0o600
     written = sorted(reports.iterdir())
-    assert {p.suffix for p in written} == {".json", ".xml", ".md"}
+    assert {p.suffix for p in written} == {".json", ".xml", ".md", ".html"}
     assert _mode(reports) == 0o700
     assert all(_mode(p) == 0o600 for p in written), {p.name: oct(_mode(p)) for p in written}
 

@@ -52,7 +52,7 @@ def _steps(site: Path, bad_site: Path, reports: Path, *, auth: str) -> list[Step
         Step(("apply", s, "--yes", "--output", "json", "--report-dir", r), 3, "http500-on-write=3"),
         # the token stops working after the third write: left for a human, then rolled back
         # (a session login does not use the token: that apply succeeds, and is rolled back)
-        Step(("apply", s, "--yes", "--report-dir", r), 4 if auth == "token" else 0, "token-expiry-after=9"),
+        Step(("apply", s, "--yes", "--report-dir", r), 4 if auth == "token" else 0, "token-expiry-after=12"),
         Step(("rollback", "--yes", "--last"), 0, {}),
         Step(("apply", str(bad_site), "--yes"), 2, env=(("FGT_TOKEN", WRONG_TOKEN),)),
         Step(("validate", s), 2, env=(("MX1_KEY_PASSPHRASE", WRONG_PASSPHRASE),)),
@@ -143,7 +143,7 @@ async def test_no_secret_in_exceptions_or_log_records(
     for auth, faults, expect in [
         ("token", "http500-on-write=3", "rolled_back"),
         ("password", "reset-on-write=2", "rolled_back"),
-        ("token", "token-expiry-after=8", "failed"),
+        ("token", "token-expiry-after=11", "failed"),
     ]:
         sec_lab.control.faults(faults)
         site = site_variant(sec_lab, f"inproc-{auth}", auth=auth, canaries=canaries)
