@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from fortiauto.site import Device, Site
 from fortiauto.site.models import FortiManagerSpec
 from fortiauto.transaction.device import DeviceApi
 
-__all__ = ["FortiManagerDeviceApi", "RoutedCounts", "SiteConnections", "fortios_kin"]
+__all__ = ["FortiManagerDeviceApi", "RoutedCounts", "SiteConnections", "fortios_kin", "redacted_preview"]
 
 logger = logging.getLogger("fortiauto.fortimanager")
 
@@ -58,6 +59,14 @@ _OWN_MEANING = (errors.WorkspaceLocked, errors.InstallFailed, errors.TaskTimeout
 # "No vdom given" for the unit's client, which tells it apart from None (no vdom at all).
 _UNSET: Any = object()
 _PRESENT: Any = object()  # an imported certificate: its key is never read back, only its presence
+_MASK = "ENC ********"
+_PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S
+)
+# FortiOS CLI attributes that hold a secret (``set <name> <value>``, the value maybe quoted over lines).
+_SECRET_SET = re.compile(
+    r'^(\s*set (?:private-key|password|passwd|passphrase|psksecret|secret|key)\s+)(?:"[^"]*"|\S.*)$', re.M
+)
 
 
 @dataclass(frozen=True)
@@ -358,11 +367,12 @@ class FortiManagerDeviceApi:
         """The CLI the install will send to the unit; a failed preview is noted, the install goes on."""
         route = self.route
         try:
-            return await self.fmg.install_preview(
+            text = await self.fmg.install_preview(
                 route.package, device=route.device, vdom=route.vdom, timeout=self._spec.install_timeout
             )
         except errors.FortiManagerError as exc:
             return f"(install preview not available: {exc})"
+        return redacted_preview(text)
 
     async def close(self) -> None:
         """Release the ADOM lock when this device took it (uncommitted edits are discarded)."""
@@ -380,6 +390,16 @@ class FortiManagerDeviceApi:
         # ``fortiauto rollback`` reads and writes without asking the status first.
         if not self._version_known:
             await self.system_status()
+
+
+def redacted_preview(text: str) -> str:
+    """The preview CLI without secrets: a key block, and any ``set <secret attribute>`` value, masked.
+
+    FortiManager masks or encrypts them itself ("ENC ..."); even an encrypted key does not belong
+    in a report, and a build that echoes one in clear must not leak it.
+    """
+    text = _PRIVATE_KEY_BLOCK.sub(_MASK, text)
+    return _SECRET_SET.sub(lambda m: f"{m.group(1)}{_MASK}", text)
 
 
 def _holds(current: dict[str, Any] | None, want: Any) -> bool:

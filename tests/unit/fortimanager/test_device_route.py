@@ -12,7 +12,7 @@ import pytest
 
 from fortiauto import errors
 from fortiauto.fortimanager.connect import route_for
-from fortiauto.fortimanager.device_api import RoutedCounts, _as_fortios, fortios_kin
+from fortiauto.fortimanager.device_api import RoutedCounts, _as_fortios, fortios_kin, redacted_preview
 from fortiauto.preflight import MANAGED_PATHS, Preflight, RouteReadiness
 from fortiauto.site.models import DeviceFortiManager, FortiManagerSpec
 from tests.unit.fakes import make_device
@@ -129,3 +129,26 @@ def test_a_routed_units_readiness_refusal_is_the_refusal() -> None:
 def test_routed_counts_keep_the_units_own_and_add_fortimanagers() -> None:
     counts = RoutedCounts(total=4, writes=0, fortimanager={"installs": 1, "writes": 9})
     assert counts.to_json() == {"total": 4, "writes": 0, "fortimanager": {"installs": 1, "writes": 9}}
+
+
+def test_the_install_preview_keeps_no_secret() -> None:
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+    preview = (
+        "config vpn certificate local\n"
+        '    edit "fa-mx1"\n'
+        f'        set private-key "{key}"\n'
+        "        set password s3cr3t-passphrase\n"
+        '        set certificate "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----"\n'
+        "    next\n"
+        "end\n"
+        "config firewall ssl-ssh-profile\n"
+        '    edit "protect-mx1"\n'
+        '        set server-cert "fa-mx1"\n'
+    )
+    shown = redacted_preview(preview)
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in shown
+    assert "s3cr3t-passphrase" not in shown
+    assert "        set private-key ENC ********\n" in shown
+    assert "        set password ENC ********\n" in shown
+    assert "-----BEGIN CERTIFICATE-----\nMIIC" in shown  # the certificate is public
+    assert 'set server-cert "fa-mx1"' in shown
