@@ -116,7 +116,7 @@ def _refused_write(
     return json_response(error_envelope(device, target, 500, error=-37, cli_error=cli_error), 500)
 
 
-async def _api(
+async def _api(  # noqa: PLR0911 - each early answer is one of FortiOS's refusals, in the order FortiOS checks them
     request: web.Request, device: LabDevice, segments: list[str], write: bool
 ) -> web.StreamResponse:
     if not device.count_api_request():

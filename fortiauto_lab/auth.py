@@ -150,7 +150,7 @@ async def handle_logout(request: web.Request, device: LabDevice) -> web.Response
     return response
 
 
-async def handle_authentication(request: web.Request, device: LabDevice) -> web.Response:
+async def handle_authentication(request: web.Request, device: LabDevice) -> web.Response:  # noqa: PLR0911 - each early answer is one outcome of the 7.6 login, as FortiOS orders them
     """``/api/v2/authentication``: POST logs in (``session_key`` works as Bearer), PUT renews, DELETE ends."""
     if not device.version.has("auth.api-authentication"):
         return web.Response(text="404 Not Found\n", status=404, content_type="text/html")

@@ -50,7 +50,7 @@ def parse_faults_body(raw: bytes) -> Faults:
     raise LabInputError("faults must be a fault list string or a JSON object")
 
 
-async def handle_control(request: web.Request, device: LabDevice, name: str) -> web.Response:
+async def handle_control(request: web.Request, device: LabDevice, name: str) -> web.Response:  # noqa: PLR0911 - a dispatcher: one answer per control endpoint
     """Serve one ``/__lab__/<name>`` request."""
     if not _authorised(device, request):
         return unauthorized()
