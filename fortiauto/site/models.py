@@ -56,6 +56,7 @@ __all__ = [
     "ImapConfirm",
     "MailServer",
     "PolicyRef",
+    "PreviousBindings",
     "ProbeSpec",
     "ProbeTransaction",
     "ProbeVia",
@@ -430,6 +431,25 @@ class PolicyRef(_Strict):
         return self
 
 
+class PreviousBindings(_Strict):
+    """What the policy was bound to before fortiauto: ``fortiauto remove`` restores exactly this."""
+
+    ssl_profile: SslProfileName = Field(
+        description="The policy's SSL/SSH inspection profile before fortiauto.",
+        examples=["certificate-inspection"],
+    )
+    emailfilter_profile: EmailfilterProfileName | Literal[""] = Field(
+        description='The policy\'s email filter profile before fortiauto ("" for none).',
+        examples=["default"],
+    )
+    protocol_options: ProtocolOptionsName = Field(
+        description="The policy's protocol options profile before fortiauto.", examples=["default"]
+    )
+    inspection_mode: Literal["flow", "proxy"] = Field(
+        description="The policy's inspection mode before fortiauto.", examples=["flow"]
+    )
+
+
 class MailServer(_Strict):
     """One inbound mail server behind a device: its policy, certificate, profiles and probe."""
 
@@ -480,6 +500,21 @@ class MailServer(_Strict):
             "Change the named policy even when it does not look like the inbound mail policy (an accept "
             "policy to a VIP whose service covers the probe's port); checked before any write otherwise."
         ),
+    )
+    previous: PreviousBindings | None = Field(
+        None,
+        description=(
+            "The policy's bindings before fortiauto, for `fortiauto remove` (which refuses a mail server "
+            "without them: it cannot know what to restore)."
+        ),
+        examples=[
+            {
+                "ssl_profile": "certificate-inspection",
+                "emailfilter_profile": "default",
+                "protocol_options": "default",
+                "inspection_mode": "flow",
+            }
+        ],
     )
 
 
