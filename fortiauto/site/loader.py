@@ -556,14 +556,27 @@ def _check_probe_files(probe: object, loc: Loc, base_dir: Path, out: _Collector)
         _check_ssh_files(via, (*loc, "via"), out)
 
 
+def _usable_text(written: object, loc: Loc, out: _Collector) -> str | None:
+    """The text of a file ``_check_probe_files`` resolved and read, or None when it could not."""
+    if not isinstance(written, str) or not Path(written).is_absolute() or out.covered(loc):
+        return None
+    try:
+        return out.text(Path(written).parent, Path(written).name)
+    except InputError:
+        return None
+
+
 def _check_ssh_files(via: dict[str, Any], loc: Loc, out: _Collector) -> None:
     """The SSH key must open and known_hosts must hold the host's key: found here, before any write."""
     import asyncssh  # noqa: PLC0415 - 0.2-0.9 s to import: only sites with an ssh vantage pay it
 
     key, known, passphrase = via.get("key"), via.get("known_hosts"), via.get("passphrase")
-    if isinstance(key, str) and Path(key).is_absolute() and not out.covered((*loc, "passphrase")):
+    # Both files were read (capped, regular files only) by _check_probe_files; an unreadable one
+    # is reported there and not opened again here.
+    key_text = _usable_text(key, (*loc, "key"), out)
+    if key_text is not None and not out.covered((*loc, "passphrase")):
         try:
-            asyncssh.read_private_key(key, passphrase if isinstance(passphrase, str) else None)
+            asyncssh.import_private_key(key_text, passphrase if isinstance(passphrase, str) else None)
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, OSError, ValueError) as exc:
             where = "passphrase" if passphrase and "passphrase" in str(exc).lower() else "key"
             out.add((*loc, where), f"cannot open the SSH key: {exc}")
@@ -571,9 +584,10 @@ def _check_ssh_files(via: dict[str, Any], loc: Loc, out: _Collector) -> None:
         _, host, port = parse_endpoint(str(via.get("ssh")), 22)
     except ValueError:
         return  # the model explains the ssh value
-    if isinstance(known, str) and Path(known).is_absolute():
+    known_text = _usable_text(known, (*loc, "known_hosts"), out)
+    if known_text is not None:
         try:
-            trusted = asyncssh.read_known_hosts(known).match(host, "", port)
+            trusted = asyncssh.import_known_hosts(known_text).match(host, "", port)
         except (OSError, ValueError) as exc:
             out.add((*loc, "known_hosts"), f"cannot read known_hosts: {exc}")
             return
