@@ -419,3 +419,22 @@ def test_a_left_over_unit_gets_the_undo_command_in_text_output(lab: ManagedFleet
     text = " ".join(done.stdout.split())
     assert "undo with: fortiauto rollback --run" in text
     assert f"--journal-dir {journal.resolve()}" in text
+
+
+def test_the_fallback_rung_is_tried_through_fortimanager_after_the_undo(
+    lab: ManagedFleet, tmp_path: Path
+) -> None:
+    lab.faults({"fgt-001": "banner-hold-on-utm"})
+    code, payload, err = apply_json(lab.site, tmp_path / "journal", "--limit", "fgt-001")
+    one = device(payload, "fgt-001")
+    assert (code, one["status"], one["fallback_used"]) == (6, "fallback", "certificate-inspection"), err
+    # The full fix installed, undone and installed back, then the rung installed: three installs.
+    assert one["requests"]["fortimanager"]["installs"] == 3
+    assert lab.fmg.requests()["installs"] == 3
+    bound = policy(lab, "fgt-001")
+    assert (bound["ssl-ssh-profile"], bound["inspection-mode"], bound["emailfilter-profile"]) == (
+        "certificate-inspection",
+        "proxy",
+        "mail-inbound",
+    )
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
