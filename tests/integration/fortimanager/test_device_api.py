@@ -211,3 +211,26 @@ async def test_a_lock_released_while_waiting_is_taken_and_held_until_the_device_
         assert lock is not None
         assert lock.user != "jdoe"
     assert env.fmg.mock.adom.lock is None
+
+
+async def test_routed_devices_take_turns_while_writing_and_read_together_while_planning(env: FmgLab) -> None:
+    site = lab_site(env)
+    one, two = site.device("fgt-001"), site.device("fgt-002")
+    async with SiteConnections(site, writing=False) as planning, planning(one), planning(two) as second:
+        assert await second.get("firewall/policy")  # both open at once: plan reads concurrently
+
+    entered: list[str] = []
+    async with SiteConnections(site, writing=True) as applying:
+
+        async def second_device() -> None:
+            async with applying(two):
+                entered.append("fgt-002")
+
+        async with applying(one):
+            waiting = asyncio.create_task(second_device())
+            for _ in range(50):  # let the second device run as far as it can
+                await asyncio.sleep(0.01)
+            assert entered == []  # it waits for its turn: fgt-001 is not done
+            entered.append("fgt-001 done")
+        await waiting
+    assert entered == ["fgt-001 done", "fgt-002"]
