@@ -8,6 +8,7 @@ journal's lock released, and no traceback. Judged from the lab's own state dumps
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -124,3 +125,36 @@ def test_an_output_pipe_closed_after_three_lines_never_aborts_the_transaction(la
     assert done.returncode == 0, done.stdout
     assert _untouched_or_applied_and_green(lab, site, "fgt-002") == "applied"
     assert _lock_released(journal)
+
+
+@pytest.mark.timeout(120)
+def test_two_runs_from_different_site_files_and_journals_never_change_one_firewall_at_once(lab, tmp_path):
+    lab.faults({"fgt-001": SLOW_API})
+    first_site, second_site = site_variant(lab, "site-a"), site_variant(lab, "site-b")
+    locks = Path(os.environ["FORTIAUTO_LOCK_DIR"])
+    first = spawn_cli("apply", first_site, "--yes", "--limit", "fgt-001", "--journal-dir", tmp_path / "a")
+    try:
+        wait_until(
+            lambda: any(locks.glob("device-*.holder.json")), timeout=60, what="the first run's device lock"
+        )
+        first.send_signal(signal.SIGSTOP)  # hold it, alive, however slowly the second run starts
+        second = run_cli(
+            "apply",
+            second_site,
+            "--yes",
+            "--output",
+            "json",
+            "--limit",
+            "fgt-001",
+            "--journal-dir",
+            tmp_path / "b",
+        )
+    finally:
+        first.send_signal(signal.SIGCONT)
+        code, _, err = finish(first, timeout=90)
+    assert code == 0, err
+    device = json.loads(second.stdout)["devices"][0]
+    assert (second.returncode, device["status"]) == (5, "refused")
+    assert "another run holds the lock on device fgt-001" in device["reason"]
+    assert f"pid {first.pid}" in device["reason"]
+    assert not list(locks.glob("device-*.holder.json"))  # released when the first run ended
