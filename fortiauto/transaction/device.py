@@ -91,6 +91,8 @@ class TransactionOptions:
     start_note: str = ""  # why it starts there ("on fallback rung ... since ... because ...")
     # apply --plan: why the fresh plan of the first rung is not the saved one, or None (planfile.py)
     saved_plan: Callable[[Plan], str | None] | None = None
+    # An unfinished run's retirement to finish (resume.py: deletes journaled after its commit)
+    finish_retirement: tuple[Change, ...] = ()
 
 
 class DeviceTransaction:
@@ -220,8 +222,9 @@ class DeviceTransaction:
             if early is not None:
                 return early
             if prepared.plan.empty:
+                prepared, finished = await self._finish_retirement(api, prepared)
                 effect = await self.verifier.effect(api, baseline)
-                return self._success(prepared, (), baseline, effect, fallback=bool(failures))
+                return self._success(prepared, finished, baseline, effect, fallback=bool(failures))
             outcome = await self._attempt(api, prepared, baseline)
             if isinstance(outcome, DeviceResult):
                 return outcome
@@ -298,7 +301,7 @@ class DeviceTransaction:
         self._record("commit", rung=prepared.plan.rung)
         self.applier.forget()
         self._committed = self._success(prepared, prepared.attempted, after, "unknown", fallback=False)
-        retired, kept = await retire_certificates(api, self.applier, prepared.retire)
+        retired, kept = await retire_certificates(api, self.applier, self._to_retire(prepared))
         if retired:
             try:
                 await _install(api, "retire")
@@ -425,6 +428,27 @@ class DeviceTransaction:
             config_revision=self._revision.id if self._revision else None,
             **details,
         )
+
+    def _to_retire(self, prepared: PreparedPlan) -> tuple[Change, ...]:
+        """This plan's retirements, then an unfinished run's (``finish_retirement``), each once."""
+        seen = {(c.vdom, str(c.mkey)) for c in prepared.retire}
+        extra = tuple(c for c in self.options.finish_retirement if (c.vdom, str(c.mkey)) not in seen)
+        return prepared.retire + extra
+
+    async def _finish_retirement(
+        self, api: DeviceApi, prepared: PreparedPlan
+    ) -> tuple[PreparedPlan, tuple[Change, ...]]:
+        """Nothing to change: finish an unfinished run's retirement, if there is one (``resume.py``)."""
+        if not self.options.finish_retirement:
+            return prepared, ()
+        retired, kept = await retire_certificates(api, self.applier, self.options.finish_retirement)
+        if retired:
+            try:
+                await _install(api, "retire")
+            except FortiautoError as exc:
+                kept += (f"the retired certificates' deletion was not installed: {exc}",)
+        plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, *kept))
+        return replace(prepared, plan=plan), retired
 
     async def _save_revision(self, api: DeviceApi, prepared: PreparedPlan) -> PreparedPlan:
         """Once, before the first write: a configuration revision on the unit (``config_revision.py``)."""
