@@ -11,10 +11,7 @@ messages that never contain key material or passphrases.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,8 +31,6 @@ __all__ = [
     "load_private_key",
     "name_covered",
     "pem_fingerprint",
-    "pin_matches",
-    "pinning_context",
 ]
 
 EXPIRY_WARNING_DAYS = 14
@@ -85,29 +80,6 @@ def pem_fingerprint(pem: str) -> str:
         InputError: ``pem`` holds no PEM certificate.
     """
     return _fingerprint(_leaf(pem))
-
-
-def pin_matches(der: bytes, pin_sha256: str) -> bool:
-    """True when a peer certificate's DER hashes to ``pin_sha256`` (a site's ``verify_tls: "sha256:..."``).
-
-    ``der`` is what ``SSLObject.getpeercert(binary_form=True)`` returns after the handshake;
-    ``pin_sha256`` is ``Device.tls_pin_sha256`` (64 lowercase hex digits). Compared in constant time.
-    """
-    return hmac.compare_digest(hashlib.sha256(der).hexdigest(), pin_sha256.lower())
-
-
-def pinning_context() -> ssl.SSLContext:
-    """A TLS client context for a pinned device: TLS 1.2+, no CA or hostname check.
-
-    It accepts any certificate, so the caller must check ``pin_matches`` on the peer certificate
-    right after the handshake and close the connection on a mismatch, before it sends a byte
-    (the request carries the token or the password).
-    """
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 def load_certificate(pem: str) -> CertificateInfo:

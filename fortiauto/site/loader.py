@@ -34,6 +34,7 @@ from pydantic import (
 
 from fortiauto import certs
 from fortiauto.errors import InputError, Problem, SiteInvalid
+from fortiauto.fortios.pinning import is_pin
 from fortiauto.site.files import REFERENCED_FILE_CAP, SITE_FILE_CAP, read_capped
 from fortiauto.site.models import SUPPORTED_VERSIONS, FortiManagerSpec, ProbeSpec, Site, parse_endpoint
 from fortiauto.site.rules import SITE_RULE
@@ -321,7 +322,7 @@ def _check_verify(
     With ``pins`` (a device's, or defaults'), ``"sha256:..."`` is a pin the model checks, not a path.
     """
     value = section.get("verify_tls")
-    if not isinstance(value, str) or not value or (pins and value[:7].lower() == "sha256:"):
+    if not isinstance(value, str) or not value or (pins and is_pin(value)):
         return
     path = _absolute(base_dir / value)
     problem = _ca_problem(path, out)

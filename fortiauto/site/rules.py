@@ -29,6 +29,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
+from fortiauto.errors import InputError
+from fortiauto.fortios.pinning import is_pin, parse_pin
+
 __all__ = [
     "DEVICE_NAME_MAX",
     "FORTIOS_REFUSED",
@@ -61,7 +64,6 @@ _VDOM = re.compile(r"^[A-Za-z0-9_-]+$")
 # entries: no spaces, separators or markup characters, so no output format can be forged.
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what an HTTP header value carries safely
-_PIN = re.compile(r"^(?:[0-9a-f]{2}:){31}[0-9a-f]{2}$|^[0-9a-f]{64}$")
 
 
 def rule(message: str, key: str = "") -> PydanticCustomError:
@@ -218,14 +220,16 @@ def username_problem(username: str) -> str | None:
 
 
 def pin_sha256(text: str) -> str | None:
-    """``sha256:AB:CD:..`` or ``sha256:abcd..`` as 64 lowercase hex digits; None if not a pin."""
-    kind, sep, value = text.partition(":")
-    if not sep or kind.strip().lower() != "sha256":
+    """``sha256:AB:CD:..`` or ``sha256:abcd..`` as 64 lowercase hex digits; None if not a pin.
+
+    The same parser as the client's (``fortios/pinning.py``), so what loads is what connects.
+    """
+    if not is_pin(text):
         return None
-    value = value.strip().lower()
-    if not _PIN.match(value):
+    try:
+        return parse_pin(text)
+    except InputError:
         raise rule(
             'a pin is "sha256:" and the 64 hex digits of the SHA-256 of the device\'s certificate '
-            "(pairs may be separated by colons)"
-        )
-    return value.replace(":", "")
+            "(as openssl x509 -noout -fingerprint -sha256 prints it)"
+        ) from None

@@ -1,8 +1,8 @@
-"""``verify_tls: "sha256:<fingerprint>"``: the site's pin against a real TLS server's certificate.
+"""``verify_tls: "sha256:<fingerprint>"`` from the site file to the handshake, against a real TLS server.
 
-What the FortiOS client does with a pinned device (site/models.py ``Device.tls_pin_sha256``,
-certs.py ``pinning_context`` and ``pin_matches``): handshake without CA or hostname checks, then
-compare the peer certificate's SHA-256 with the pin before a byte of the request is sent.
+The loader normalises the pin (``Device.tls_pin_sha256``, ``verify_tls == "sha256:<hex>"``); the
+client's ``fortios/pinning.pinned_context`` accepts exactly that certificate in the handshake.
+This checks the two halves agree on a server that presents the fixture certificate.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fortiauto import certs
+from fortiauto.fortios.pinning import is_pin, parse_pin, pinned_context
 from fortiauto.site.loader import load_site_data
 
 CERTS = Path(__file__).resolve().parents[1] / "fixtures" / "certs"
@@ -36,14 +37,6 @@ async def tls_server():
     await server.wait_closed()
 
 
-async def peer_der(port: int) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=certs.pinning_context())
-    der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-    await reader.read()
-    writer.close()
-    return der
-
-
 def pinned_device(pin: str, tmp_path: Path):
     data = {
         "version": 1,
@@ -52,22 +45,25 @@ def pinned_device(pin: str, tmp_path: Path):
     return load_site_data(data, base_dir=tmp_path, environ={}).devices[0]
 
 
-async def test_the_pin_of_the_served_certificate_matches(tls_server, tmp_path):
+async def greet(port: int, context: ssl.SSLContext) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    line = await reader.readline()
+    writer.close()
+    return line
+
+
+async def test_the_site_pin_of_the_served_certificate_connects(tls_server, tmp_path):
     fingerprint = certs.pem_fingerprint((CERTS / "mx1.pem").read_text())
     colons = ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
-    device = pinned_device(f"sha256:{colons}", tmp_path)
+    device = pinned_device(f"SHA256:{colons}", tmp_path)
     assert device.tls_pin_sha256 == fingerprint
-    assert certs.pin_matches(await peer_der(tls_server), device.tls_pin_sha256)
+    assert is_pin(device.verify_tls)
+    assert parse_pin(str(device.verify_tls)) == fingerprint
+    assert await greet(tls_server, pinned_context(device.tls_pin_sha256)) == b"hello\n"
 
 
-async def test_another_certificate_does_not_match_the_pin(tls_server, tmp_path):
+async def test_a_site_pin_of_another_certificate_stops_the_handshake(tls_server, tmp_path):
     device = pinned_device("sha256:" + "00" * 32, tmp_path)
     assert device.tls_pin_sha256 is not None
-    assert not certs.pin_matches(await peer_der(tls_server), device.tls_pin_sha256)
-
-
-def test_the_pinning_context_checks_neither_ca_nor_name_and_needs_tls12():
-    context = certs.pinning_context()
-    assert context.verify_mode is ssl.CERT_NONE
-    assert context.check_hostname is False
-    assert context.minimum_version is ssl.TLSVersion.TLSv1_2
+    with pytest.raises(ssl.SSLError, match="not the pinned"):
+        await greet(tls_server, pinned_context(device.tls_pin_sha256))
