@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from fortiauto.planfile import SavedPlan
     from fortiauto.results import Plan, RunResult
     from fortiauto.site import Site
+    from fortiauto.transaction.planning import Planner
 
 __all__ = ["app", "main"]
 
@@ -195,7 +196,7 @@ def _print_run(run: RunResult, output: Output) -> None:
         out.print(f"note: {note}", markup=False)
     # A unit changed through FortiManager shows no writes of its own; its changes say it was written.
     wrote = any(d.requests.writes or d.changes for d in run.devices)
-    if run.exit_code in (3, 4) and run.command == "apply" and wrote:
+    if run.exit_code in (3, 4) and run.command in ("apply", "remove") and wrote:
         where = f" --journal-dir {run.journal_dir}" if run.journal_dir else ""
         out.print(
             f"run id {run.run_id}; undo with: fortiauto rollback --run {run.run_id}{where}", markup=False
@@ -345,6 +346,79 @@ def apply(
     return _emit_run(run, output, report_dir)
 
 
+@app.command()
+def remove(
+    site_file: Annotated[Path, typer.Argument(metavar="SITE")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Plan only; no writes.")] = False,
+    limit: Annotated[
+        list[str] | None, typer.Option("--limit", help="Device name or glob (repeatable).")
+    ] = None,
+    force_baseline: Annotated[
+        bool, typer.Option("--force-baseline", help="Also change devices whose baseline probe fails.")
+    ] = False,
+    ignore_window: Annotated[
+        bool, typer.Option("--ignore-window", help="Start outside the change window.")
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the change window to open.")] = False,
+    output: Annotated[Output, typer.Option("--output", "-o")] = Output.text,
+    report_dir: Annotated[
+        Path | None, typer.Option("--report-dir", help="Write JSON, JUnit, Markdown, HTML.")
+    ] = None,
+    journal_dir: Annotated[Path | None, typer.Option("--journal-dir")] = None,
+) -> int:
+    """Take the recommended configuration back off (state: absent): the policy rebound to the site's
+    `previous` profiles, fortiauto's own objects deleted; probed, journaled and rolled back like apply."""
+    from fortiauto.remove import RemovalPlanner  # noqa: PLC0415
+
+    site = _load(site_file)
+    planner = RemovalPlanner()
+    devices = limit or []
+    if check and output is Output.text:
+        return _print_plans(
+            _fleet(site, command="plan", check=True, probe=False, limit=devices, quiet=True, planner=planner)
+        )
+    if not check:
+        _check_window(site, wait=wait, ignore=ignore_window)
+    if not check and not yes:
+        preview = _confirm_apply(
+            site, devices, None, wait=wait, ignore_window=ignore_window, planner=planner, verb="Remove"
+        )
+        if preview is not None:
+            return _emit_run(preview, output, report_dir)
+    if wait and not check:
+        _wait_for_window(site)
+    run = _fleet(
+        site,
+        command="remove",
+        check=check,
+        probe=not check,
+        limit=devices,
+        planner=planner,
+        force_baseline=force_baseline,
+        ignore_window=ignore_window,
+        wait=wait,
+        journal_dir=journal_dir,
+        plain=output is Output.json,
+        show_diff=True,
+    )
+    return _emit_run(run, output, report_dir)
+
+
+def _print_plans(run: RunResult) -> int:
+    from fortiauto.report.confirm import plan_totals, totals_line  # noqa: PLC0415
+    from fortiauto.report.console import render_plan  # noqa: PLC0415
+
+    out = _out()
+    for result in run.devices:
+        text = (
+            render_plan(result.plan) if result.plan else f"{result.name}: {result.status} - {result.reason}"
+        )
+        out.print(text, markup=False)
+    out.print(totals_line(plan_totals(run)), markup=False)
+    return run.exit_code
+
+
 def _saved_plan(plan_file: Path, site: Site, limit: list[str]) -> SavedPlan:
     from fortiauto.planfile import load_plan  # noqa: PLC0415
 
@@ -367,7 +441,14 @@ def _check_window(site: Site, *, wait: bool, ignore: bool) -> None:
 
 
 def _confirm_apply(
-    site: Site, limit: list[str], saved: SavedPlan | None, *, wait: bool, ignore_window: bool
+    site: Site,
+    limit: list[str],
+    saved: SavedPlan | None,
+    *,
+    wait: bool,
+    ignore_window: bool,
+    planner: Planner | None = None,
+    verb: str = "Apply",
 ) -> RunResult | None:
     """The plan, what is about to happen, and the question; the preview itself when nothing would change."""
     from datetime import UTC, datetime  # noqa: PLC0415
@@ -376,7 +457,7 @@ def _confirm_apply(
     from fortiauto.report.confirm import confirmation_lines  # noqa: PLC0415
     from fortiauto.report.console import render_plan  # noqa: PLC0415
 
-    preview = _fleet(site, command="plan", check=True, probe=False, limit=limit, quiet=True)
+    preview = _fleet(site, command="plan", check=True, probe=False, limit=limit, quiet=True, planner=planner)
     err = _err()
     for result in preview.devices:
         err.print(render_plan(result.plan) if result.plan else f"{result.name}: {result.reason}")
@@ -391,8 +472,8 @@ def _confirm_apply(
     for line in summary:
         err.print(line)
     if not sys.stdin.isatty():
-        raise InputError("apply needs --yes when not run from a terminal; nothing was changed")
-    if not typer.confirm("Apply these changes?", err=True):
+        raise InputError(f"{verb.lower()} needs --yes when not run from a terminal; nothing was changed")
+    if not typer.confirm(f"{verb} these changes?", err=True):
         raise InputError("not confirmed; nothing was changed")
     return None
 
@@ -427,6 +508,7 @@ def _fleet(
     plain: bool = False,
     show_diff: bool = True,
     saved_plan: Callable[[str, Plan], str | None] | None = None,
+    planner: Planner | None = None,
 ) -> RunResult:
     from fortiauto.events import Events  # noqa: PLC0415
     from fortiauto.fleet import FleetOptions, new_run_id, run_fleet, select_devices  # noqa: PLC0415
@@ -448,6 +530,7 @@ def _fleet(
         limit=tuple(limit),
         command=command,
         saved_plan=saved_plan,
+        planner=planner,
     )
     # Live progress on a terminal, plain lines otherwise; it needs the selected devices up front.
     names = [device.name for device in select_devices(site, limit)]

@@ -50,6 +50,7 @@ from fortiauto.transaction import (
     undo_entries,
 )
 from fortiauto.transaction.device import Installs
+from fortiauto.transaction.planning import Planner
 
 __all__ = ["FleetOptions", "new_run_id", "rollback_device", "rollback_run", "run_fleet"]
 
@@ -76,6 +77,7 @@ class FleetOptions:
     lock_dir: Path | None = None  # where the machine-wide device locks live (tests)
     # apply --plan: (device, fresh plan) -> why it is not the saved plan, or None (planfile.py)
     saved_plan: Callable[[str, Plan], str | None] | None = None
+    planner: Planner | None = None  # fortiauto remove: its plan on the same transaction (remove.py)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -268,6 +270,7 @@ class _Runner:
                 saved_plan=None
                 if self.options.saved_plan is None
                 else partial(self.options.saved_plan, device.name),
+                planner=self.options.planner,
             ),
             client_factory=self.client_factory,
             prober=self.prober,

@@ -32,6 +32,7 @@ from fortiauto.events import Events
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.journal import Journal
 from fortiauto.preflight import ManagedRoute, Preflight, run_preflight
+from fortiauto.probe.classify import mail_flows
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.results import Change, DeviceResult, Effect, Plan, RequestCounts
 from fortiauto.site import Device
@@ -39,13 +40,14 @@ from fortiauto.tasks.base import FortiOSApi
 from fortiauto.transaction.apply import Applier
 from fortiauto.transaction.outcome import Ending, conclude
 from fortiauto.transaction.phases import Phase, PhaseTracker
-from fortiauto.transaction.planning import PreparedPlan, prepare_plan, tasks
+from fortiauto.transaction.planning import Planner, PreparedPlan, prepare_plan, tasks
 from fortiauto.transaction.retire import retire_certificates
 from fortiauto.transaction.undo import UndoReport, undo_entries
 from fortiauto.transaction.verify import Prober, Probes, Verifier, first, first_failed, passed
 
 __all__ = ["ClientFactory", "DeviceApi", "DeviceTransaction", "Installs", "TransactionOptions"]
 
+SPAM_VERDICT = "F18"  # probe/classify.py: the email filter rejected or tagged the probe's message
 # Seconds to let a write whose answer was lost land before undoing it (bounded either way).
 _MIN_LOST_WRITE_GRACE = 1.0
 _MAX_LOST_WRITE_GRACE = 30.0
@@ -93,6 +95,8 @@ class TransactionOptions:
     saved_plan: Callable[[Plan], str | None] | None = None
     # An unfinished run's retirement to finish (resume.py: deletes journaled after its commit)
     finish_retirement: tuple[Change, ...] = ()
+    # fortiauto remove: another plan on the same machinery (its own tasks, no fallback rungs)
+    planner: Planner | None = None
 
 
 class DeviceTransaction:
@@ -115,7 +119,8 @@ class DeviceTransaction:
         self.journal = journal
         self.events = events or Events()
         self.phases = PhaseTracker(device.name, self.events)
-        self.applier = Applier(device.name, tasks(), self._record, self.events)
+        own_tasks = options.planner.tasks() if options.planner is not None else tasks()
+        self.applier = Applier(device.name, own_tasks, self._record, self.events)
         self.verifier = Verifier(
             device,
             prober,
@@ -189,11 +194,19 @@ class DeviceTransaction:
             self.phases.enter(Phase.BASELINE)
             baseline = await self.verifier.probe_all("baseline", pinned=False)
             baseline = await self.verifier.confirm_delivery(baseline, stage="baseline-delivery")
+            lost = [
+                f"{ms}: {_failure(r)}" for ms, r in baseline.items() if mail_flows(r.failure_class) is None
+            ]
+            if lost:
+                return self._conclude(
+                    Ending.UNREACHABLE,
+                    f"the probe's vantage failed before any change ({'; '.join(lost)}); nothing was changed",
+                )
             specs = {ms.name: ms.probe for ms in self.device.mail_servers}
             broken = [
                 f"{ms}: {_failure(r)} probing {specs[ms].host}:{specs[ms].port}"
                 for ms, r in baseline.items()
-                if not r.passed
+                if mail_flows(r.failure_class) is False
             ]
             if broken and not self.options.force_baseline:
                 return self._conclude(
@@ -223,7 +236,7 @@ class DeviceTransaction:
                 return early
             if prepared.plan.empty:
                 prepared, finished = await self._finish_retirement(api, prepared)
-                effect = await self.verifier.effect(api, baseline)
+                effect = await self._effect(api, baseline)
                 return self._success(prepared, finished, baseline, effect, fallback=bool(failures))
             outcome = await self._attempt(api, prepared, baseline)
             if isinstance(outcome, DeviceResult):
@@ -283,7 +296,8 @@ class DeviceTransaction:
         self.phases.enter(Phase.VERIFY)
         after = await self.verifier.probe_all("after", pinned=True, baseline=baseline, rung=rung)
         after = await self.verifier.confirm_delivery(after, rung=rung)
-        if passed(after):
+        if all(mail_flows(r.failure_class) is True for r in after.values()):
+            # Passed, or the email filter judged the probe's message as spam: mail flows either way.
             return await self._commit(api, prepared, after)
         why = _failure(first_failed(after))
         self.phases.enter(Phase.ROLLBACK)
@@ -309,7 +323,7 @@ class DeviceTransaction:
                 kept += (f"the retired certificates' deletion was not installed: {exc}",)
         if kept:
             prepared = replace(prepared, plan=replace(prepared.plan, warnings=prepared.plan.warnings + kept))
-        effect = await self.verifier.effect(api, after)
+        effect = await self._effect(api, after)
         self._committed = self._success(prepared, prepared.attempted + retired, after, effect, fallback=False)
         return self._committed
 
@@ -329,6 +343,13 @@ class DeviceTransaction:
             ending, reason = Ending.FALLBACK, f"mail flows on fallback rung {rung}, not with the full fix"
             if rung == self.options.start_rung and self.options.start_note:
                 reason = f"{reason}: {self.options.start_note}"
+        elif any(r.failure_class and r.failure_class.startswith(SPAM_VERDICT) for r in probes.values()):
+            ending = Ending.UNPROVEN
+            verdict = next(r.failure_class for r in probes.values() if r.failure_class)
+            reason = (
+                f"mail flows, but the email filter judged the probe's message as spam ({verdict}); "
+                "choose the probe's identity (probe.ehlo, transaction.mail_from) so the effect can be proven"
+            )
         elif effect == "not_logged":
             ending = Ending.UNPROVEN
             reason = (
@@ -494,6 +515,8 @@ class DeviceTransaction:
         """The full fix, then each fallback rung every mail server of the device allows."""
         servers = self.device.mail_servers
         rungs: list[str | None] = [None]
+        if self.options.planner is not None:
+            return rungs
         if servers:
             rungs.extend(r for r in servers[0].fallback if all(r in ms.fallback for ms in servers[1:]))
         if self.options.start_rung in rungs:
@@ -501,7 +524,7 @@ class DeviceTransaction:
         return rungs
 
     async def _plan(self, api: DeviceApi, version: FortiOSVersion, rung: str | None) -> PreparedPlan:
-        prepared = await prepare_plan(
+        prepared = await (self.options.planner or prepare_plan)(
             api,
             self.device,
             version,
@@ -522,6 +545,12 @@ class DeviceTransaction:
                     plan=replace(plan, warnings=(*plan.warnings, f"apply would be refused: {refusal}")),
                 )
         return prepared
+
+    async def _effect(self, api: DeviceApi, probes: Probes) -> Effect:
+        """The fix's effect in the log; a plan that takes the fix off (``remove``) has none to prove."""
+        if self.options.planner is not None and not self.options.planner.proves_effect:
+            return "unknown"
+        return await self.verifier.effect(api, probes)
 
     def _record(self, kind: str, **fields: Any) -> None:
         if self.journal is not None:

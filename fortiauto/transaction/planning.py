@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fortiauto.desired import desired_objects, merge_shared
 from fortiauto.errors import NotFound, PlanError
@@ -26,7 +26,7 @@ from fortiauto.site import Device
 from fortiauto.tasks import ORDER, REGISTRY, Target, Task
 from fortiauto.tasks.base import FortiOSApi
 
-__all__ = ["PreparedPlan", "prepare_plan"]
+__all__ = ["Planner", "PreparedPlan", "prepare_plan"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,31 @@ class PreparedPlan:
     def attempted(self) -> tuple[Change, ...]:
         """The plan's changes without the deletions that only follow a passed probe."""
         return tuple(c for c in self.plan.changes if c not in self.retire)
+
+
+class Planner(Protocol):
+    """A plan other than the recommended configuration's, on the same transaction (``remove.py``).
+
+    Called like ``prepare_plan``; ``tasks`` are the tasks its changes name (the Applier writes
+    them); ``proves_effect`` False: there is no effect in the log to prove (taking the fix off).
+    """
+
+    proves_effect: bool
+
+    def tasks(self) -> dict[str, Task]: ...
+
+    async def __call__(
+        self,
+        api: FortiOSApi,
+        device: Device,
+        version: FortiOSVersion,
+        *,
+        rung: str | None,
+        tasks: dict[str, Task],
+        templates: Path | None = None,
+        warnings: Sequence[str] = (),
+        check_policy: bool = True,
+    ) -> PreparedPlan: ...
 
 
 def tasks() -> dict[str, Task]:
