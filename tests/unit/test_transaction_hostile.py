@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from dataclasses import replace
 
 import pytest
 
@@ -173,3 +174,38 @@ async def test_a_reporter_that_breaks_never_aborts_the_transaction(tmp_path):
     assert result.status == "changed", result.reason
     assert events.failures
     assert "BrokenPipeError" in events.failures[0]
+
+
+class _ClassedProber(FakeProber):
+    """Answers with a given failure class at the baseline or after the change."""
+
+    def __init__(self, gate, *, baseline=None, after=None) -> None:
+        super().__init__(gate)
+        self.classes = {"other": baseline, "after": after}
+
+    async def __call__(self, spec, *, pin_sha256=None, baseline=None, subject_token=None):
+        result = await super().__call__(
+            spec, pin_sha256=pin_sha256, baseline=baseline, subject_token=subject_token
+        )
+        failure = self.classes["after" if pin_sha256 else "other"]
+        if failure is None:
+            return result
+        return replace(result, passed=False, failure_class=failure)
+
+
+async def test_a_vantage_that_fails_before_the_change_is_not_mail_already_broken(tmp_path):
+    gate = FakeFortiGate()
+    before = gate.state()
+    result, _ = await run(gate, tmp_path, prober=_ClassedProber(gate, baseline="F0 vantage-failed"))
+    assert (result.status, result.exit_code) == ("failed", 7), result.reason
+    assert "vantage failed" in result.reason
+    assert gate.writes == 0
+    assert gate.state() == before
+
+
+async def test_a_probe_judged_as_spam_after_the_change_keeps_the_change_but_is_not_success(tmp_path):
+    gate = FakeFortiGate()
+    result, _ = await run(gate, tmp_path, prober=_ClassedProber(gate, after="F18 spam-rejected"))
+    assert (result.status, result.exit_code) == ("unproven", 6), result.reason
+    assert "judged the probe's message as spam" in result.reason
+    assert gate.objects[("firewall/policy", "1")]["inspection-mode"] == "proxy"  # not rolled back: mail flows
