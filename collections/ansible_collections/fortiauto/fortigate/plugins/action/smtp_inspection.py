@@ -38,7 +38,7 @@ try:  # loaded once in the controller's main process, so that every forked worke
     import fortiauto.fortios.connect
     import fortiauto.probe
     import fortiauto.probe.delivery
-    from fortiauto.errors import FortiautoError
+    from fortiauto.errors import FortiautoError, InputError
 except ImportError:
     FortiautoError = None  # type: ignore[assignment,misc]
 
@@ -85,29 +85,17 @@ class ActionModule(ActionBase):
             validation, params = self.validate_argument_spec(ARGUMENT_SPEC, **ARGUMENT_RULES)
         except AnsibleActionFail as exc:
             # The module's own words, once with the device in front ("argument errors" are ours).
-            return {
-                "failed": True,
-                "changed": False,
-                "status": "failed",
-                "name": device,
-                "msg": f"{device}: {exc}",
-            }
+            return _not_run(device, str(exc))
         hidden = validation._no_log_values
         invocation = {"module_args": remove_values(params, hidden)}
         if FortiautoError is None:
-            return {
-                "failed": True,
-                "changed": False,
-                "status": "failed",
-                "name": device,
-                "msg": NOT_INSTALLED,
-            }
+            return _not_run(device, NOT_INSTALLED)
         check = bool(self._play_context.check_mode)
         params["run_id"] = params["run_id"] or controller_run_id(task_vars)
         project = _project_dir(task_vars) if _under_awx(task_vars) else None
         problem = None if check else journal_problem(params, project)
         if problem:
-            return error_result(device, ValueError(problem), params["run_id"]) | {"invocation": invocation}
+            return error_result(device, InputError(problem), params["run_id"]) | {"invocation": invocation}
         try:
             result = run_engine(params, check=check)
         except FortiautoError as exc:
@@ -118,6 +106,21 @@ class ActionModule(ActionBase):
             # An AWX artifact (set_stats): a workflow's rollback node can take the run id from here.
             payload["ansible_stats"] = {"data": {"fortiauto_run_id": params["run_id"]}, "per_host": False}
         return payload
+
+
+def _not_run(device: str, why: str) -> dict[str, Any]:
+    """Arguments Ansible's validator refuses, or no fortiauto: nothing ran, nothing was written."""
+    return {
+        "failed": True,
+        "changed": False,
+        "name": device,
+        "status": "failed",
+        "reason": why,
+        "exit_code": 2,
+        "run_id": None,
+        "journal": None,
+        "msg": f"{device}: {why}",
+    }
 
 
 def _under_awx(task_vars: dict[str, Any]) -> bool:
