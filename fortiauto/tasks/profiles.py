@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fortiauto.desired import CERT_NAME_PREFIX
 from fortiauto.rotation import bound_certificates, merged_server_certs
 from fortiauto.tasks.base import CmdbObjectTask, Target
 
@@ -37,6 +38,25 @@ class SslProfileTask(CmdbObjectTask, name="ssl_profile"):
         ours = [str(c["name"]) for c in certs if isinstance(c, dict) and c.get("name")]
         names = merged_server_certs(bound_certificates(current), ours)
         return desired | {"server-cert": [{"name": name} for name in names]}
+
+    def notes(self, mkey: str | int, current: dict[str, Any]) -> tuple[str, ...]:
+        """FortiOS 6.4 holds one ``server-cert``: replacing another site's certificate is said, loudly."""
+        bound = current.get("server-cert")
+        refs = current.get("q_ref")
+        if (
+            isinstance(bound, str)
+            and bound
+            and not bound.startswith(CERT_NAME_PREFIX)
+            and current.get("server-cert-mode") == "replace"
+            and isinstance(refs, int)
+            and refs > 0
+        ):
+            return (
+                f"{self.label} {mkey} presents certificate {bound} for {refs} object(s) now; on this "
+                "release a profile holds one certificate, so fortiauto's replaces it for all of them: "
+                "give the mail server its own ssl_profile if another site needs that certificate",
+            )
+        return ()
 
 
 class EmailFilterTask(CmdbObjectTask, name="emailfilter"):

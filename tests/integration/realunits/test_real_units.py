@@ -225,3 +225,20 @@ async def test_a_failed_probe_run_also_saved_its_revision(unit_lab, tmp_path):
     assert [r["id"] for r in _revisions(control) if r["comment"] == run.run_id] == [
         int(device.config_revision)
     ]
+
+
+async def test_shared_ssl_profile_on_6_4_says_it_replaces_the_other_certificate(unit_lab, tmp_path):
+    lab = unit_lab("6.4", faults="fgt-001:shared-ssl-profile")
+    control = lab.control()
+    pristine = control.state()
+    planned = await apply(lab.site, tmp_path / "j", check=True, probe=False, command="plan")
+    plan = planned.devices[0].plan
+    assert plan is not None
+    assert any("presents certificate www-example" in w for w in plan.warnings)
+    run = await apply(lab.site, tmp_path / "j")
+    assert run.devices[0].status == "changed", run.devices[0].reason
+    assert _bound(control) == [derived_name(lab.site.parent, "certs/mx1.pem")]
+    undone = await rollback_last(tmp_path / "j")
+    assert [d.status for d in undone.devices] == ["rolled_back"]
+    assert _bound(control) == ["www-example"]
+    assert control.state() == pristine
