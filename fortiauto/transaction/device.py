@@ -19,14 +19,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from fortiauto.config_revision import SavedRevision, save_revision
 from fortiauto.errors import (
-    AuthError,
     FortiautoError,
-    FortiOSError,
-    InputError,
-    PlanError,
     Refused,
-    TLSVerifyError,
-    TransportError,
 )
 from fortiauto.events import Events
 from fortiauto.fortios.version import FortiOSVersion
@@ -38,7 +32,7 @@ from fortiauto.results import Change, DeviceResult, Effect, Plan, RequestCounts
 from fortiauto.site import Device
 from fortiauto.tasks.base import FortiOSApi
 from fortiauto.transaction.apply import Applier
-from fortiauto.transaction.outcome import Ending, conclude
+from fortiauto.transaction.outcome import Ending, before_writes, conclude, success
 from fortiauto.transaction.phases import Phase, PhaseTracker
 from fortiauto.transaction.planning import Planner, PreparedPlan, prepare_plan, tasks
 from fortiauto.transaction.retire import retire_certificates
@@ -47,7 +41,6 @@ from fortiauto.transaction.verify import Prober, Probes, Verifier, first, first_
 
 __all__ = ["ClientFactory", "DeviceApi", "DeviceTransaction", "Installs", "TransactionOptions"]
 
-SPAM_VERDICT = "F18"  # probe/classify.py: the email filter rejected or tagged the probe's message
 # Seconds to let a write whose answer was lost land before undoing it (bounded either way).
 _MIN_LOST_WRITE_GRACE = 1.0
 _MAX_LOST_WRITE_GRACE = 30.0
@@ -339,30 +332,17 @@ class DeviceTransaction:
         fallback: bool,
     ) -> DeviceResult:
         plan, rung = prepared.plan, prepared.plan.rung
-        if rung is not None:
-            ending, reason = Ending.FALLBACK, f"mail flows on fallback rung {rung}, not with the full fix"
-            if rung == self.options.start_rung and self.options.start_note:
-                reason = f"{reason}: {self.options.start_note}"
-        elif any(r.failure_class and r.failure_class.startswith(SPAM_VERDICT) for r in probes.values()):
-            ending = Ending.UNPROVEN
-            verdict = next(r.failure_class for r in probes.values() if r.failure_class)
-            reason = (
-                f"mail flows, but the email filter judged the probe's message as spam ({verdict}); "
-                "choose the probe's identity (probe.ehlo, transaction.mail_from) so the effect can be proven"
-            )
-        elif effect == "not_logged":
-            ending = Ending.UNPROVEN
-            reason = (
-                "the fix is in place and mail flows, but the probe's message is not in the email filter log"
-            )
-        elif effect == "unknown" and self.verifier.unprovable:
-            ending = Ending.UNPROVEN
-            why = self.verifier.effect_notes[0]
-            reason = f"the fix is in place and mail flows, but its effect cannot be proven: {why}"
-        elif changes:
-            ending, reason = Ending.APPLIED, "applied and probe passed"
-        else:
-            ending, reason = Ending.COMPLIANT, _noop_reason(plan)
+        notes = self.verifier.effect_notes
+        ending, reason = success(
+            rung=rung,
+            effect=effect,
+            changed=bool(changes),
+            probes=probes.values(),
+            unprovable=notes[0] if notes else None,
+        )
+        reason = reason or _noop_reason(plan)
+        if rung is not None and rung == self.options.start_rung and self.options.start_note:
+            reason = f"{reason}: {self.options.start_note}"
         if fallback and rung is not None:
             reason += " (the full fix failed its probe and was rolled back)"
         if self.verifier.effect_notes:
@@ -402,19 +382,9 @@ class DeviceTransaction:
         )
 
     def _before_writes(self, exc: BaseException) -> DeviceResult:
-        """A failure before any write: the device is as it was; the kind of failure picks the code."""
-        name = self.device.name
-        if isinstance(exc, AuthError | TLSVerifyError | PlanError | InputError):
-            return conclude(name, Ending.INVALID, str(exc), error=exc)
-        if isinstance(exc, Refused):
-            return conclude(name, Ending.REFUSED, f"refused: {exc}", error=exc)
-        if isinstance(exc, TransportError | FortiOSError):
-            return conclude(name, Ending.UNREACHABLE, f"{exc}; nothing was written", error=exc)
+        ending, reason = before_writes(exc)
         return conclude(
-            name,
-            Ending.BUG,
-            f"unexpected {type(exc).__name__}: {exc} (a bug; nothing was written)",
-            error=exc if isinstance(exc, FortiautoError) else None,
+            self.device.name, ending, reason, error=exc if isinstance(exc, FortiautoError) else None
         )
 
     async def _after_failure(

@@ -18,9 +18,29 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from fortiauto.results import DeviceResult, DeviceStatus, ProbeResult
+from fortiauto.errors import (
+    AuthError,
+    FortiautoError,
+    FortiOSError,
+    InputError,
+    PlanError,
+    Refused,
+    TLSVerifyError,
+)
+from fortiauto.results import DeviceResult, DeviceStatus, Effect, ProbeResult
 
-__all__ = ["SEVERITY", "Ending", "conclude", "device_exit_code", "fleet_exit_code", "probe_exit_code"]
+__all__ = [
+    "SEVERITY",
+    "Ending",
+    "before_writes",
+    "conclude",
+    "device_exit_code",
+    "fleet_exit_code",
+    "probe_exit_code",
+    "success",
+]
+
+SPAM_VERDICT = "F18"  # probe/classify.py: the email filter rejected or tagged the probe's message
 
 
 class Ending(StrEnum):
@@ -99,3 +119,52 @@ def fleet_exit_code(results: Iterable[DeviceResult]) -> int:
 def probe_exit_code(probes: Iterable[ProbeResult]) -> int:
     """``fortiauto probe`` (no change made): 0 when every probe passed, 3 when mail does not flow."""
     return 0 if all(p.passed for p in probes) else 3
+
+
+def success(
+    *,
+    rung: str | None,
+    effect: Effect,
+    changed: bool,
+    probes: Iterable[ProbeResult],
+    unprovable: str | None = None,
+) -> tuple[Ending, str]:
+    """Mail flows after the change (or with nothing to change): how complete is the fix?
+
+    ``unprovable`` says why the effect could not be looked up (no readable log device ...).
+    """
+    verdict = next(
+        (p.failure_class for p in probes if (p.failure_class or "").startswith(SPAM_VERDICT)), None
+    )
+    if rung is not None:
+        return Ending.FALLBACK, f"mail flows on fallback rung {rung}, not with the full fix"
+    if verdict is not None:
+        return Ending.UNPROVEN, (
+            f"mail flows, but the email filter judged the probe's message as spam ({verdict}); "
+            "choose the probe's identity (probe.ehlo, transaction.mail_from) so the effect can be proven"
+        )
+    if effect == "not_logged":
+        return (
+            Ending.UNPROVEN,
+            "the fix is in place and mail flows, but the probe's message is not in the email filter log",
+        )
+    if effect == "unknown" and unprovable:
+        return (
+            Ending.UNPROVEN,
+            f"the fix is in place and mail flows, but its effect cannot be proven: {unprovable}",
+        )
+    if changed:
+        return Ending.APPLIED, "applied and probe passed"
+    return Ending.COMPLIANT, ""
+
+
+def before_writes(exc: BaseException) -> tuple[Ending, str]:
+    """A failure before any write: the device is as it was; the kind of failure picks the ending."""
+    if isinstance(exc, AuthError | TLSVerifyError | PlanError | InputError):
+        return Ending.INVALID, str(exc)
+    if isinstance(exc, Refused):
+        return Ending.REFUSED, f"refused: {exc}"
+    if isinstance(exc, FortiOSError):
+        return Ending.UNREACHABLE, f"{exc}; nothing was written"
+    kind = "" if isinstance(exc, FortiautoError) else f"unexpected {type(exc).__name__}: "
+    return Ending.BUG, f"{kind}{exc} (a bug; nothing was written)"
