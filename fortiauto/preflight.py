@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from fortiauto.errors import APIError, AuthError, FortiOSError, NotFound
 from fortiauto.site import Device
+from fortiauto.tasks import REGISTRY
 
 __all__ = ["HaMember", "ManagedRoute", "Preflight", "PreflightApi", "RouteReadiness", "run_preflight"]
 
@@ -38,15 +39,9 @@ CENTRAL_MANAGEMENT = "system/central-management"
 # web-ui/state gives the HA mode as the index of `config system ha` / `set mode` (0: standalone).
 _HA_MODES = {0: "standalone", 1: "a-a", 2: "a-p"}
 # The access-profile group (and, for a "custom" group, the sub-permission) that governs writes to
-# each table fortiauto changes. Certificates sit in vpngrp as in the lab's schema; a custom
-# utmgrp has no sub-permission for SSL/SSH or protocol options profiles, so those stay unknown.
-_ACCESS: dict[str, tuple[str, str | None]] = {
-    "vpn.certificate/local": ("vpngrp", None),
-    "firewall/profile-protocol-options": ("utmgrp", None),
-    "firewall/ssl-ssh-profile": ("utmgrp", None),
-    "emailfilter/profile": ("utmgrp", "emailfilter"),
-    "firewall/policy": ("fwgrp", "policy"),
-}
+# each table fortiauto changes, as each task declares it (certificates sit in vpngrp; a custom
+# utmgrp has no sub-permission for SSL/SSH or protocol options profiles, so those stay unknown).
+_ACCESS: dict[str, tuple[str, str | None]] = {task.path: task.permission for task in REGISTRY.values()}
 MANAGED_PATHS = tuple(_ACCESS)
 
 

@@ -84,6 +84,9 @@ class Task(ABC):
     name: ClassVar[str]
     path: ClassVar[str]
     label: ClassVar[str] = "object"
+    # The access-profile group that governs writes to ``path`` and, for a "custom" group, the
+    # sub-permission (pre-flight checks the token can write every path a plan touches).
+    permission: ClassVar[tuple[str, str | None]]
 
     def __init_subclass__(cls, *, name: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -60,6 +60,7 @@ def find_policy(policies: list[dict[str, Any]], target: Target) -> dict[str, Any
 
 class PolicyTask(Task, name="policy"):
     path = "firewall/policy"
+    permission = ("fwgrp", "policy")
     label = "policy"
 
     def mkey(self, target: Target, current: dict[str, Any] | None = None) -> int:

@@ -21,11 +21,13 @@ __all__ = ["EmailFilterTask", "ProtocolOptionsTask", "SslProfileTask"]
 
 class ProtocolOptionsTask(CmdbObjectTask, name="protocol_options"):
     path = "firewall/profile-protocol-options"
+    permission = ("utmgrp", None)
     label = "protocol options"
 
 
 class SslProfileTask(CmdbObjectTask, name="ssl_profile"):
     path = "firewall/ssl-ssh-profile"
+    permission = ("utmgrp", None)
     label = "ssl-ssh-profile"
     # Factory profiles are read-only on FortiOS (fortios-objects.md, Gotchas 8).
     read_only = frozenset({"certificate-inspection", "deep-inspection", "no-inspection"})
@@ -61,6 +63,7 @@ class SslProfileTask(CmdbObjectTask, name="ssl_profile"):
 
 class EmailFilterTask(CmdbObjectTask, name="emailfilter"):
     path = "emailfilter/profile"
+    permission = ("utmgrp", "emailfilter")
     label = "emailfilter profile"
 
     def notes(self, mkey: str | int, current: dict[str, Any]) -> tuple[str, ...]:
