@@ -22,7 +22,7 @@ import yaml
 
 from fortiauto.api import env_key, resolve_device
 from fortiauto.site import CertificateSpec, Device, MailServer, PolicyRef, ProbeSpec, ProbeTransaction
-from fortiauto.site.models import SpamCheck
+from fortiauto.site.models import PreviousBindings, SpamCheck
 from tests.e2e.ansible_kit import BIN, COLLECTION, REPO, ansible_env
 
 pytestmark = pytest.mark.e2e
@@ -102,6 +102,7 @@ def test_module_options_cover_every_site_file_key(plugins):
     assert set(servers) == _keys(MailServer)
     assert tuple(servers["spam_checks"]["choices"]) == get_args(SpamCheck)
     assert set(servers["policy"]["options"]) == _keys(PolicyRef)
+    assert set(servers["previous"]["options"]) == _keys(PreviousBindings)
     assert set(servers["certificate"]["options"]) == _keys(CertificateSpec)
     assert set(servers["probe"]["options"]) == _keys(ProbeSpec)
     assert set(servers["probe"]["options"]["transaction"]["options"]) == _keys(ProbeTransaction)

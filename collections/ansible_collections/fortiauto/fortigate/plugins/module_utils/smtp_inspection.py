@@ -76,6 +76,15 @@ _MAIL_SERVER_OPTIONS: dict[str, Any] = {
     "vdom": {"type": "str"},
     "spam_checks": {"type": "list", "elements": "str", "choices": list(SPAM_CHECKS)},
     "allow_any_policy": {"type": "bool"},
+    "previous": {
+        "type": "dict",
+        "options": {
+            "ssl_profile": {"type": "str", "required": True},
+            "emailfilter_profile": {"type": "str", "required": True},
+            "protocol_options": {"type": "str", "required": True},
+            "inspection_mode": {"type": "str", "required": True, "choices": ["flow", "proxy"]},
+        },
+    },
     "fallback": {"type": "list", "elements": "str"},
     "probe": {"type": "dict", "required": True, "options": _PROBE_OPTIONS},
 }

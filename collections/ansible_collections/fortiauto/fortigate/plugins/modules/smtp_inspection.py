@@ -169,6 +169,28 @@ options:
         description:
           - Change the named policy even when it does not look like the inbound mail policy.
         type: bool
+      previous:
+        description:
+          - The policy's bindings before fortiauto, for C(fortiauto remove) (it restores exactly these).
+        type: dict
+        suboptions:
+          ssl_profile:
+            description: The policy's SSL/SSH inspection profile before fortiauto.
+            type: str
+            required: true
+          emailfilter_profile:
+            description: The policy's email filter profile before fortiauto (empty for none).
+            type: str
+            required: true
+          protocol_options:
+            description: The policy's protocol options profile before fortiauto.
+            type: str
+            required: true
+          inspection_mode:
+            description: The policy's inspection mode before fortiauto.
+            type: str
+            required: true
+            choices: [flow, proxy]
       fallback:
         description:
           - Less intrusive rungs to try, in order, when the probe fails after the full change.
