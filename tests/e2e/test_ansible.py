@@ -6,7 +6,7 @@ inventory the lab wrote (``hosts.yml``), or a copy of it with changed variables.
 control API is the ground truth: requests it received, and the canonical state dump compared
 byte for byte; the summary callback's JSON report is what the job said. The static checks
 (documentation, lint, ``ansible-doc``, the collection build) are in ``test_ansible_collection.py``.
-Cost: about 2 minutes on 2 cores, most of it ~16 playbook runs (each starts Ansible: ~3 s).
+Cost: about 50 s on 2 cores under load, most of it ~17 playbook runs (each starts Ansible: 1-3 s).
 """
 
 from __future__ import annotations
@@ -570,6 +570,26 @@ def test_inventory_plugin_turns_the_site_file_into_hosts(lab, tmp_path):
     assert run.returncode == 0, run.output
     assert set(run.report["drift"]) == lab.names
     assert lab.writes() == dict.fromkeys(lab.names, 0)
+
+
+@pytest.mark.timeout(120)
+def test_token_arguments_are_masked_at_vvv_and_absent_from_results(lab, tmp_path):
+    hosts = inventory_variant(
+        lab.hosts,
+        "token",
+        drop_host_vars=("fortiauto_token_file",),
+        host_vars={d["name"]: {"fortiauto_token": d["token"]} for d in lab.info["devices"]},
+    )
+    # -vvv prints every result with its invocation: the token must show masked, and nowhere else.
+    run = run_playbook(
+        "check.yml", hosts, "-vvv", "--limit", "fgt-001,fgt-002", home=tmp_path, env=_locks(tmp_path)
+    )
+
+    assert run.returncode == 0, run.output
+    assert set(run.report["drift"]) == {"fgt-001", "fgt-002"}
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.stdout
+    _no_secrets(run.output, lab)
+    _no_secrets(json.dumps(run.report), lab)
 
 
 def test_a_site_file_replaces_device_arguments(ansible_lab):
