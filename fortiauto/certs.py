@@ -11,13 +11,25 @@ messages that never contain key material or passphrases.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from service_identity import CertificateError, VerificationError
+from service_identity.hazmat import (
+    DNS_ID,
+    CertificatePattern,
+    DNSPattern,
+    IPAddress_ID,
+    IPAddressPattern,
+    ServiceID,
+    verify_service_identity,
+)
 
 from fortiauto.errors import InputError
 
@@ -168,18 +180,36 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _dns_match(pattern: str, name: str) -> bool:
-    pattern, name = pattern.lower().rstrip("."), name.lower().rstrip(".")
-    if not pattern.startswith("*."):
-        return pattern == name
-    # RFC 6125: the wildcard stands for exactly one left-most label.
-    head, _, rest = name.partition(".")
-    return bool(head) and rest == pattern[2:]
+def _patterns(dns_names: Sequence[str], ip_addresses: Sequence[str]) -> list[CertificatePattern]:
+    """The subjectAltName as service_identity's patterns; a malformed entry matches nothing."""
+    patterns: list[CertificatePattern] = []
+    for dns in dns_names:
+        with contextlib.suppress(CertificateError):
+            patterns.append(DNSPattern.from_bytes(dns.rstrip(".").encode("ascii", "replace")))
+    for ip in ip_addresses:
+        address = _ip(ip)
+        if address is not None:  # the SAN's own form: the packed address
+            patterns.append(IPAddressPattern.from_bytes(address.packed))
+    return patterns
 
 
-def name_covered(name: str, sans: tuple[str, ...]) -> bool:
-    """True when a TLS client checking ``name`` would accept a certificate with ``sans``."""
-    wanted_ip = _ip(name)
-    if wanted_ip is not None:
-        return any(_ip(san) == wanted_ip for san in sans)
-    return any(_dns_match(san, name) for san in sans if _ip(san) is None)
+def san_matches(name: str, dns_names: Sequence[str], ip_addresses: Sequence[str] = ()) -> bool:
+    """Would a TLS client checking ``name`` (a DNS name or an IP literal) accept these SANs?
+
+    The one hostname matcher of fortiauto (the site loader and the probe): RFC 6125 by
+    service_identity. Only the subjectAltName counts, never the subject CN; a wildcard is the
+    whole left-most label and covers exactly one label; an IP literal matches only an IP SAN.
+    A trailing root dot is the same name.
+    """
+    wanted: ServiceID
+    try:
+        wanted = IPAddress_ID(name) if _ip(name) is not None else DNS_ID(name.rstrip("."))
+        verify_service_identity(_patterns(dns_names, ip_addresses), [wanted], [])
+    except (CertificateError, VerificationError, ValueError):
+        return False
+    return True
+
+
+def name_covered(name: str, sans: Sequence[str]) -> bool:
+    """``san_matches`` for SANs as the loader keeps them (``CertificateInfo.sans``: IPs as text)."""
+    return san_matches(name, [s for s in sans if _ip(s) is None], [s for s in sans if _ip(s) is not None])

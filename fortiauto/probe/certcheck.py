@@ -30,6 +30,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from fortiauto.certs import san_matches
 from fortiauto.probe.classify import FailureClass
 
 __all__ = [
@@ -95,27 +96,13 @@ def normalise_pin(pin: str) -> str:
     return "".join(pin.split()).replace(":", "").lower()
 
 
-def _dns_matches(name: str, pattern: str) -> bool:
-    # RFC 6125 §6.4.3: a wildcard is only the whole left-most label and covers exactly one label.
-    name = name.rstrip(".").lower()
-    pattern = pattern.rstrip(".").lower()
-    if not pattern.startswith("*."):
-        return name == pattern
-    head, _, rest = name.partition(".")
-    return bool(head) and rest == pattern[2:] and "*" not in rest
-
-
 def hostname_matches(name: str, cert: PeerCert) -> bool:
     """Does the certificate's subjectAltName cover ``name`` (a DNS name or an IP literal)?
 
-    Only the SAN counts, as in browsers and Python's ``ssl`` since 3.7: a subject CN is
-    not a name.
+    Only the SAN counts, as in browsers and Python's ``ssl`` since 3.7: a subject CN is not a
+    name. The matcher is the site loader's (``certs.san_matches``, service_identity).
     """
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return any(_dns_matches(name, pattern) for pattern in cert.dns_names)
-    return any(ipaddress.ip_address(ip) == address for ip in cert.ip_addresses)
+    return san_matches(name, cert.dns_names, cert.ip_addresses)
 
 
 def looks_like_inspection_ca(issuer: str) -> bool:
