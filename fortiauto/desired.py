@@ -16,6 +16,7 @@ placeholders replaced by the values, so no name (with a newline, ``: ``, `` #`` 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from functools import cache
@@ -24,6 +25,8 @@ from typing import Any
 
 import jinja2
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from fortiauto.errors import InputError, PlanError, Refused
 from fortiauto.fortios.version import FortiOSVersion
@@ -35,8 +38,10 @@ __all__ = [
     "DEFAULT_SPAM_CHECKS",
     "FALLBACK_SSL_PROFILE",
     "ON_CREATE",
+    "ca_certificate_name",
     "certificate_name",
     "desired_objects",
+    "intermediates",
     "merge_shared",
     "recommended",
     "require_takes_fix",
@@ -73,6 +78,27 @@ def templates_dir(override: Path | None = None) -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
+def intermediates(cert_pem: str) -> list[str]:
+    """The CA certificates after the leaf in a certificate file (its chain), each as PEM text.
+
+    FortiOS presents in replace mode the imported local certificate plus the CA certificates on
+    the unit that chain it (Fortinet KB "including the intermediate CA in the SSL chain"), so
+    each intermediate must be there as a CA certificate; a self-signed root is left out (a
+    server need not send it, RFC 8446 4.4.2).
+    """
+    try:
+        certs = x509.load_pem_x509_certificates(cert_pem.encode())
+    except ValueError:
+        return []
+    return [c.public_bytes(serialization.Encoding.PEM).decode() for c in certs[1:] if c.subject != c.issuer]
+
+
+def ca_certificate_name(pem: str) -> str:
+    """``fa-ca-<sha256[:8]>``: an intermediate fortiauto put on the unit, named by its fingerprint."""
+    der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+    return f"{CERT_NAME_PREFIX}ca-{hashlib.sha256(der).hexdigest()[:8]}"
+
+
 def certificate_name(mail_server: str, fingerprint_sha256: str) -> str:
     """``fa-<mail server>-<sha256[:8]>``: unique per certificate, recognisably fortiauto's own."""
     suffix = f"-{fingerprint_sha256[:8]}"
@@ -97,6 +123,11 @@ def recommended(ms: MailServer, version: FortiOSVersion, *, rung: str | None = N
     objects: Objects = {}
     if rung is None:
         cert = _cert_name(ms)
+        chain = intermediates(ms.certificate.cert_pem)
+        if chain:
+            objects["ca_certificate"] = {
+                "certificates": [{"name": ca_certificate_name(pem), "ca": pem} for pem in chain]
+            }
         objects["certificate"] = {"name": cert}
         objects["ssl_profile"] = {
             "name": ms.ssl_profile,
@@ -250,7 +281,12 @@ def desired_objects(
         )
     }
     shape = _parsed_template(str(template), template.stat().st_mtime_ns, version, rung)
-    return {task: _fill(obj, values) for task, obj in shape.items()}
+    filled = {task: _fill(obj, values) for task, obj in shape.items()}
+    # The chain is the certificate file's content, not a configuration choice: never templated.
+    chain = recommended(ms, version, rung=rung).get("ca_certificate")
+    return filled | (
+        {"ca_certificate": chain} if chain is not None and "ca_certificate" not in filled else {}
+    )
 
 
 def _site_template(templates: Path | None, version: FortiOSVersion) -> Path | None:

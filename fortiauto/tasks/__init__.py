@@ -6,13 +6,14 @@ certificate a rebind retires is deleted after all of them, once the probe has pa
 """
 
 from fortiauto.tasks.base import REGISTRY, CmdbObjectTask, Diff, Target, Task
-from fortiauto.tasks.certificate import CertificateTask
+from fortiauto.tasks.certificate import CaCertificateTask, CertificateTask
 from fortiauto.tasks.policy import PolicyTask, find_policy
 from fortiauto.tasks.profiles import EmailFilterTask, ProtocolOptionsTask, SslProfileTask
 
 __all__ = [
     "ORDER",
     "REGISTRY",
+    "CaCertificateTask",
     "CertificateTask",
     "CmdbObjectTask",
     "Diff",
@@ -25,4 +26,11 @@ __all__ = [
     "find_policy",
 ]
 
-ORDER: tuple[str, ...] = ("certificate", "protocol_options", "ssl_profile", "emailfilter", "policy")
+ORDER: tuple[str, ...] = (
+    "ca_certificate",  # only when the mail server's certificate file carries a chain
+    "certificate",
+    "protocol_options",
+    "ssl_profile",
+    "emailfilter",
+    "policy",
+)

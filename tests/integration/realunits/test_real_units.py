@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from fortiauto.certs import pem_fingerprint
 from fortiauto.journal import read_journal
 from tests.integration.day2.daykit import FAST, derived_name, site_copy
 from tests.integration.engine.labkit import apply, cmdb, pyfortiapi_for, rollback_last
@@ -241,4 +242,61 @@ async def test_shared_ssl_profile_on_6_4_says_it_replaces_the_other_certificate(
     undone = await rollback_last(tmp_path / "j")
     assert [d.status for d in undone.devices] == ["rolled_back"]
     assert _bound(control) == ["www-example"]
+    assert control.state() == pristine
+
+
+# ---------------------------------------------------------------- a chained certificate
+
+
+@pytest.mark.parametrize("version", ["6.4", "7.4"])
+async def test_a_chained_certificate_brings_its_intermediate_and_the_probe_verifies_the_chain(
+    unit_lab, tmp_path, version
+):
+    lab = unit_lab(version, mail_chain=True)
+    control = lab.control()
+    state_dir = lab.site.parent
+    full = state_dir / "certs" / "mx1-full.pem"  # what certbot's fullchain.pem holds: leaf + intermediate
+    full.write_text(
+        (state_dir / "certs" / "mx1.pem").read_text() + (state_dir / "certs" / "mx1-chain.pem").read_text()
+    )
+    strict = {"verify_chain": "ca.pem"}  # a sender that validates PKIX against the lab's root
+    site = site_copy(
+        lab.site,
+        f"chain-{version}",
+        mail_server={"certificate": {"cert": "certs/mx1-full.pem", "key": "certs/mx1.key"}, "probe": strict},
+    )
+    pristine = control.state()
+    run = await apply(site, tmp_path / "j")
+    device = run.devices[0]
+    assert device.status == "changed", device.reason
+    assert device.probe is not None
+    assert device.probe.passed
+    assert device.changes[0].path == "vpn.certificate/ca"  # the chain is in place before the leaf
+    cas = {c["name"]: c["ca"] for c in _cmdb(control, "vpn.certificate/ca")}
+    imported = [name for name in cas if name.startswith("fa-ca-")]
+    assert len(imported) == 1
+    chain = (state_dir / "certs" / "mx1-chain.pem").read_text()
+    assert pem_fingerprint(cas[imported[0]]) == pem_fingerprint(chain)  # the intermediate, not the root
+
+    again = await apply(site, tmp_path / "j")
+    assert again.devices[0].status == "unchanged", again.devices[0].reason
+    assert again.devices[0].requests.writes == 0
+
+    undone = await rollback_last(tmp_path / "j")
+    assert [d.status for d in undone.devices] == ["rolled_back"]
+    assert control.state() == pristine
+
+
+async def test_without_its_intermediate_the_strict_probe_refuses_the_chain(unit_lab, tmp_path):
+    lab = unit_lab("7.2", mail_chain=True)
+    control = lab.control()
+    pristine = control.state()
+    strict = {"verify_chain": "ca.pem", "timeout": 1.5, "retries": 1, "retry_delay": 0.1}
+    site = site_copy(
+        lab.site, "leaf-only", mail_server={"probe": strict, "fallback": None}
+    )  # certs/mx1.pem: leaf
+    run = await apply(site, tmp_path / "j")
+    device = run.devices[0]
+    assert device.status == "rolled_back", device.reason  # a strict sender would have been broken
+    assert "chain" in device.reason
     assert control.state() == pristine
