@@ -158,6 +158,7 @@ def no_fallback_site(lab: ManagedFleet, **fortimanager: Any) -> Path:
 def apply_json(site: Path, journal: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     done = run_cli("apply", site, "--yes", "--output", "json", "--journal-dir", journal, *extra, timeout=120)
     assert_no_traceback(done.stdout, done.stderr)
+    assert done.stdout.startswith("{"), f"exit {done.returncode}, no JSON; stderr:\n{done.stderr}"
     return done.returncode, json.loads(done.stdout), done.stderr
 
 
