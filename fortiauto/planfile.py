@@ -113,7 +113,7 @@ def _title(change: dict[str, Any]) -> str:
 
 def _what_moved(saved: dict[str, Any], fresh: dict[str, Any]) -> str:
     if saved.get("action") != fresh.get("action"):
-        return f"was a {saved.get('action')}, now a {fresh.get('action')}"
+        return f"was {_an(saved.get('action'))}, now {_an(fresh.get('action'))}"
     moved: list[str] = []
     for side in ("before", "after"):
         old, new = saved.get(side) or {}, fresh.get(side) or {}
@@ -122,6 +122,10 @@ def _what_moved(saved: dict[str, Any], fresh: dict[str, Any]) -> str:
                 label = "on the device" if side == "before" else "wanted"
                 moved.append(f"{name} {label} was {_short(old.get(name))}, now {_short(new.get(name))}")
     return ", ".join(moved) or "changed"
+
+
+def _an(action: Any) -> str:
+    return f"{'an' if str(action)[:1] in 'aeiou' else 'a'} {action}"
 
 
 def _short(value: Any) -> str:
