@@ -473,7 +473,8 @@ def _confirm_apply(
         err.print(line)
     if not sys.stdin.isatty():
         raise InputError(f"{verb.lower()} needs --yes when not run from a terminal; nothing was changed")
-    if not typer.confirm(f"{verb} these changes?", err=True):
+    question = "Apply these changes?" if verb == "Apply" else "Take the configuration off as planned above?"
+    if not typer.confirm(question, err=True):
         raise InputError("not confirmed; nothing was changed")
     return None
 
