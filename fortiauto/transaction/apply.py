@@ -36,7 +36,8 @@ from fortiauto.tasks.base import FortiOSApi
 
 __all__ = ["Applier", "Write"]
 
-Record = Callable[..., None]
+# Returns once the journal line is on disk (``Journal.record_durable``), without blocking the loop.
+Record = Callable[..., Awaitable[None]]
 
 
 @dataclass
@@ -83,7 +84,7 @@ class Applier:
         """Journal ``change``, send it with ``send()``, record the answer (the one write path)."""
         self._seq += 1
         write = Write(self._seq, change)
-        self._record("pre", seq=write.seq, change=change_to_json(change))  # raises: nothing sent
+        await self._record("pre", seq=write.seq, change=change_to_json(change))  # raises: nothing sent
         self.writes.append(write)
         if self.first_write_at is None:
             self.first_write_at = time.monotonic()
@@ -94,9 +95,9 @@ class Applier:
             raise
         except APIError:
             write.refused = True
-            self._record("failed", seq=write.seq)
+            await self._record("failed", seq=write.seq)
             raise
-        self._record("done", seq=write.seq)
+        await self._record("done", seq=write.seq)
         self._events.change_applied(self.device, change)
         if getattr(answer, "concurrent_edit", None) is True:
             # FortiOS's revision moved under us: someone else changed the configuration between

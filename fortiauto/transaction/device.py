@@ -113,7 +113,7 @@ class DeviceTransaction:
         self.events = events or Events()
         self.phases = PhaseTracker(device.name, self.events)
         own_tasks = options.planner.tasks() if options.planner is not None else tasks()
-        self.applier = Applier(device.name, own_tasks, self._record, self.events)
+        self.applier = Applier(device.name, own_tasks, self._record_durable, self.events)
         self.verifier = Verifier(
             device,
             prober,
@@ -305,7 +305,7 @@ class DeviceTransaction:
 
     async def _commit(self, api: DeviceApi, prepared: PreparedPlan, after: Probes) -> DeviceResult:
         self.phases.enter(Phase.COMMIT)
-        self._record("commit", rung=prepared.plan.rung)
+        await self._record_durable("commit", rung=prepared.plan.rung)
         self.applier.forget()
         self._committed = self._success(prepared, prepared.attempted, after, "unknown", fallback=False)
         retired, kept = await retire_certificates(api, self.applier, self._to_retire(prepared))
@@ -445,7 +445,7 @@ class DeviceTransaction:
         """Once, before the first write: a configuration revision on the unit (``config_revision.py``)."""
         if self._revision is None and not isinstance(api, ManagedRoute):
             self._revision = await save_revision(api, self.options.run_id)
-            self._record("config_revision", **self._revision.to_json())
+            await self._record_durable("config_revision", **self._revision.to_json())
         note = self._revision.note if self._revision else None
         if note is None or note in prepared.plan.warnings:
             return prepared
@@ -525,6 +525,11 @@ class DeviceTransaction:
     def _record(self, kind: str, **fields: Any) -> None:
         if self.journal is not None:
             self.journal.record(kind, device=self.device.name, **fields)
+
+    async def _record_durable(self, kind: str, **fields: Any) -> None:
+        # The same durable line as _record, but the fsync runs off the event loop (group commit).
+        if self.journal is not None:
+            await self.journal.record_durable(kind, device=self.device.name, **fields)
 
     def _mttr(self) -> float | None:
         start, back = self.applier.first_write_at, self.verifier.mail_back_at

@@ -142,12 +142,19 @@ class _FailingJournal(Journal):
         self.fail_at = fail_at
         self.pre_lines = 0
 
-    def record(self, kind, **fields) -> None:
+    def _fail(self, kind) -> None:
         if kind == "pre":
             self.pre_lines += 1
             if self.pre_lines == self.fail_at:
                 raise JournalUnwritable(f"journal {self.path} cannot record: No space left on device")
+
+    def record(self, kind, **fields) -> None:
+        self._fail(kind)
         super().record(kind, **fields)
+
+    async def record_durable(self, kind, **fields) -> None:  # the path writes take
+        self._fail(kind)
+        await super().record_durable(kind, **fields)
 
 
 async def test_a_journal_that_cannot_record_stops_the_write_and_rolls_back_the_rest(tmp_path):
