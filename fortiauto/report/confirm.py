@@ -156,15 +156,15 @@ def _window_line(site: Site, devices: Sequence[Device], now: datetime, *, wait: 
 
 
 def _probe_lines(devices: Sequence[Device]) -> list[str]:
-    """One line per kind of probe (mode, port, vantage, delivery), with how many use it."""
+    """One line per kind of probe (mode, vantage, delivery), with an example and how many more use it."""
     kinds: dict[str, list[str]] = {}
     for device in devices:
         for ms in device.mail_servers:
             spec = ms.probe
             vantage = f"from {spec.via.label}" if spec.via is not None else "from this machine"
             delivery = "; delivery confirmed in the mailbox" if spec.confirm_delivery is not None else ""
-            kind = f"{spec.mode} to port {spec.port} {vantage}{delivery}"
-            kinds.setdefault(kind, []).append(f"{device.name}/{ms.name} -> {spec.host}")
+            kind = f"{spec.mode} {vantage}{delivery}"
+            kinds.setdefault(kind, []).append(f"{device.name}/{ms.name} -> {spec.host}:{spec.port}")
     lines = []
     for kind, targets in kinds.items():
         example = targets[0] + (f" and {len(targets) - 1} more" if len(targets) > 1 else "")
