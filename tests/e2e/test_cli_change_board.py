@@ -93,6 +93,9 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while text not in self.text():
             if time.monotonic() > deadline or (self.proc.poll() is not None and not self._read(0.1)):
+                self.proc.kill()
+                self.proc.communicate()
+                os.close(self.master)
                 raise AssertionError(f"{text!r} never appeared; screen:\n{self.text()}")
             self._read(0.2)
         return self.text()
