@@ -124,8 +124,13 @@ def variant(
 
 
 def write_request_numbers(log: list[dict[str, Any]]) -> list[int]:
-    """1-based positions of the API writes in a lab request log (control requests are not logged)."""
-    return [i for i, entry in enumerate(log, start=1) if entry["method"] in _WRITES]
+    """1-based positions of the configuration writes in a lab request log (control requests are not
+    logged; saving a configuration revision before the first write changes no configuration)."""
+    return [
+        i
+        for i, entry in enumerate(log, start=1)
+        if entry["method"] in _WRITES and "config-revision" not in str(entry.get("path", ""))
+    ]
 
 
 def wait_for_requests(control: Control, total: int, *, deadline: float = 10.0) -> None:
