@@ -281,8 +281,9 @@ class _DeferredJournal(Journal):
     """A journal whose file is created at the run's first ``pre`` line, headed by its ``run`` line.
 
     Lines before the first write are kept back and an ``end`` of a device that wrote nothing is
-    dropped: a run with no ``pre`` line needs no journal (nothing to undo, no undo hint). Once
-    open it is an ordinary ``Journal``: every line durable before the write it guards.
+    dropped: a run with no ``pre`` line needs no journal (nothing to undo, no undo hint). From the
+    first ``pre`` on, every line goes to an ordinary ``Journal`` (durable before the write it
+    guards). It wraps one rather than extending its internals, which are the journal's own.
     """
 
     def __init__(self, directory: Path, run_id: str, header: dict[str, Any]) -> None:
@@ -290,19 +291,31 @@ class _DeferredJournal(Journal):
         self.run_id = run_id
         self._directory = directory
         self._header = header
-        self._fd = -1
+        self._inner: Journal | None = None
 
     @property
     def opened(self) -> bool:
-        return self._fd >= 0
+        return self._inner is not None
+
+    def _journal_for(self, kind: str) -> Journal | None:
+        if self._inner is None and kind == "pre":
+            self._inner = Journal(self._directory, self.run_id)
+            self._inner.record("run", **self._header)
+        return self._inner
 
     def record(self, kind: str, **fields: Any) -> None:
-        if not self.opened:
-            if kind != "pre":
-                return
-            Journal.__init__(self, self._directory, self.run_id)
-            super().record("run", **self._header)
-        super().record(kind, **fields)
+        journal = self._journal_for(kind)
+        if journal is not None:
+            journal.record(kind, **fields)
+
+    async def record_durable(self, kind: str, **fields: Any) -> None:
+        journal = self._journal_for(kind)
+        if journal is not None:
+            await journal.record_durable(kind, **fields)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
 
 
 def _check_journal_dir(directory: Path) -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -437,6 +439,59 @@ def test_two_concurrent_jobs_are_serialised_by_the_device_lock(lab, tmp_path):
         )
         assert undo.returncode == 0, undo.output
         assert set(_statuses(undo).values()) <= {"rolled_back", "unchanged"}
+    assert lab.states() == pristine
+
+
+def _journal_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _unended(path: Path) -> set[str]:
+    """Devices that wrote (a pre line) but whose transaction has not ended (no end line)."""
+    lines = _journal_lines(path)
+    wrote = {e["device"] for e in lines if e["type"] == "pre"}
+    return wrote - {e["device"] for e in lines if e["type"] == "end"}
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_mid_apply_lets_every_started_device_finish_its_transaction(lab, tmp_path):
+    """Ansible stops its workers with SIGTERM; the engine in the worker still ends each device."""
+    pristine = lab.states()
+    for control in lab.controls.values():
+        control.faults("api-latency=300")  # a transaction takes seconds: the stop lands mid-write
+    hosts = inventory_variant(lab.hosts, "interrupt", probe=FAST_PROBE)
+    run_id = new_run_id()
+    journal = lab.journal / f"{run_id}.jsonl"
+    command, env = playbook_command(
+        "site.yml", hosts, home=tmp_path, extra_vars={"fortiauto_run_id": run_id}, env=_locks(tmp_path)
+    )
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(e["type"] == "pre" for e in _journal_lines(journal)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not any(e["type"] == "pre" for e in _journal_lines(journal)):
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"no write started: {out.decode()[-3000:]} {err.decode()[-2000:]}")
+    process.send_signal(signal.SIGINT)  # Ctrl-C at the terminal
+    process.communicate(timeout=120)
+    deadline = time.monotonic() + 90
+    while _unended(journal) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert _unended(journal) == set()  # no device left between two writes
+    for control in lab.controls.values():
+        control.faults({})
+    undo = run_playbook(
+        "rollback.yml",
+        hosts,
+        home=tmp_path / "undo",
+        extra_vars={"fortiauto_run_id": run_id},
+        env=_locks(tmp_path),
+    )
+    assert undo.returncode == 0, undo.output
     assert lab.states() == pristine
 
 

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import threading
+from collections.abc import Coroutine
 from typing import Any
+
+# Ctrl-C, an AWX job cancel (SIGTERM) or a closed terminal: the device's run is cancelled once and
+# then rolls back to its end; further signals change nothing (as for `fortiauto apply`).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # The email filter's anti-spam checks fortiauto knows (fortiauto.site.models.SpamCheck).
 SPAM_CHECKS = (
@@ -158,8 +165,50 @@ def run_engine(params: dict[str, Any], *, check: bool) -> dict[str, Any]:
 
     source = resolve_device(params)
     if params["state"] == "rolled_back":
-        return asyncio.run(undo_device_run(source, params["run_id"], check=check))
-    return asyncio.run(run_device_once(source, run_id=params["run_id"], check=check, force=params["force"]))
+        return run_to_the_end(undo_device_run(source, params["run_id"], check=check))
+    return run_to_the_end(
+        run_device_once(source, run_id=params["run_id"], check=check, force=params["force"])
+    )
+
+
+def run_to_the_end(work: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run ``work`` on a new event loop; a stop signal cancels it once, and it still finishes.
+
+    Ansible stops its workers with SIGTERM (Ctrl-C, an AWX cancel), and its own handler ends the
+    worker at once: between two writes, without this. Here the first stop signal cancels the
+    run, fortiauto's transaction rolls back what it wrote and ends its journal; then the signal
+    is delivered again to the handler it had, so the worker still stops (its result is not
+    wanted any more; waiting to hand it over could block on a parent that no longer reads).
+    Raises FortiautoError (an interrupt before any write) when the cancel lands outside the
+    transaction.
+    """
+    from fortiauto.errors import Refused
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(work)
+    received: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in _STOP_SIGNALS:
+            previous[sig] = signal.getsignal(sig)
+            loop.add_signal_handler(sig, _cancel_once, task, sig, received)
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        raise Refused("interrupted before any write") from None
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
+        loop.close()
+        if received:
+            signal.raise_signal(received[0])
+
+
+def _cancel_once(task: asyncio.Task[Any], sig: int, received: list[int]) -> None:
+    if not received:
+        received.append(sig)
+        task.cancel()
 
 
 def error_result(device: str, exc: Exception, run_id: str | None) -> dict[str, Any]:
