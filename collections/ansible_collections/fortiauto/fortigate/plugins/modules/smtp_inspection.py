@@ -330,6 +330,8 @@ attributes:
     support: N/A
     platforms: fortios
 notes:
+  - Ctrl-C or an AWX job cancel (Ansible stops its workers with SIGTERM) cancels each device in
+    flight once; it rolls back what it wrote and ends its journal before its worker stops.
   - Enable the collection's callback C(fortiauto.fortigate.summary) for the run summary (status per
     device, the run id and the undo command), printed whatever happened to the play.
   - A site-file run can also be undone with C(fortiauto rollback --run ID).
