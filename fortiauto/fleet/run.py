@@ -35,6 +35,7 @@ from fortiauto.journal import (
 )
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.results import DeviceResult, Plan, RequestCounts, RunResult
+from fortiauto.resume import Resumable, retirement_left
 from fortiauto.site import Device, Site
 from fortiauto.site.models import FortiManagerSpec
 from fortiauto.transaction import (
@@ -224,8 +225,9 @@ class _Runner:
             self.notes.append(
                 f"{device.name}: started though it may not finish in the window (--ignore-window)"
             )
+        resumable = self._resumable(device)
         unfinished = self._unfinished(device)
-        if unfinished and writing:
+        if unfinished and writing and resumable is None:
             return conclude(device.name, Ending.REFUSED, f"refused: {unfinished}")
         lock = device_lock(device.url, device.name, lock_dir=self.options.lock_dir)
         if writing:
@@ -234,12 +236,36 @@ class _Runner:
             except LockHeld as exc:
                 return conclude(device.name, Ending.REFUSED, f"refused: {exc}", error=exc)
         try:
-            result = await self._transaction(device).run()
+            result = await self._transaction(device, resumable).run()
         finally:
             lock.release()
         if writing:
             fallback_memory.update_from(self.options.journal_dir, result)
+            if resumable is not None and not result.failed:
+                self._mark_resumed(device, resumable)
         return result
+
+    def _resumable(self, device: Device) -> Resumable | None:
+        """The unfinished runs on this device, when all that is left of them is a retirement to finish."""
+        runs = self.unfinished.get(device.name) or []
+        found = [
+            retirement_left(r, read_journal(self.options.journal_dir / f"{r}.jsonl"), device.name)
+            for r in runs
+        ]
+        resumable = [f for f in found if f is not None]
+        if not runs or len(resumable) != len(runs):
+            return None
+        deletes = tuple(c for r in resumable for c in r.deletes)
+        return Resumable(resumable[-1].run_id, device.name, deletes)
+
+    def _mark_resumed(self, device: Device, resumable: Resumable) -> None:
+        """The resumed runs are finished for this device now: they no longer block it."""
+        for run_id in self.unfinished.get(device.name) or []:
+            try:
+                with Journal(self.options.journal_dir, run_id) as old:
+                    old.record("end", device=device.name, ending="resumed", resumed_by=self.options.run_id)
+            except FortiautoError:
+                continue  # the next run will find it unfinished and resume again, writing nothing
 
     def _unfinished(self, device: Device) -> str | None:
         runs = self.unfinished.get(device.name)
@@ -251,8 +277,8 @@ class _Runner:
             f"is changed on it until that run is undone: fortiauto rollback --run {runs[-1]} {where}"
         )
 
-    def _transaction(self, device: Device) -> DeviceTransaction:
-        notes = [n for n in [self._unfinished(device)] if n]
+    def _transaction(self, device: Device, resumable: Resumable | None = None) -> DeviceTransaction:
+        notes = [resumable.note] if resumable is not None else [n for n in [self._unfinished(device)] if n]
         remembered = (
             None if self.options.retry_full else fallback_memory.recall(self.options.journal_dir, device.name)
         )
@@ -271,6 +297,7 @@ class _Runner:
                 if self.options.saved_plan is None
                 else partial(self.options.saved_plan, device.name),
                 planner=self.options.planner,
+                finish_retirement=resumable.deletes if resumable is not None else (),
             ),
             client_factory=self.client_factory,
             prober=self.prober,
