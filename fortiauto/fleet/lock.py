@@ -10,6 +10,7 @@ never change one firewall at the same time.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -36,7 +37,8 @@ class Lock:
         self.path = path
         self.what = what
         self.holder_path = path.with_name(path.name + ".holder.json")
-        self._lock = filelock.FileLock(str(path), timeout=0, mode=0o600)
+        # A moment's patience: another run may be asking who holds it (a brief shared probe).
+        self._lock = filelock.FileLock(str(path), timeout=0.5, mode=0o600)
 
     def acquire(self, run_id: str, **about: Any) -> None:
         _private_dir(self.path.parent)
@@ -61,15 +63,21 @@ class Lock:
             json.dump(info, handle)
 
     def holder(self) -> dict[str, Any] | None:
-        """Who holds the lock now, or None when it is free (a dead holder's note does not count)."""
-        probe = filelock.FileLock(str(self.path), timeout=0)
+        """Who holds the lock now, or None when it is free (a dead holder's note does not count).
+
+        Asks the kernel with a shared, non-blocking probe on a descriptor of its own: two runs
+        asking at once never see each other as the holder, and a probe never blocks the holder.
+        """
         try:
-            probe.acquire()
-        except filelock.Timeout:
-            return self._note() or {}
+            fd = os.open(self.path, os.O_RDONLY)
         except OSError:
-            return None
-        probe.release()
+            return None  # no lock file: nobody ever took it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return self._note() or {}
+        finally:
+            os.close(fd)  # closing drops a probe that succeeded
         return None
 
     @property

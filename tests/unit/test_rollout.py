@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import json
+import os
 import socket
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -218,3 +220,16 @@ async def test_stop_request_starts_no_new_device(tmp_path):
     )
     assert {d.status for d in run.devices} == {"skipped"}
     assert sum(g.total for g in fleet.gates.values()) == 0
+
+
+def test_asking_who_holds_a_lock_never_makes_it_look_held(tmp_path):
+    lock = site_lock(tmp_path)
+    lock.acquire("run-a")
+    lock.release()  # the file stays, nobody holds it
+    probe = os.open(lock.path, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # another process asking at the same moment
+    try:
+        assert site_lock(tmp_path).holder() is None
+    finally:
+        os.close(probe)
+    site_lock(tmp_path).acquire("run-b")
