@@ -186,7 +186,7 @@ class FortiManagerDeviceApi:
     async def log_get(self, path: str, *, vdom: Any = _UNSET, params: Any = None) -> Any:
         return await self.unit.log_get(path, params=params, **_given(vdom))
 
-    async def readiness(self) -> RouteReadiness:
+    async def readiness(self) -> RouteReadiness:  # noqa: PLR0911 - one verdict per readiness fact, in the order FortiManager reports them
         """May FortiManager change the unit now? ``PlanError`` when it has no such device/vdom/package."""
         route = self.route
         with _as_fortios(write=False):

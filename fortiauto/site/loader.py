@@ -655,7 +655,7 @@ def _templates(data: dict[str, Any], base_dir: Path, out: _Collector) -> None:
     data["templates"] = str(path)
 
 
-def _type_label(value: object) -> str:
+def _type_label(value: object) -> str:  # noqa: PLR0911 - one label per YAML value type, first match wins
     if value is None:
         return "nothing"
     if isinstance(value, bool):
@@ -702,7 +702,7 @@ def _literal_message(loc: Loc, value: object, ctx: dict[str, Any]) -> str:
     return f"unknown {label} {shown}; expected one of: {', '.join(choices)}{hint}"
 
 
-def _error_message(error: Mapping[str, Any], loc: Loc) -> str:
+def _error_message(error: Mapping[str, Any], loc: Loc) -> str:  # noqa: PLR0911 - one message per pydantic error kind, first match wins
     kind: str = error["type"]
     ctx: dict[str, Any] = error.get("ctx") or {}
     value = error.get("input")

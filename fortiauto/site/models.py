@@ -534,7 +534,7 @@ def _host_problem(host: str) -> str | None:
     return None
 
 
-def _url_problem(url: str) -> str | None:
+def _url_problem(url: str) -> str | None:  # noqa: PLR0911 - one message per way a URL is wrong, checked in order
     # Messages never echo the URL: it may carry credentials.
     if _URL_REFUSED.search(url):
         return "the URL contains a space, line break or control character"

@@ -193,7 +193,7 @@ def _number(value: object) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-def _type_text(node: dict[str, Any], sections: dict[str, str]) -> str:
+def _type_text(node: dict[str, Any], sections: dict[str, str]) -> str:  # noqa: PLR0911 - one text per JSON Schema node form, first match wins
     name = _ref_name(node)
     if name is not None:
         return f"mapping: [{sections[name]}](#{_anchor(sections[name])})"

@@ -278,7 +278,7 @@ class _Walk:
             finally:
                 self.active.discard(id(each))
 
-    def scalar(self, node: ScalarNode, loc: Loc) -> object:
+    def scalar(self, node: ScalarNode, loc: Loc) -> object:  # noqa: PLR0911 - one value per YAML 1.2 scalar form, as the spec orders them
         tag, text = node.tag, node.value
         if tag == _STR:
             if "${" in text:

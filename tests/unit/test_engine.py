@@ -135,7 +135,8 @@ async def test_fallback_rung_sticks_when_the_full_fix_breaks_mail(tmp_path):
     # Compliant with the fallback, not with the fix: its own status and exit code (6), not success.
     assert (result.status, result.exit_code) == ("fallback", 6)
     assert result.fallback_used == "certificate-inspection"
-    assert result.failed_probe is not None and result.failed_probe.rung is None  # the full fix's probe
+    assert result.failed_probe is not None
+    assert result.failed_probe.rung is None  # the full fix's probe
     policy = gate.objects[("firewall/policy", "1")]
     assert policy["ssl-ssh-profile"] == "certificate-inspection"
     assert policy["emailfilter-profile"] == "mail-inbound"

@@ -41,7 +41,8 @@ async def test_fallback_rung_keeps_mail_flowing_with_logging_on(lab_factory, mon
     assert device.status == "fallback", device.reason
     assert run.exit_code == 6
     assert device.fallback_used == "certificate-inspection"
-    assert device.failed_probe is not None and device.failed_probe.result.failure_class.startswith("F4")
+    assert device.failed_probe is not None
+    assert device.failed_probe.result.failure_class.startswith("F4")
     assert (
         device.effect == "not_logged"
     )  # STARTTLS mail passes certificate-inspection unseen: not the full fix
