@@ -183,11 +183,11 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
             stream.close()
 
 
-def start_fleet(state_dir: Path, devices: int = 20) -> Fleet:
-    """``fortiauto lab up --devices N`` in the background, returned once it printed ``lab ready``."""
+def lab_up(state_dir: Path, *args: str) -> subprocess.Popen[str]:
+    """``fortiauto lab up --state-dir DIR ARGS`` in the background, once it printed ``lab ready``."""
     log = (state_dir.parent / f"{state_dir.name}.log").open("w")
     proc = subprocess.Popen(
-        [FORTIAUTO, "lab", "up", "--devices", str(devices), "--state-dir", str(state_dir)],
+        [FORTIAUTO, "lab", "up", "--state-dir", str(state_dir), *args],
         env=cli_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -202,10 +202,17 @@ def start_fleet(state_dir: Path, devices: int = 20) -> Fleet:
         left = deadline - time.monotonic()
         if left <= 0 or proc.poll() is not None:
             stop_process(proc)
-            raise AssertionError(f"fortiauto lab up not ready (exit {proc.returncode}); see {log.name}")
+            raise AssertionError(
+                f"fortiauto lab up {' '.join(args)} not ready (exit {proc.returncode}); see {log.name}"
+            )
         if select.select([proc.stdout], [], [], min(left, 0.5))[0]:
             line = proc.stdout.readline()
-    return Fleet(proc, state_dir)
+    return proc
+
+
+def start_fleet(state_dir: Path, devices: int = 20) -> Fleet:
+    """``fortiauto lab up --devices N`` in the background, returned once it printed ``lab ready``."""
+    return Fleet(lab_up(state_dir, "--devices", str(devices)), state_dir)
 
 
 @contextlib.contextmanager

@@ -11,10 +11,8 @@ test starts from a reset lab (units back to their seed, FortiManager re-importin
 from __future__ import annotations
 
 import json
-import select
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,15 +22,12 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.e2e.clikit import (
-    FORTIAUTO,
-    READY_TIMEOUT,
     Fleet,
     assert_no_traceback,
-    cli_env,
     finish,
+    lab_up,
     run_cli,
     spawn_cli,
-    stop_process,
     wait_until,
 )
 
@@ -101,27 +96,7 @@ class ManagedFleet(Fleet):
 
 def start_managed_fleet(state_dir: Path, devices: int) -> ManagedFleet:
     """``fortiauto lab up --fortimanager`` in the background, returned once it printed ``lab ready``."""
-    log = (state_dir.parent / f"{state_dir.name}.log").open("w")
-    proc = subprocess.Popen(
-        [FORTIAUTO, "lab", "up", "--fortimanager", "--devices", str(devices), "--state-dir", str(state_dir)],
-        env=cli_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    log.close()
-    assert proc.stdout is not None
-    deadline = time.monotonic() + READY_TIMEOUT
-    line = ""
-    while not line.startswith("lab ready:"):
-        left = deadline - time.monotonic()
-        if left <= 0 or proc.poll() is not None:
-            stop_process(proc)
-            raise AssertionError(f"fortiauto lab up --fortimanager not ready; see {log.name}")
-        if select.select([proc.stdout], [], [], min(left, 0.5))[0]:
-            line = proc.stdout.readline()
-    return ManagedFleet(proc, state_dir)
+    return ManagedFleet(lab_up(state_dir, "--fortimanager", "--devices", str(devices)), state_dir)
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,14 @@ fault the same site applies (exit 0) and the probe's message is gone from the ma
 from __future__ import annotations
 
 import json
-import select
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.clikit import FORTIAUTO, READY_TIMEOUT, cli_env, run_cli, stop_process
+from tests.e2e.clikit import FORTIAUTO, cli_env, lab_up, run_cli, stop_process
 from tests.integration.engine.labkit import Control
 from tests.integration.mailpath.mailkit import Dovecot, MailStore, Postfix
 
@@ -70,26 +68,7 @@ class LabProcess:
 
 
 def _lab_up(state_dir: Path, *args: str) -> LabProcess:
-    log = (state_dir.parent / "lab.log").open("w")
-    proc = subprocess.Popen(
-        [FORTIAUTO, "lab", "up", "--state-dir", str(state_dir), *args],
-        env=cli_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    log.close()
-    assert proc.stdout is not None
-    deadline = time.monotonic() + READY_TIMEOUT
-    line = ""
-    while not line.startswith("lab ready:"):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            stop_process(proc)
-            raise AssertionError(f"lab up not ready: {(state_dir.parent / 'lab.log').read_text()}")
-        if select.select([proc.stdout], [], [], 0.5)[0]:
-            line = proc.stdout.readline()
-    return LabProcess(proc, state_dir)
+    return LabProcess(lab_up(state_dir, *args), state_dir)
 
 
 @pytest.fixture
