@@ -142,7 +142,15 @@ def test_reports_of_a_run_with_a_failed_probe(lab: Fleet, tmp_path: Path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     undone = run_cli(
-        "rollback", "--yes", "--run", run_id, "--journal-dir", journal, "--report-dir", undone_reports, cwd=elsewhere
+        "rollback",
+        "--yes",
+        "--run",
+        run_id,
+        "--journal-dir",
+        journal,
+        "--report-dir",
+        undone_reports,
+        cwd=elsewhere,
     )
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert lab.states() == lab.pristine
