@@ -74,6 +74,12 @@ _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 _T = TypeVar("_T")
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
+# One keep-alive connection per device: the engine reads several objects at once (plan,
+# read-back, log settings), and without a cap each concurrent read opened a TLS connection of
+# its own (~5 per device), whose handshakes cost both sides a fifth of a fleet run's CPU
+# (bench/RESULTS.md). The fleet's parallelism is across devices; one FortiGate's REST daemon
+# gains little from parallel calls of one admin and rate-limits them (429).
+_LIMITS = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 # A log read may answer plain text (the raw log format); an HTML page is never a log.
 _TEXT_LOG_PROBLEMS = frozenset({"a body that is not JSON", "an empty body"})
 
@@ -503,12 +509,14 @@ class FortiOSClient:
                 base_url=self._url,
                 auth=self._auth,
                 verify=self._verify,
-                timeout=httpx.Timeout(self._timeout),
+                # Waiting for the device's one connection is not a device failure: no pool timeout.
+                timeout=httpx.Timeout(self._timeout, pool=None),
                 transport=self._transport,
                 # SessionAuth keeps the session cookies itself; a second jar would only duplicate them.
                 cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
                 follow_redirects=False,
                 trust_env=False,
+                limits=_LIMITS,
             )
         return self._http
 
