@@ -427,8 +427,8 @@ async def rollback_run(
     run_id = run_id or latest_run_id(directory)
     entries = read_journal(directory / f"{run_id}.jsonl")
     header = next((e for e in entries if e.get("type") == "run"), None)
-    if header is None or "site" not in header:
-        raise InputError(f"journal {run_id} has no run header naming its site file")
+    if header is None or ("site" not in header and not header.get("reach")):
+        raise InputError(f"journal {run_id} has no run header saying how to reach its devices")
     pending = pending_undos(entries)
     site = _rollback_site(header, set(pending), load_site)
     connections = None

@@ -18,7 +18,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def write_reports(run: RunResult, directory: Path, *, journal_dir: Path | None = None) -> list[Path]:
-    """Write the run's reports (0600 files in a 0700 directory); returns their paths.
+    """Write the run's reports (0600 files; a directory fortiauto creates is 0700); returns their paths.
 
     ``journal_dir`` goes into the back-out command, so it works from any directory.
     """
@@ -27,8 +27,8 @@ def write_reports(run: RunResult, directory: Path, *, journal_dir: Path | None =
     from fortiauto.report.to_markdown import run_to_markdown  # noqa: PLC0415
 
     journal = None if journal_dir is None else str(journal_dir.resolve())
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(directory, 0o700)
+    if not directory.is_dir():  # a directory that exists keeps its mode: it may be shared (1777)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     outputs = {
         f"{run.run_id}.json": json.dumps(run.to_json(), indent=2, sort_keys=True) + "\n",
         f"{run.run_id}.junit.xml": run_to_junit(run),

@@ -109,7 +109,8 @@ def fleet_exit_code(results: Iterable[DeviceResult]) -> int:
     refused before any write (5): the run did change firewalls, so "nothing touched" would lie.
     """
     results = list(results)
-    wrote = any(r.requests.writes for r in results)
+    # A unit changed through FortiManager shows no writes of its own, but changes that were made.
+    wrote = any(r.requests.writes or (r.changes and r.ending != Ending.PLANNED) for r in results)
     codes = {r.exit_code for r in results}
     if wrote and _INVALID in codes:
         codes = (codes - {_INVALID}) | {_REFUSED}
