@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fortiauto.errors import InputError, JournalUnwritable
-from fortiauto.fleet import FleetOptions, run_fleet
+from fortiauto.fleet import FleetOptions, rollback_run, run_fleet
 from fortiauto.journal import Journal, change_to_json, read_journal, unfinished_runs
 from fortiauto.results import Change
 from fortiauto.site import Site
@@ -119,3 +119,27 @@ async def test_a_finished_run_writes_its_end_line(tmp_path):
     assert [e["ending"] for e in entries if e["type"] == "end"] == ["applied"]
     assert unfinished_runs(tmp_path / "journal") == {}
     assert os.stat(tmp_path / "journal").st_mode & 0o777 == 0o700
+
+
+async def test_rollback_last_twice_never_reaches_back_to_an_older_run(tmp_path):
+    journal_dir = tmp_path / "journal"
+    gates = {"fgt-1": FakeFortiGate(), "fgt-2": FakeFortiGate()}
+    devices = (make_device(name="fgt-1", port=2601), make_device(name="fgt-2", port=2602))
+    site = Site(version=1, devices=devices, path=tmp_path / "site.yml")
+
+    def by_name(device):
+        return factory(gates[device.name])(device)
+
+    older = FleetOptions(run_id="20261201T000001Z-aaaaaa", journal_dir=journal_dir, limit=("fgt-2",))
+    await run_fleet(site, options=older, client_factory=by_name, prober=FakeProber(gates["fgt-2"]))
+    newer = FleetOptions(run_id="20261201T000002Z-bbbbbb", journal_dir=journal_dir, limit=("fgt-1",))
+    await run_fleet(site, options=newer, client_factory=by_name, prober=FakeProber(gates["fgt-1"]))
+    applied_older = gates["fgt-2"].state()
+
+    first = await rollback_run(journal_dir, client_factory=by_name, load_site=lambda _: site)
+    assert first.run_id == "20261201T000002Z-bbbbbb"
+    assert [d.status for d in first.devices] == ["rolled_back"]
+    second = await rollback_run(journal_dir, client_factory=by_name, load_site=lambda _: site)
+    assert second.run_id == "20261201T000002Z-bbbbbb"  # the same, newest run: nothing left, said so
+    assert any("nothing left to undo" in note for note in second.notes)
+    assert gates["fgt-2"].state() == applied_older  # the older run on another device is untouched
