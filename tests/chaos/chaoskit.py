@@ -277,8 +277,12 @@ def settle(
     pristine: dict[str, bytes],
     reported: Mapping[str, str],
     ops: CliOps | InProcessOps,
+    results: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Hold a faulted run to the invariant; returns each device's end state (pristine | applied).
+
+    With ``results`` (each device's JSON), also what the report claims: a ``failed`` device that
+    is not pristine lists what is left, and nothing that was not read back is called verified.
 
     ``reported`` is the status fortiauto gave each device of the run. ``rolled_back`` and
     ``skipped`` must be pristine as reported; ``changed`` and any other device that is not
@@ -289,6 +293,8 @@ def settle(
     ends: dict[str, str] = {}
     for name, status in reported.items():
         ends[name] = "pristine" if controls[name].state() == pristine[name] else "applied"
+        if results is not None:
+            _honest(name, status, ends[name], results[name])
         if status in ("rolled_back", "skipped"):
             assert ends[name] == "pristine", f"{name}: reported {status} but it is not pristine"
         if status in ("changed", "unchanged"):
@@ -305,3 +311,14 @@ def settle(
             assert controls[name].state() == pristine[name], f"{name}: not pristine after rollback --last"
         ends = dict.fromkeys(reported, "pristine")
     return ends
+
+
+def _honest(name: str, status: str, end: str, result: Mapping[str, Any]) -> None:
+    """What the report says about a device matches what its configuration is."""
+    reason = str(result.get("reason", ""))
+    if status == "failed":
+        assert "pre-change state verified" not in reason, f"{name}: failed, yet 'verified': {reason}"
+        if end != "pristine":
+            assert result.get("left_over"), f"{name}: failed and changed, but lists nothing left: {reason}"
+    if "pre-change state verified" in reason:
+        assert end == "pristine", f"{name}: says verified in its pre-change state, but is not: {reason}"

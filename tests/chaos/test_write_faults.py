@@ -80,7 +80,14 @@ def test_write_fault(chaos_lab: ChaosLab, tmp_path: Path, fault: str, write: int
     assert control.requests()["writes"] >= write  # the fault had its chance to fire
     # A 500 has no effect; a lost answer is never re-sent: either way the apply fails and rolls back.
     assert device["status"] == "rolled_back", device["reason"]
-    settle(site, {DEVICE: control}, {DEVICE: pristine[DEVICE]}, {DEVICE: device["status"]}, CliOps(env))
+    settle(
+        site,
+        {DEVICE: control},
+        {DEVICE: pristine[DEVICE]},
+        {DEVICE: device["status"]},
+        CliOps(env),
+        results={DEVICE: device},
+    )
 
 
 @pytest.mark.parametrize("write", WRITES)
@@ -97,7 +104,12 @@ def test_token_expiry_at_write(
     assert log[write_positions[write - 1] - 1]["status"] == 401, log  # write k was the first refused
     assert device["status"] == "failed", device["reason"]  # it cannot verify anything without a token
     ends = settle(
-        site, {DEVICE: control}, {DEVICE: pristine[DEVICE]}, {DEVICE: device["status"]}, CliOps(env)
+        site,
+        {DEVICE: control},
+        {DEVICE: pristine[DEVICE]},
+        {DEVICE: device["status"]},
+        CliOps(env),
+        results={DEVICE: device},
     )
     assert ends == {DEVICE: "pristine"}
 
