@@ -300,7 +300,8 @@ def settle(
         if status in ("changed", "unchanged"):
             assert ends[name] == "applied", f"{name}: reported {status} but it is pristine"
         controls[name].faults({})
-    failed = [n for n, status in reported.items() if status == "failed"]
+    # A failed device that is pristine had nothing written (e.g. its token expired first).
+    failed = [n for n, status in reported.items() if status == "failed" and ends[n] != "pristine"]
     claimed = [n for n, end in ends.items() if end == "applied" and n not in failed]
     if claimed:
         problems = {n: p for n, p in ops.applied_and_green(site, claimed).items() if p}
