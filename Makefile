@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: venv demo test check bench clean
+.PHONY: venv demo test check bench bench-quick clean
 
 venv: $(VENV)/.installed
 
@@ -27,8 +27,13 @@ bench: venv
 	$(BIN)/python bench/siteload.py --write-results
 	$(BIN)/python bench/lab.py --write-results
 	$(BIN)/python bench/mttr.py --write-results
-	$(BIN)/python bench/fleet.py --write-results
+	$(BIN)/python bench/fleet.py --devices 1 10 100 1000 --write-results
 	$(BIN)/python bench/ansible.py
+
+# A few minutes: site loading and a 10- and 100-device apply + no-op (CPU per device); prints only.
+bench-quick: venv
+	$(BIN)/python bench/siteload.py
+	$(BIN)/python bench/fleet.py --devices 10 100 --repeat 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lab-state
