@@ -130,6 +130,12 @@ def test_xml_text_drops_nothing_and_leaves_no_invalid_character():
 # -- console ---------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Consoles here are not terminals; an inherited COLUMNS (a parallel runner's) must not narrow them."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 def _console() -> tuple[Console, io.StringIO]:
     """The CLI's own console construction, writing into a buffer (not a terminal)."""
     buffer = io.StringIO()
