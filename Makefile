@@ -17,7 +17,7 @@ demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo
 
 test: venv
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 check: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/check
