@@ -254,6 +254,7 @@ class DeviceResult:
             "warnings": list(self.plan.warnings) if self.plan is not None else [],
             "exit_code": self.exit_code,
             "policy_name": self.policy_name,
+            "config_revision": self.config_revision,
             "evidence": self.effect_evidence,
             "probes": [p.to_json() for p in self.probes],
             "failure": None if self.failed_probe is None else self.failed_probe.to_json(),
