@@ -618,18 +618,7 @@ class FortiManagerSpec(_Strict):
 
     @model_validator(mode="after")
     def _auth(self) -> FortiManagerSpec:
-        token = self.token is not None
-        login = self.username is not None or self.password is not None
-        if token and login:
-            raise _rule("give either token (an API key) or username and password, not both", "token")
-        if not token and not login:
-            raise _rule("no credentials: give token (an API key), or username and password", "token")
-        if login and (self.username is None or self.password is None):
-            raise _rule(
-                "username and password go together", "password" if self.password is None else "username"
-            )
-        if urlsplit(self.url).scheme == "http" and not self.allow_insecure_http:
-            raise _rule("http:// would send the credentials in clear text; use https://", "url")
+        _check_credentials(self, key_name="token (an API key)", http_hint="use https://")
         return self
 
 
@@ -758,23 +747,22 @@ class Device(_Strict):
 
     @model_validator(mode="after")
     def _auth(self) -> Device:
-        token = self.token is not None
-        login = self.username is not None or self.password is not None
-        if token and login:
-            raise _rule("give either token or username and password, not both", "token")
-        if not token and not login:
-            raise _rule("no credentials: give token, or username and password", "token")
-        if login and (self.username is None or self.password is None):
-            raise _rule(
-                "username and password go together", "password" if self.password is None else "username"
-            )
-        if urlsplit(self.url).scheme == "http" and not self.allow_insecure_http:
-            raise _rule(
-                "http:// would send the credentials in clear text; use https:// "
-                "or set allow_insecure_http: true",
-                "url",
-            )
+        _check_credentials(self, key_name="token", http_hint="use https:// or set allow_insecure_http: true")
         return self
+
+
+def _check_credentials(spec: Device | FortiManagerSpec, *, key_name: str, http_hint: str) -> None:
+    """A token, or a username with its password, never both; and no credential over plain http."""
+    token = spec.token is not None
+    login = spec.username is not None or spec.password is not None
+    if token and login:
+        raise _rule(f"give either {key_name} or username and password, not both", "token")
+    if not token and not login:
+        raise _rule(f"no credentials: give {key_name}, or username and password", "token")
+    if login and (spec.username is None or spec.password is None):
+        raise _rule("username and password go together", "password" if spec.password is None else "username")
+    if urlsplit(spec.url).scheme == "http" and not spec.allow_insecure_http:
+        raise _rule(f"http:// would send the credentials in clear text; {http_hint}", "url")
 
 
 def _aware(value: datetime, info_field: str) -> datetime:
