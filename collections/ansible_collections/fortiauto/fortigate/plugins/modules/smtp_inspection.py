@@ -401,6 +401,12 @@ policy_name:
   description: The name of the inbound policy the run found (or changed), when it has one.
   returned: when the engine ran
   type: str
+config_revision:
+  description:
+    - The configuration revision saved on the unit before the first write (the run id is its
+      comment), to restore with FortiOS's own tools; null when nothing was written.
+  returned: when the engine ran
+  type: str
 evidence:
   description: The email filter log entry that proved the effect, or null.
   returned: when the engine ran
