@@ -199,8 +199,21 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 
 
 def _runs(directory: Path) -> list[Path]:
-    # Run ids start with their UTC start time, so their order is the order the runs started in.
-    return sorted(directory.glob("*.jsonl"), key=lambda p: p.name)
+    """The run journals in the order the runs started: by the time on their first line.
+
+    Run ids carry their start time to the second only; two runs in one second are told apart
+    by the header's full timestamp (the file name breaks a tie).
+    """
+    return sorted(directory.glob("*.jsonl"), key=lambda p: (_started(p), p.name))
+
+
+def _started(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            first = json.loads(handle.readline() or "{}")
+    except (OSError, ValueError):
+        return ""
+    return str(first.get("t", "")) if isinstance(first, dict) else ""
 
 
 def latest_run_id(directory: Path) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from fortiauto.errors import InputError, JournalUnwritable
 from fortiauto.fleet import FleetOptions, rollback_run, run_fleet
-from fortiauto.journal import Journal, change_to_json, read_journal, unfinished_runs
+from fortiauto.journal import Journal, change_to_json, latest_run_id, read_journal, unfinished_runs
 from fortiauto.results import Change
 from fortiauto.site import Site
 from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
@@ -143,3 +143,12 @@ async def test_rollback_last_twice_never_reaches_back_to_an_older_run(tmp_path):
     assert second.run_id == "20261201T000002Z-bbbbbb"  # the same, newest run: nothing left, said so
     assert any("nothing left to undo" in note for note in second.notes)
     assert gates["fgt-2"].state() == applied_older  # the older run on another device is untouched
+
+
+def test_the_newest_run_is_the_one_that_started_last_even_within_one_second(tmp_path):
+    # Same second, and the later run's random suffix sorts first: the header's time decides.
+    for run_id in ("20261201T000000Z-ffffff", "20261201T000000Z-000000"):
+        with Journal(tmp_path, run_id) as journal:
+            journal.record("run", devices=["fgt-1"])
+            journal.record("pre", device="fgt-1", seq=1, change=change_to_json(CHANGE))
+    assert latest_run_id(tmp_path) == "20261201T000000Z-000000"
