@@ -283,30 +283,38 @@ def _save_plan(run: RunResult, site: Site, out_file: Path) -> None:
     _say(f"plan saved: {out_file} ({len(saved.devices)} device(s){left}); apply it with --plan {out_file}")
 
 
+# Options that apply and remove share, defined once.
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+CheckOption = Annotated[bool, typer.Option("--check", help="Plan only; no writes.")]
+LimitOption = Annotated[list[str] | None, typer.Option("--limit", help="Device name or glob (repeatable).")]
+ForceBaselineOption = Annotated[
+    bool, typer.Option("--force-baseline", help="Also change devices whose baseline probe fails.")
+]
+IgnoreWindowOption = Annotated[bool, typer.Option("--ignore-window", help="Start outside the change window.")]
+WaitOption = Annotated[bool, typer.Option("--wait", help="Wait for the change window to open.")]
+OutputOption = Annotated[Output, typer.Option("--output", "-o")]
+ReportDirOption = Annotated[
+    Path | None, typer.Option("--report-dir", help="Write JSON, JUnit, Markdown, HTML.")
+]
+JournalDirOption = Annotated[Path | None, typer.Option("--journal-dir")]
+
+
 @app.command()
 def apply(
     site_file: Annotated[Path, typer.Argument(metavar="SITE")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    check: Annotated[bool, typer.Option("--check", help="Plan only; no writes.")] = False,
+    yes: YesOption = False,
+    check: CheckOption = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show the per-key diff of each change.")] = False,
-    limit: Annotated[
-        list[str] | None, typer.Option("--limit", help="Device name or glob (repeatable).")
-    ] = None,
-    force_baseline: Annotated[
-        bool, typer.Option("--force-baseline", help="Also change devices whose baseline probe fails.")
-    ] = False,
-    ignore_window: Annotated[
-        bool, typer.Option("--ignore-window", help="Start outside the change window.")
-    ] = False,
+    limit: LimitOption = None,
+    force_baseline: ForceBaselineOption = False,
+    ignore_window: IgnoreWindowOption = False,
     retry_full: Annotated[
         bool, typer.Option("--retry-full", help="Try the full fix again on devices left on a fallback rung.")
     ] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the change window to open.")] = False,
-    output: Annotated[Output, typer.Option("--output", "-o")] = Output.text,
-    report_dir: Annotated[
-        Path | None, typer.Option("--report-dir", help="Write JSON, JUnit, Markdown.")
-    ] = None,
-    journal_dir: Annotated[Path | None, typer.Option("--journal-dir")] = None,
+    wait: WaitOption = False,
+    output: OutputOption = Output.text,
+    report_dir: ReportDirOption = None,
+    journal_dir: JournalDirOption = None,
     plan_file: Annotated[
         Path | None,
         typer.Option(
@@ -349,23 +357,15 @@ def apply(
 @app.command()
 def remove(
     site_file: Annotated[Path, typer.Argument(metavar="SITE")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    check: Annotated[bool, typer.Option("--check", help="Plan only; no writes.")] = False,
-    limit: Annotated[
-        list[str] | None, typer.Option("--limit", help="Device name or glob (repeatable).")
-    ] = None,
-    force_baseline: Annotated[
-        bool, typer.Option("--force-baseline", help="Also change devices whose baseline probe fails.")
-    ] = False,
-    ignore_window: Annotated[
-        bool, typer.Option("--ignore-window", help="Start outside the change window.")
-    ] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the change window to open.")] = False,
-    output: Annotated[Output, typer.Option("--output", "-o")] = Output.text,
-    report_dir: Annotated[
-        Path | None, typer.Option("--report-dir", help="Write JSON, JUnit, Markdown, HTML.")
-    ] = None,
-    journal_dir: Annotated[Path | None, typer.Option("--journal-dir")] = None,
+    yes: YesOption = False,
+    check: CheckOption = False,
+    limit: LimitOption = None,
+    force_baseline: ForceBaselineOption = False,
+    ignore_window: IgnoreWindowOption = False,
+    wait: WaitOption = False,
+    output: OutputOption = Output.text,
+    report_dir: ReportDirOption = None,
+    journal_dir: JournalDirOption = None,
 ) -> int:
     """Take the recommended configuration back off (state: absent): the policy rebound to the site's
     `previous` profiles, fortiauto's own objects deleted; probed, journaled and rolled back like apply."""
