@@ -680,7 +680,7 @@ class VipListener:
         # once, as a FortiGate does when the session starts.
         transport = writer.transport
         try:
-            insp = self._device.inspection(self._vip)
+            insp = self._device.inspection(self._vip, _peer(writer, "peername")[0])
             faults = self._device.current_faults()
         except Exception:
             # A bug on the store side: refuse this connection, keep the listener.

@@ -32,7 +32,7 @@ from fortiauto_lab.view import Inspection, SslMode
 
 __all__ = ["LabDevice", "MessageSource", "RequestLog", "Session", "build_number"]
 
-_SHAPING = ("ngfw_policy_based", "profile_group", "shared_ssl_profile")
+_SHAPING = ("ngfw_policy_based", "profile_group", "shared_ssl_profile", "hairpin")
 _MAX_LOG = 10_000  # email filter log lines kept, as a FortiGate's memory log rolls over
 _MAX_REQUESTS = 10_000
 _HA = "system/ha"
@@ -153,6 +153,7 @@ class LabDevice:
             profile_group=self._faults.profile_group,
             shared_ssl_profile=self._faults.shared_ssl_profile,
             shared_cert=self._shared_cert,
+            hairpin=self._faults.hairpin is not None,
         )
         return store
 
@@ -187,18 +188,43 @@ class LabDevice:
                 return vdom
         return None
 
-    def inspection(self, vip: str) -> Inspection:
-        """How a new SMTP session to ``vip`` is treated, from the first matching accept policy.
+    def inspection(self, vip: str, source: str | None = None) -> Inspection:
+        """How a new SMTP session to ``vip`` from ``source`` is treated: the first matching accept policy.
 
         Called by the data plane once per connection, so it also counts the policy's hits.
         """
         for vdom in self.store.vdoms:
+            ingress = self._ingress(vdom, vip, source)
             for policy in self.store.members(vdom, "firewall/policy"):
-                if self._matches(vdom, policy, vip):
+                if self._matches(vdom, policy, vip) and self._ingress_matches(policy, ingress):
                     key = (vdom, int(policy["policyid"]))
                     self.hits[key] = self.hits.get(key, 0) + 1
                     return self._inspect(vdom, policy)
         return Inspection(policyid=None)
+
+    def _ingress(self, vdom: str, vip: str, source: str | None) -> tuple[str, bool] | None:
+        """(the VIP's external interface, whether ``source`` comes in on it), or None: not modelled.
+
+        Without the ``hairpin`` state every connection comes in on the external interface and no
+        policy is matched on its interface (the lab's behaviour before that state).
+        """
+        outside = self._faults.hairpin
+        if outside is None or not self.store.exists(vdom, "firewall/vip", vip):
+            return None
+        extintf = str(self.store.get(vdom, "firewall/vip", vip).get("extintf", "any"))
+        return extintf, source == outside
+
+    @staticmethod
+    def _ingress_matches(policy: dict[str, Any], ingress: tuple[str, bool] | None) -> bool:
+        if ingress is None:
+            return True
+        extintf, from_outside = ingress
+        names = {d["name"] for d in policy.get("srcintf", [])}
+        if "any" in names:
+            return True
+        if from_outside:
+            return extintf in names or extintf == "any"
+        return bool(names - {extintf})  # an inside host: any interface but the external one
 
     def _matches(self, vdom: str, policy: dict[str, Any], vip: str) -> bool:
         if policy.get("status") != "enable" or policy.get("action") != "accept":

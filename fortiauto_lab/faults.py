@@ -15,6 +15,7 @@ imports this module).
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
@@ -32,7 +33,7 @@ __all__ = [
     "spec_text",
 ]
 
-Arg = Literal["none", "count", "ms", "vdom"]
+Arg = Literal["none", "count", "ms", "vdom", "address"]
 Group = Literal["data plane", "REST API", "device state"]
 
 
@@ -48,9 +49,12 @@ class FaultSpec:
 
     @property
     def usage(self) -> str:
-        return {"none": self.name, "count": f"{self.name}=N", "ms": f"{self.name}=MS"}.get(
-            self.arg, f"{self.name}[=VDOM]"
-        )
+        return {
+            "none": self.name,
+            "count": f"{self.name}=N",
+            "ms": f"{self.name}=MS",
+            "address": f"{self.name}[=ADDR]",
+        }.get(self.arg, f"{self.name}[=VDOM]")
 
 
 REGISTRY: tuple[FaultSpec, ...] = (
@@ -146,10 +150,20 @@ REGISTRY: tuple[FaultSpec, ...] = (
         "SSL profile 'protect-mx1' in VDOM (default root) already exists in replace mode with "
         "another certificate ('www-example') and is used by another policy",
     ),
+    FaultSpec(
+        "hairpin",
+        "hairpin",
+        "address",
+        "device state",
+        "only connections from ADDR (default 127.0.0.2, 'the Internet') reach the VIPs on their "
+        "external interface; any other source is an inside host and matches the hairpin policy "
+        "'hairpin-smtp' (flow, certificate inspection, no email filter)",
+    ),
 )
 FAULT_NAMES = tuple(spec.name for spec in REGISTRY)
 _BY_NAME = {spec.name: spec for spec in REGISTRY}
 _DEFAULT_VDOM = "root"
+_DEFAULT_OUTSIDE = "127.0.0.2"  # on lo as every 127/8 address is; a client may bind it as its source
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,7 @@ class Faults:
     ngfw_policy_based: str | None = None
     profile_group: str | None = None
     shared_ssl_profile: str | None = None
+    hairpin: str | None = None  # the one source address that comes in from outside
 
     def to_json(self) -> dict[str, Any]:
         """The active faults by their spec names (``{}`` when none)."""
@@ -222,6 +237,17 @@ def _vdom(spec: FaultSpec, arg: Any) -> str | None:
     return arg
 
 
+def _address(spec: FaultSpec, arg: Any) -> str | None:
+    if arg in (None, True, "", "true", "on"):
+        return _DEFAULT_OUTSIDE
+    if arg in (False, "false", "off"):
+        return None
+    try:
+        return str(ipaddress.ip_address(str(arg)))
+    except ValueError:
+        raise LabInputError(f"fault {spec.name!r} takes an IP address, e.g. {spec.name}=127.0.0.2") from None
+
+
 def _apply(faults: Faults, name: str, arg: Any) -> Faults:
     spec = _BY_NAME.get(name)
     if spec is None:
@@ -231,6 +257,8 @@ def _apply(faults: Faults, name: str, arg: Any) -> Faults:
         value = _number(spec, arg)
     elif spec.arg == "vdom":
         value = _vdom(spec, arg)
+    elif spec.arg == "address":
+        value = _address(spec, arg)
     else:
         value = _flag(spec, arg)
     return replace(faults, **{spec.field: value})

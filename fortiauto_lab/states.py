@@ -14,6 +14,11 @@ situation holds (seed-level writes, no revision):
 - ``shared-ssl-profile``: ``protect-mx1`` already exists in replace mode presenting another
   site's certificate ``www-example`` for an HTTPS VIP's policy, so a tool that replaces the
   whole ``server-cert`` list breaks that site.
+- ``hairpin``: every mail VIP also has a policy from its inside interface (``hairpin-smtp``,
+  flow, certificate inspection, no UTM), as units whose inside hosts reach the mail server by
+  its public address have; ``device.py`` then matches policies on the interface a connection
+  comes in on (only the state's address comes in on the VIP's external interface), so a probe
+  from inside passes whatever the inbound policy does.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from fortiauto_lab.rules import PROFILE_FIELDS
 from fortiauto_lab.seed import MAIL_SITES
 from fortiauto_lab.store import ConfigStore
 
-__all__ = ["GROUP_NAME", "SHARED_CERT", "SHARED_PROFILE", "make_shared_cert", "shape_store"]
+__all__ = ["GROUP_NAME", "HAIRPIN_POLICY", "SHARED_CERT", "SHARED_PROFILE", "make_shared_cert", "shape_store"]
 
 GROUP_NAME = "mail-group"
 SHARED_PROFILE = "protect-mx1"
 SHARED_CERT = "www-example"
+HAIRPIN_POLICY = "hairpin-smtp"
 _POLICY = "firewall/policy"
 _MATCH = ("name", "srcintf", "dstintf", "srcaddr", "dstaddr", "service", "action", "schedule", "logtraffic")
 
@@ -99,7 +105,7 @@ def _shared_ssl_profile(store: ConfigStore, vdom: str, cert: CertKey) -> None:
             "smtps": {"status": "deep-inspection"},
         },
     )
-    next_id = max((int(p["policyid"]) for p in store.members(vdom, _POLICY)), default=0) + 1
+    next_id = _next_policy_id(store, vdom)
     store.seed(
         vdom,
         _POLICY,
@@ -120,6 +126,35 @@ def _shared_ssl_profile(store: ConfigStore, vdom: str, cert: CertKey) -> None:
     )
 
 
+def _next_policy_id(store: ConfigStore, vdom: str) -> int:
+    return max((int(p["policyid"]) for p in store.members(vdom, _POLICY)), default=0) + 1
+
+
+def _hairpin(store: ConfigStore) -> None:
+    for site in MAIL_SITES:
+        name = HAIRPIN_POLICY if site.vdom == store.vdoms[0] else f"{HAIRPIN_POLICY}-{site.vdom}"
+        store.seed(
+            site.vdom,
+            _POLICY,
+            {
+                "policyid": _next_policy_id(store, site.vdom),
+                "name": name,
+                "srcintf": [{"name": site.lan}],
+                "dstintf": [{"name": site.lan}],
+                "srcaddr": [{"name": "all"}],
+                "dstaddr": [{"name": site.vip}],
+                "service": [{"name": "SMTP"}, {"name": "SMTPS"}],
+                "action": "accept",
+                "schedule": "always",
+                "nat": "enable",
+                "inspection-mode": "flow",
+                "utm-status": "disable",
+                "ssl-ssh-profile": "certificate-inspection",
+                "logtraffic": "all",
+            },
+        )
+
+
 def _small_unit(store: ConfigStore) -> bool:
     """A 2 GB unit on 7.4.4+: no proxy inspection for web (hardware.py)."""
     model, release = store.schema.model, store.schema.version
@@ -133,8 +168,11 @@ def shape_store(
     profile_group: str | None,
     shared_ssl_profile: str | None,
     shared_cert: CertKey,
+    hairpin: bool = False,
 ) -> None:
     """Apply the config-shaping states (each names its VDOM, None = off) to a fresh seed copy."""
+    if hairpin:
+        _hairpin(store)
     if shared_ssl_profile in store.vdoms:
         _shared_ssl_profile(store, shared_ssl_profile, shared_cert)
     if profile_group in store.vdoms:

@@ -43,7 +43,9 @@ class DeviceView(Protocol):
 
     name: str
 
-    def inspection(self, vip: str) -> Inspection: ...
+    def inspection(self, vip: str, source: str | None = None) -> Inspection:
+        """The policy a new connection from ``source`` (the peer's address) to ``vip`` matches."""
+        ...
 
     def current_faults(self) -> Faults: ...
 

@@ -44,7 +44,7 @@ class FakeDevice:
     logs: list[dict[str, str]] = field(default_factory=list)
     asked: list[str] = field(default_factory=list)
 
-    def inspection(self, vip: str) -> Inspection:
+    def inspection(self, vip: str, source: str | None = None) -> Inspection:
         self.asked.append(vip)
         return self.insp
 
