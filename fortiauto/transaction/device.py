@@ -506,6 +506,7 @@ class DeviceTransaction:
         )
         self._policy_checked = self._policy_checked or not prepared.plan.empty
         self._policy_name = prepared.policy_name or self._policy_name
+        self.verifier.inbound_policies.update(prepared.policy_ids)
         if self.options.check and not prepared.plan.empty:
             refusal = self._preflight.refusal(self.device, (c.path for c in prepared.plan.changes))
             if refusal is not None:

@@ -40,6 +40,7 @@ __all__ = [
     "success",
 ]
 
+NOT_LOGGED = "the probe's message is not in the email filter log"
 SPAM_VERDICT = "F18"  # probe/classify.py: the email filter rejected or tagged the probe's message
 
 
@@ -145,10 +146,8 @@ def success(
             "choose the probe's identity (probe.ehlo, transaction.mail_from) so the effect can be proven"
         )
     if effect == "not_logged":
-        return (
-            Ending.UNPROVEN,
-            "the fix is in place and mail flows, but the probe's message is not in the email filter log",
-        )
+        why = f": {unprovable}" if unprovable else ""
+        return Ending.UNPROVEN, f"the fix is in place and mail flows, but {NOT_LOGGED}{why}"
     if effect == "unknown" and unprovable:
         return (
             Ending.UNPROVEN,

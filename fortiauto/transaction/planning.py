@@ -9,8 +9,8 @@ certificates are close to expiry (``rotation.py``), at no extra request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +37,8 @@ class PreparedPlan:
     steps: tuple[Step, ...]
     retire: tuple[Change, ...] = ()
     policy_name: str | None = None
+    # mail server -> id of the inbound policy as read: the effect must be logged by that policy
+    policy_ids: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def attempted(self) -> tuple[Change, ...]:
@@ -113,7 +115,7 @@ async def prepare_plan(
         changes=plan.changes + retire,
         warnings=tuple(dict.fromkeys([*warnings, *plan.warnings, *notes])),
     )
-    return PreparedPlan(plan, steps, retire, _policy_name(facts))
+    return PreparedPlan(plan, steps, retire, _policy_name(facts), _policy_ids(facts))
 
 
 async def _read_all(
@@ -169,6 +171,14 @@ def _policy_name(facts: Sequence[Fact]) -> str | None:
         if f.task.name == "policy" and f.current and f.current.get("name")
     ]
     return ", ".join(dict.fromkeys(names)) or None
+
+
+def _policy_ids(facts: Sequence[Fact]) -> dict[str, int]:
+    return {
+        f.target.mail_server.name: int(f.current["policyid"])
+        for f in facts
+        if f.task.name == "policy" and f.current and str(f.current.get("policyid", "")).isdigit()
+    }
 
 
 def _rotation(facts: Sequence[Fact], plan: Plan) -> tuple[tuple[Change, ...], list[str]]:

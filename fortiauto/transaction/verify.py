@@ -60,6 +60,8 @@ class Verifier:
     mail_back_at: float | None = None
     evidence: dict[str, Any] | None = None
     effect_notes: list[str] = field(default_factory=list)
+    # mail server -> the inbound policy's id (from the plan): only its log entry proves the fix
+    inbound_policies: dict[str, int] = field(default_factory=dict)
     _log_sources: dict[str, list[str]] = field(default_factory=dict)  # per vdom, read once per run
 
     async def probe_all(
@@ -150,6 +152,14 @@ class Verifier:
             self.effect_notes.append(f"{ms.name}: the email filter log could not be read: {exc}")
             return "unknown"
         if found is None:
+            return "not_logged"
+        expected = self.inbound_policies.get(ms.name)
+        if expected is not None and found.policy_id is not None and found.policy_id != expected:
+            self.effect_notes.append(
+                f"{ms.name}: the probe's message was logged by policy {found.policy_id}, not by the "
+                f"inbound policy {expected}: the probe did not come in the way Internet mail does "
+                "(probe.via: a host outside)"
+            )
             return "not_logged"
         self.evidence = found.to_json()
         return "logged"

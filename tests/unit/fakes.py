@@ -185,10 +185,18 @@ class FakeFortiGate:
 class FakeProber:
     """Passes unless told which stages fail; logs the subject when the fake device 'logs'."""
 
-    def __init__(self, gate: FakeFortiGate, *, fail_after: bool = False, fail_baseline: bool = False) -> None:
+    def __init__(
+        self,
+        gate: FakeFortiGate,
+        *,
+        fail_after: bool = False,
+        fail_baseline: bool = False,
+        logged_by: int | None = None,  # the policy id the log line names (None: no policyid field)
+    ) -> None:
         self.gate = gate
         self.fail_after = fail_after
         self.fail_baseline = fail_baseline
+        self.logged_by = logged_by
         self.calls: list[tuple[str | None, bool]] = []
 
     async def __call__(
@@ -202,7 +210,8 @@ class FakeProber:
         self.calls.append((stage, not failing))
         subject = f"fortiauto probe {subject_token}"
         if not failing and changed and deep:
-            self.gate.log.append(f'subject="{subject}"')
+            policyid = "" if self.logged_by is None else f"policyid={self.logged_by} "
+            self.gate.log.append(f'{policyid}subject="{subject}"')
         return ProbeResult(
             passed=not failing,
             mode="starttls",

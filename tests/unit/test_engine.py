@@ -52,6 +52,23 @@ async def test_full_apply_changes_everything_and_proves_the_effect(tmp_path):
     assert "key_file_content" not in json.dumps(entries)
 
 
+async def test_the_effect_counts_only_when_the_inbound_policy_logged_it(tmp_path):
+    # A probe that came in another way (an inside host: the hairpin policy) proves nothing.
+    result, _ = await run(FakeFortiGate(), tmp_path, prober=None)
+    assert result.effect_evidence is not None
+    assert result.effect_evidence["policy_id"] is None
+    gate = FakeFortiGate()
+    result, _ = await run(gate, tmp_path / "other", prober=FakeProber(gate, logged_by=7))
+    assert (result.status, result.effect) == ("unproven", "not_logged")
+    assert "logged by policy 7, not by the inbound policy 1" in result.reason
+    assert "probe.via" in result.reason
+    gate = FakeFortiGate()
+    result, _ = await run(gate, tmp_path / "same", prober=FakeProber(gate, logged_by=1))
+    assert (result.status, result.effect) == ("changed", "logged")
+    assert result.effect_evidence is not None
+    assert result.effect_evidence["policy_id"] == 1
+
+
 async def test_second_apply_is_a_noop_with_reasons_and_zero_writes(tmp_path):
     gate = FakeFortiGate()
     await run(gate, tmp_path)
