@@ -20,7 +20,7 @@ from rich.text import Text
 from fortiauto.events import NullReporter
 from fortiauto.report.probe_text import render_probe
 from fortiauto.report.safe import one_line
-from fortiauto.report.story import AFTER_STAGES, failure, outage_text, probe_summary
+from fortiauto.report.story import AFTER_STAGES, failure, outage_text, probe_summary, revision_text
 from fortiauto.results import Change, DeviceResult, Plan, ProbeResult, RunResult
 
 __all__ = [
@@ -219,5 +219,9 @@ class ConsoleReporter(NullReporter):
 
     def device_finished(self, result: DeviceResult) -> None:
         self._line(device_line(result))
+        revision = revision_text(result)
+        if revision is not None and result.status != "changed":
+            # After a rollback or a failure, the way back FortiOS offers is worth a line.
+            self._line(f"  = {revision}")
         for line in unseen_warnings(result, self._shown.pop(result.name, set())):
             self._line(line)

@@ -34,6 +34,7 @@ __all__ = [
     "plan_key",
     "policy_label",
     "probe_summary",
+    "revision_text",
     "rollback_command",
     "stage_probes",
     "timeline",
@@ -229,6 +230,17 @@ def rollback_command(run: Any, journal_dir: str | None = None) -> str:
     if directory:
         words += ["--journal-dir", str(directory)]
     return shlex.join(words)
+
+
+def revision_text(device: DeviceResult) -> str | None:
+    """Where FortiOS's own snapshot from before the first write is, when one was saved."""
+    revision = getattr(device, "config_revision", None)
+    if not revision:
+        return None
+    return (
+        f"configuration revision {revision} was saved on the unit before the first write; "
+        "FortiOS can restore it too (System > Configuration > Revisions)"
+    )
 
 
 def outage_text(device: DeviceResult) -> str | None:

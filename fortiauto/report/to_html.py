@@ -24,6 +24,7 @@ from fortiauto.report.story import (
     outage_window,
     policy_label,
     probe_summary,
+    revision_text,
     rollback_command,
     stage_probes,
     timeline,
@@ -64,6 +65,7 @@ class _DeviceView:
     warnings: list[str] = field(default_factory=list)
     evidence: dict[str, Any] | None = None
     probe_summary: str = "-"
+    revision: str | None = None
 
 
 def _pct(value: float, total: float) -> float:
@@ -123,6 +125,7 @@ def _device_view(result: DeviceResult, index: int) -> _DeviceView:
         warnings=warnings(result),
         evidence=effect_evidence(result),
         probe_summary=probe_summary(result),
+        revision=revision_text(result),
     )
 
 

@@ -26,6 +26,7 @@ from fortiauto.report.story import (
     plan_key,
     policy_label,
     probe_summary,
+    revision_text,
     rollback_command,
     stage_probes,
     warnings,
@@ -122,5 +123,6 @@ def run_to_markdown(
         policy_label=policy_label,
         stage_probes=stage_probes,
         evidence_text=evidence_text,
+        revision_text=revision_text,
         warnings=warnings,
     )

@@ -399,3 +399,26 @@ def test_report_files_include_html_and_are_private(tmp_path: Path):
         assert oct(path.stat().st_mode & 0o777) == "0o600"
     markdown = next(p for p in paths if p.suffix == ".md").read_text()
     assert f"--journal-dir {tmp_path / 'journal'}" in markdown
+
+
+def test_every_format_names_the_revision_saved_before_the_first_write():
+    device = replace(kit.rolled_back("fgt-9"), config_revision="42")
+    run = kit.run_of(device, exit_code=3)
+    expected = "configuration revision 42 was saved on the unit before the first write"
+    assert f"Safety net: {expected}" in _text_of_markdown(run_to_markdown(run, operator="ops@example"))
+    page = run_to_html(run)
+    assert f'<p class="revision">Safety net: {expected}' in page
+    console, buffer = _console()
+    ConsoleReporter(console).device_finished(device)
+    assert f"  = {expected}" in buffer.getvalue()
+    # A device that wrote nothing saved nothing, and says nothing about it.
+    quiet = kit.changed("fgt-1")
+    assert "revision" not in run_to_markdown(kit.run_of(quiet), operator="ops@example").lower()
+    console, buffer = _console()
+    ConsoleReporter(console).device_finished(quiet)
+    assert "revision" not in buffer.getvalue()
+
+
+def _text_of_markdown(text: str) -> str:
+    """The paragraphs a Markdown reader sees, escapes resolved."""
+    return "\n".join(_text(t) for t in _markdown_tokens(text) if t.type == "inline")
