@@ -20,14 +20,13 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.e2e.clikit import Fleet, assert_no_traceback, lab_up, run_cli, stop_process
+from tests.e2e.clikit import FAST_FAILING_PROBE, Fleet, assert_no_traceback, lab_up, run_cli, stop_process
 from tests.standins.outside_host import OutsideHost
 
 pytestmark = pytest.mark.e2e
 
 OUTSIDE = "127.0.0.2"
 STATES = f"hairpin={OUTSIDE},banner-hold-on-utm"
-FAST = {"timeout": 1.5, "retries": 1, "retry_delay": 0.1}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +48,7 @@ def _site(lab: Fleet, name: str, **probe: Any) -> Path:
     for server in data["devices"][0]["mail_servers"]:
         # Two policies now accept mail to the VIP (inbound and hairpin): name the inbound one.
         server["policy"] = {"name": "inbound-smtp"}
-        server["probe"].update(FAST, **probe)
+        server["probe"].update(FAST_FAILING_PROBE, **probe)
         server.pop("fallback", None)
     out = lab.site.with_name(f"site-{name}.yml")
     with out.open("w") as handle:
