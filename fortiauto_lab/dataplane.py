@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from fortiauto_lab.antispam import Listings, Mail, SpamFilter, Verdict, judge, tagged
 from fortiauto_lab.faults import Faults
 from fortiauto_lab.pki import CertKey, issue_cert
 from fortiauto_lab.smtp_backend import (
@@ -45,10 +46,12 @@ from fortiauto_lab.view import DeviceView, Inspection
 
 __all__ = [
     "EMAILFILTER_LOGID",
+    "SPAM_LOGID",
     "ProtocolViolation",
     "Reply",
     "SeenMessage",
     "SmtpWatcher",
+    "SpamSession",
     "VipListener",
     "emailfilter_log",
     "factory_certificate",
@@ -60,6 +63,13 @@ logger = logging.getLogger(__name__)
 # FortiOS "general email log" for SMTP (log message reference: LOGID 20503, type utm,
 # subtype emailfilter, eventtype smtp, action log-only).
 EMAILFILTER_LOGID = "0508020503"
+# A spam verdict: FortiOS logs those under the email filter's per-protocol notice ids (log
+# message reference: 20484 LOGID_ANTISPAM_EMAIL_IMAP_NOTIF, severity notice). The SMTP id was
+# not in the sources reached: this number is the lab's own, in the same scheme; nothing should
+# key on it (fortiauto reads ``action`` and ``msg``).
+SPAM_LOGID = "0510020480"
+# How a verdict is logged per ``smtp action`` (the lab's reading: tagged and delivered, or blocked).
+VERDICT_ACTIONS = {"tag": "tagged", "discard": "blocked"}
 
 CHUNK = 64 * 1024
 MAX_LINE = 64 * 1024  # SMTP allows 1000 octets; beyond 64 KiB the peer is not speaking SMTP
@@ -67,6 +77,9 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_PENDING = 256  # commands awaiting a reply; more means a client that never reads
 MAX_RECIPIENTS = 1000
 MAX_CACHED_CONTEXTS = 128
+# What the email filter holds to scan: FortiOS's proxy options scan messages up to oversize-limit
+# (default 10 MB, ``firewall profile-protocol-options``) and pass larger ones unscanned by default.
+MAX_SCANNED = 10 * 1024 * 1024
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 10.0
 HALF_CLOSE_GRACE = 5.0
@@ -258,6 +271,12 @@ class SmtpWatcher:
         self._headers_done = False
         self._size = 0
         self._sent: SeenMessage | None = None
+        self.helo = ""  # the session's EHLO/HELO argument, once the server accepted it
+
+    @property
+    def sent(self) -> SeenMessage | None:
+        """The message whose final dot was fed last, until its reply arrives."""
+        return self._sent
 
     def go_opaque(self) -> None:
         """STARTTLS was accepted end to end: the rest of the session is ciphertext."""
@@ -269,6 +288,7 @@ class SmtpWatcher:
         self._reply_lines.clear()
         self._reply_size = 0
         self.in_body = False
+        self.helo = ""
         self._reset_envelope()
 
     def client_line(self, line: bytes) -> str:
@@ -279,9 +299,26 @@ class SmtpWatcher:
         self._expect(_Pending(verb.upper(), arg))
         return verb.upper()
 
-    def inject(self, verb: str) -> None:
-        """The device itself sent ``verb`` to the server; its reply is ``injected``."""
-        self._expect(_Pending(verb, injected=True))
+    def inject(self, verb: str, *, ahead_of_last: bool = False) -> None:
+        """The device itself sent ``verb`` to the server; its reply is ``injected``.
+
+        ``ahead_of_last``: sent before the client's last command, which the device held back
+        (the DATA of a message the email filter held until its dot).
+        """
+        pending = _Pending(verb, injected=True)
+        if ahead_of_last and self._pending:
+            last = self._pending.pop()
+            self._expect(pending)
+            self._pending.append(last)
+        else:
+            self._expect(pending)
+
+    def can_hold_data(self) -> bool:
+        """DATA was the last command and the only one awaiting a reply, with a recipient accepted.
+
+        Then the device may answer it itself and hold the message (no pipelining to reorder).
+        """
+        return len(self._pending) == 1 and self._pending[0].verb == "DATA" and bool(self._rcpts)
 
     def answer_locally(self, code: int) -> Reply:
         """The device answered the last client command itself (the server never sees it)."""
@@ -336,7 +373,7 @@ class SmtpWatcher:
             self._rcpts = []
         elif pending.verb == "RCPT" and ok and len(self._rcpts) < MAX_RECIPIENTS:
             self._rcpts.append(_address(pending.arg, "TO:"))
-        elif pending.verb == "DATA" and code == 354:
+        elif pending.verb == "DATA" and code == 354 and not pending.injected:
             self.in_body = True
             self._headers.clear()
             self._headers_done = False
@@ -346,6 +383,8 @@ class SmtpWatcher:
             self._reset_envelope()
         elif pending.verb in ("RSET", "EHLO", "HELO") and ok:
             self._reset_envelope()
+            if pending.verb != "RSET":
+                self.helo = pending.arg.strip()
         return Reply(pending.verb, code, raw, pending.injected, message)
 
 
@@ -383,6 +422,26 @@ class _LineBuffer:
 
 
 StartTls = Callable[[bytes], Awaitable[bool]]
+OnMessage = Callable[[SeenMessage, Verdict | None], None]
+
+
+@dataclass(frozen=True)
+class SpamSession:
+    """The email filter acting on one session: the profile's settings, the lists, the client."""
+
+    spam: SpamFilter
+    listings: Listings
+    client_ip: str
+    smtps: bool = False
+
+
+def _unstuff(data: bytes) -> bytes:
+    """Undo dot-stuffing line by line (RFC 5321 §4.5.2)."""
+    return b"".join(line[1:] if line.startswith(b".") else line for line in data.splitlines(keepends=True))
+
+
+def _stuff(data: bytes) -> bytes:
+    return b"".join(b"." + line if line.startswith(b".") else line for line in data.splitlines(keepends=True))
 
 
 class _Relay:
@@ -391,7 +450,9 @@ class _Relay:
     ``on_starttls`` set: the device terminates STARTTLS itself; when the server accepts
     it the pumps stop, ``on_starttls(reply)`` upgrades both legs and relaying resumes in
     the clear. ``blackhole``: the device answers DATA and the final dot itself and resets
-    the server's transaction instead of delivering.
+    the server's transaction instead of delivering. ``spam``: the email filter holds each
+    message until its dot and judges it (``antispam.py``): clean or tagged it goes on to the
+    server, discarded the client hears the spam reply and the server's transaction is reset.
     """
 
     def __init__(
@@ -400,9 +461,10 @@ class _Relay:
         server: _Leg,
         watcher: SmtpWatcher,
         *,
-        on_message: Callable[[SeenMessage], None],
+        on_message: OnMessage,
         on_starttls: StartTls | None = None,
         blackhole: bool = False,
+        spam: SpamSession | None = None,
     ) -> None:
         self._client = client
         self._server = server
@@ -411,6 +473,13 @@ class _Relay:
         self._on_starttls = on_starttls
         self._blackhole = blackhole
         self._swallowing = False
+        self._spam = spam
+        self._holding = False  # from the client's DATA (answered by the device) to its dot
+        self._held = bytearray()
+        self._released = False  # the message outgrew MAX_SCANNED: it went on unscanned
+        self._refusal: bytes | None = None  # the server's answer to a DATA the device sent late
+        self._data_reply: asyncio.Future[tuple[int, bytes]] | None = None
+        self._judged: Verdict | None = None  # the verdict on the message whose reply is awaited
         self._verdict: asyncio.Future[bool] | None = None
         self._starttls_reply = b""
 
@@ -467,6 +536,14 @@ class _Relay:
                 if self._blackhole and (self._swallowing or verb == "DATA"):
                     out += await self._blackhole_line(verb)
                     continue
+                if self._spam is not None and (
+                    self._holding or (verb == "DATA" and self._watcher.can_hold_data())
+                ):
+                    if out:  # what came before goes first: the filter may write to the server itself
+                        self._server.writer.write(out)
+                        out.clear()
+                    out += await self._filter_line(self._spam, verb, line)
+                    continue
                 out += line
                 if verb == "STARTTLS" and self._on_starttls is not None:
                     self._server.writer.write(out)
@@ -501,9 +578,93 @@ class _Relay:
         await self._to_client(b"250 2.0.0 Ok: queued\r\n")
         return b"RSET\r\n"
 
+    async def _filter_line(self, spam: SpamSession, verb: str, line: bytes) -> bytes:
+        """Act out the email filter for one client line; returns what goes on to the server.
+
+        As a mail proxy does, the device answers DATA itself, holds the message until its
+        dot and judges it; only a message it lets through is sent on, with a DATA of its own.
+        """
+        if verb == "DATA":
+            self._watcher.answer_locally(354)
+            self._holding = True
+            await self._to_client(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            return b""
+        if verb == "BODY":
+            return await self._hold(line)
+        self._holding = False
+        held = bytes(self._held)
+        self._held.clear()
+        if self._refusal is not None or self._released:
+            return await self._after_release(line)
+        sent = self._watcher.sent
+        content = _unstuff(held)
+        helo, mail_from = self._watcher.helo, sent.mail_from if sent else ""
+        verdict = judge(
+            Mail(spam.client_ip, helo, mail_from, content, smtps=spam.smtps), spam.spam, spam.listings
+        )
+        if verdict is not None and spam.spam.action == "discard" and sent is not None:
+            # FortiOS answers with its spam replacement message; the server's transaction is reset.
+            self._watcher.answer_locally(554)
+            self._watcher.inject("RSET")
+            self._on_message(sent, verdict)
+            await self._to_client(verdict.smtp_reply)
+            return b"RSET\r\n"
+        refused = await self._open_data(ahead_of_last=True)
+        if refused is not None:
+            self._watcher.answer_locally(int(refused[:3]) if refused[:3].isdigit() else 554)
+            await self._to_client(refused)
+            return b""
+        self._judged = verdict
+        return (held if verdict is None else _stuff(tagged(content, verdict, spam.spam))) + line
+
+    async def _hold(self, line: bytes) -> bytes:
+        if self._refusal is not None:
+            return b""
+        if self._released:
+            return line
+        if len(self._held) + len(line) <= MAX_SCANNED:
+            self._held += line
+            return b""
+        # Too large to scan: it goes on unscanned, as FortiOS passes oversized mail by default.
+        self._released = True
+        held = bytes(self._held) + line
+        self._held.clear()
+        self._refusal = await self._open_data(ahead_of_last=False)
+        return b"" if self._refusal is not None else held
+
+    async def _after_release(self, line: bytes) -> bytes:
+        refusal, self._refusal, self._released = self._refusal, None, False
+        if refusal is None:
+            return line  # the server answers the dot of the message it received
+        self._watcher.answer_locally(int(refusal[:3]) if refusal[:3].isdigit() else 554)
+        await self._to_client(refusal)
+        return b""
+
+    async def _open_data(self, *, ahead_of_last: bool) -> bytes | None:
+        """Send the held message's DATA to the server; None once it said 354, else its refusal."""
+        self._watcher.inject("DATA", ahead_of_last=ahead_of_last)
+        self._data_reply = asyncio.get_running_loop().create_future()
+        self._server.writer.write(b"DATA\r\n")
+        await self._server.writer.drain()
+        code, raw = await self._data_reply
+        self._data_reply = None
+        return None if code == 354 else raw
+
     async def _to_client(self, data: bytes) -> None:
         self._client.writer.write(data)
         await self._client.writer.drain()
+
+    def _seen(self, reply: Reply) -> bool:
+        """Account for one server reply; False when it is the device's own (not for the client)."""
+        if reply.injected:
+            if reply.command == "DATA" and self._data_reply is not None and not self._data_reply.done():
+                self._data_reply.set_result((reply.code, reply.raw))
+            return False
+        if reply.message is not None:
+            self._on_message(reply.message, self._judged)
+        if reply.command == ".":
+            self._judged = None
+        return True
 
     async def _server_to_client(self) -> str:
         lines = _LineBuffer()
@@ -520,10 +681,8 @@ class _Relay:
                     out += line
                     continue
                 reply = self._watcher.server_line(line)
-                if reply is None or reply.injected:
+                if reply is None or not self._seen(reply):
                     continue
-                if reply.message is not None:
-                    self._on_message(reply.message)
                 if reply.command == "STARTTLS" and self._verdict is not None and not self._verdict.done():
                     self._verdict.set_result(reply.code == 220)
                     if reply.code == 220:
@@ -589,20 +748,28 @@ def emailfilter_log(
     src: tuple[str, int],
     dst: tuple[str, int],
     service: str,
+    verdict: Verdict | None = None,
+    action: str = "log-only",
+    profile: str = "",
 ) -> dict[str, str]:
-    """A FortiOS-style email filter log record ("general email log") for one message."""
+    """A FortiOS-style email filter log record for one message.
+
+    Clean: the "general email log" (``action log-only``, FortiOS 7.4 log message reference,
+    "Email Spamfilter log support for CEF" sample). Judged: ``action`` (``tagged`` or
+    ``blocked``) and ``msg``, the check's FortiOS spam-info text (``antispam.Verdict``).
+    """
     now = datetime.now().astimezone()
     recipients = ", ".join(message.rcpt_tos)
-    return {
+    record = {
         "date": now.strftime("%Y-%m-%d"),
         "time": now.strftime("%H:%M:%S"),
         "eventtime": str(time.time_ns()),
         "tz": now.strftime("%z"),
-        "logid": EMAILFILTER_LOGID,
+        "logid": EMAILFILTER_LOGID if verdict is None else SPAM_LOGID,
         "type": "utm",
         "subtype": "emailfilter",
         "eventtype": "smtp",
-        "level": "information",
+        "level": "information" if verdict is None else "notice",
         "policyid": str(policyid),
         "sessionid": str(sessionid),
         "srcip": src[0],
@@ -611,17 +778,19 @@ def emailfilter_log(
         "dstport": str(dst[1]),
         "proto": "6",
         "service": service,
-        "action": "log-only",
+        **({"profile": profile} if profile else {}),
+        "action": action if verdict is not None else "log-only",
         "from": message.mail_from,
         "to": recipients,
         "sender": message.mail_from,
         "recipient": recipients,
         "direction": "incoming",
-        "msg": "general email log",
+        "msg": "general email log" if verdict is None else verdict.spaminfo,
         "subject": message.subject,
         "size": str(message.size),
         "attachment": "no",
     }
+    return record
 
 
 # -- the VIP -----------------------------------------------------------------------------
@@ -738,8 +907,21 @@ class VipListener:
                 else None
             ),
             blackhole=faults.blackhole_after_data and insp.proxy,
+            spam=self._spam_session(insp, faults, client),
         )
         await relay.run()
+
+    def _spam_session(self, insp: Inspection, faults: Faults, client: _Leg) -> SpamSession | None:
+        """The email filter on this session, when the bound profile judges mail (``antispam.py``)."""
+        spam = insp.spam_filter
+        if spam is None or not spam.active or not insp.utm:
+            return None
+        listed = (faults.dnsbl_listed, faults.fortiguard_listed)
+        listings = Listings(
+            dnsbl=frozenset({listed[0]} if listed[0] else ()),
+            fortiguard_ip=frozenset({listed[1]} if listed[1] else ()),
+        )
+        return SpamSession(spam, listings, _peer(client.writer, "peername")[0], smtps=self._mode == "smtps")
 
     async def _connect_backend(self, *, tls: bool) -> _Leg:
         port = self._backend.smtps_port if self._mode == "smtps" else self._backend.smtp_port
@@ -795,9 +977,22 @@ class VipListener:
         return await self._accept_tls(client, insp, faults)
 
     def _log(
-        self, insp: Inspection, sessionid: int, writer: asyncio.StreamWriter, message: SeenMessage
+        self,
+        insp: Inspection,
+        sessionid: int,
+        writer: asyncio.StreamWriter,
+        message: SeenMessage,
+        verdict: Verdict | None = None,
     ) -> None:
-        if not insp.logs_smtp or insp.policyid is None:
+        # A verdict is logged when the profile logs spam (``spam-log``), a clean message when
+        # the policy logs all mail (``Inspection.logs_smtp``).
+        spam = insp.spam_filter
+        if verdict is not None and spam is not None:
+            logged = spam.log
+            action, profile = VERDICT_ACTIONS.get(spam.action, "blocked"), spam.profile
+        else:
+            logged, action, profile = insp.logs_smtp, "log-only", ""
+        if not logged or insp.policyid is None:
             return
         record = emailfilter_log(
             message,
@@ -809,6 +1004,9 @@ class VipListener:
                 self._backend.smtps_port if self._mode == "smtps" else self._backend.smtp_port,
             ),
             service="SMTPS" if self._mode == "smtps" else "SMTP",
+            verdict=verdict,
+            action=action,
+            profile=profile,
         )
         if self._vdom is not None:
             record["vd"] = self._vdom

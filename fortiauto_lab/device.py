@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from fortiauto_lab.antispam import SpamFilter
 from fortiauto_lab.faults import Faults
 from fortiauto_lab.hardware import DEFAULT_MODEL, Model
 from fortiauto_lab.pki import CertKey, chain_for, names_of
@@ -263,6 +264,7 @@ class LabDevice:
             utm=utm_on and any(applied.get(f) for f in PROFILE_FIELDS),
             logs_smtp=logs,
             spam_checks=checks,
+            spam_filter=self._spam_filter(vdom, emailfilter, checks) if proxy and utm_on else None,
         )
 
     def _applied_profiles(self, vdom: str, policy: dict[str, Any]) -> dict[str, Any] | None:
@@ -304,6 +306,33 @@ class LabDevice:
         if profile.get("spam-filtering") != "enable":
             return ()
         return tuple(str(profile.get("options", "")).split())
+
+    def _spam_filter(self, vdom: str, name: str, checks: tuple[str, ...]) -> SpamFilter | None:
+        """What the email filter does with SMTP mail it judges (``antispam.py``); None: it judges none.
+
+        The lab's email filter inspects SMTP in proxy mode, with the proxy feature set where the
+        unit has one (as for logging, ``_logs_smtp``).
+        """
+        if not checks or not self._proxy_feature_set(vdom, name):
+            return None
+        profile = self.store.get(vdom, "emailfilter/profile", name)
+        smtp = profile.get("smtp", {})
+        action = smtp.get("action", "discard")
+        return SpamFilter(
+            checks=checks,
+            action=action if action in ("pass", "tag", "discard") else "discard",
+            tag_type=tuple(str(smtp.get("tag-type", "subject spaminfo")).split()),
+            tag_msg=str(smtp.get("tag-msg", "Spam")),
+            log=profile.get("spam-log", "enable") == "enable",
+            profile=name,
+        )
+
+    def _proxy_feature_set(self, vdom: str, name: str) -> bool:
+        has_feature_set = "feature-set" in self.store.schema.spec("emailfilter/profile").fields
+        return (
+            not has_feature_set
+            or self.store.get(vdom, "emailfilter/profile", name).get("feature-set") == "proxy"
+        )
 
     def _ssl_mode(self, vdom: str, name: str, vip: str = "") -> tuple[SslMode, tuple[str, str] | None]:
         if not name or not self.store.exists(vdom, "firewall/ssl-ssh-profile", name):

@@ -46,6 +46,7 @@ class FaultSpec:
     arg: Arg
     group: Group
     meaning: str
+    default: str = ""  # an ``address`` state's address when none is given (else 127.0.0.2)
 
     @property
     def usage(self) -> str:
@@ -80,6 +81,24 @@ REGISTRY: tuple[FaultSpec, ...] = (
         "Protecting SSL Server presents a certificate other than the imported one",
     ),
     FaultSpec("tls-fail", "tls_fail", "none", "data plane", "TLS handshakes the device terminates fail"),
+    FaultSpec(
+        "dnsbl-listed",
+        "dnsbl_listed",
+        "address",
+        "data plane",
+        "the DNSBL/ORDBL servers list ADDR (default 127.0.0.1, where lab clients connect from): "
+        "the email filter's spamrbl check judges its mail as spam",
+        default="127.0.0.1",
+    ),
+    FaultSpec(
+        "fortiguard-listed",
+        "fortiguard_listed",
+        "address",
+        "data plane",
+        "FortiGuard AntiSpam lists ADDR (default 127.0.0.1) as a spam source: the spamfsip check "
+        "judges its mail as spam",
+        default="127.0.0.1",
+    ),
     FaultSpec("api-latency", "api_latency_ms", "ms", "REST API", "every API answer is delayed by MS ms"),
     FaultSpec(
         "http500-on-write",
@@ -190,6 +209,8 @@ class Faults:
     profile_group: str | None = None
     shared_ssl_profile: str | None = None
     hairpin: str | None = None  # the one source address that comes in from outside
+    dnsbl_listed: str | None = None  # a client address the lab's DNSBL servers list (antispam.py)
+    fortiguard_listed: str | None = None  # a client address the lab's FortiGuard lists
 
     def to_json(self) -> dict[str, Any]:
         """The active faults by their spec names (``{}`` when none)."""
@@ -239,7 +260,7 @@ def _vdom(spec: FaultSpec, arg: Any) -> str | None:
 
 def _address(spec: FaultSpec, arg: Any) -> str | None:
     if arg in (None, True, "", "true", "on"):
-        return _DEFAULT_OUTSIDE
+        return spec.default or _DEFAULT_OUTSIDE
     if arg in (False, "false", "off"):
         return None
     try:

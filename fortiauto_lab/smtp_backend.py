@@ -43,6 +43,7 @@ __all__ = [
     "cert_hostname",
     "client_tls_context",
     "header_fields",
+    "header_pairs",
     "parse_host_port",
     "server_tls_context",
 ]
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 # long-running lab cannot grow without bound; the control API can reset the list anyway.
 MAX_MESSAGES = 10_000
 DATA_SIZE_LIMIT = 10 * 1024 * 1024
+MAX_HEADERS = 64  # headers recorded per delivered message
 
 
 def _refuse_passphrase() -> str:
@@ -114,6 +116,15 @@ def header_fields(raw: bytes) -> tuple[str, str]:
     except (ValueError, TypeError, IndexError, AttributeError):
         # Malformed headers from a test client must not break delivery or logging.
         return "", ""
+
+
+def header_pairs(raw: bytes, limit: int = MAX_HEADERS) -> list[list[str]]:
+    """The first ``limit`` headers of a message as ``[name, value]`` pairs (what a filter added shows)."""
+    try:
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+        return [[str(name), str(value)] for name, value in list(headers.items())[:limit]]
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return []
 
 
 def parse_host_port(text: str, option: str) -> tuple[str, int]:
@@ -178,6 +189,7 @@ class _Recorder:
                 "rcpt_tos": list(envelope.rcpt_tos),
                 "subject": subject,
                 "message_id": message_id,
+                "headers": header_pairs(content),
                 "received_at": datetime.now(UTC).isoformat(),
             }
         )

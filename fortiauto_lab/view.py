@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from fortiauto_lab.antispam import SpamFilter
 from fortiauto_lab.faults import Faults
 
 __all__ = ["DeviceView", "Inspection", "SslMode"]
@@ -36,6 +37,8 @@ class Inspection:
     # the anti-spam checks the bound email filter performs (its ``options`` with spam-filtering
     # enable), in the profile's order; empty: the profile checks nothing
     spam_checks: tuple[str, ...] = ()
+    # what the email filter does with mail it judges (antispam.py); None: no spam filtering
+    spam_filter: SpamFilter | None = None
 
 
 class DeviceView(Protocol):
