@@ -5,23 +5,34 @@ derived name and the SSL/SSH profile task rebinds the profile to it; the certifi
 profile bound before is then *retired*. The engine deletes a retired certificate only after
 the probe, pinned to the new certificate, has passed, and only when it is fortiauto's own
 (``fa-<mail server>-<sha256[:8]>`` for the same mail server) and nothing references it any
-more. Pure functions over what the tasks read: no I/O.
+more. A renewal signed by another issuer than the retired certificate's (another CA, or a new
+intermediate) also gets a chain check on the probe after the change (``chain_check``): a sender
+that validates certificates trusts the CA, not the pin. Pure functions over what the tasks
+read: no I/O.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
+from fortiauto.certs import load_certificate
 from fortiauto.desired import CERT_NAME_PREFIX, certificate_name
+from fortiauto.errors import InputError
 from fortiauto.results import Change
-from fortiauto.site import MailServer
+from fortiauto.site import MailServer, ProbeSpec
 
 __all__ = [
     "RENEWAL_WARNING_DAYS",
+    "ChainCheck",
     "bound_certificates",
+    "chain_check",
     "expiry_warnings",
     "is_own_certificate",
     "merged_server_certs",
@@ -118,3 +129,97 @@ def expiry_warnings(
         f"{mail_server.name}: the site's certificate {cert.cert.name} expires in {when}; "
         "renew it before it is bound",
     )
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """A rotation to a certificate of another issuer, and the chain check it puts on the probe.
+
+    ``trust`` is what the chain the VIP presents must lead to: the site's CA bundle
+    (``probe.verify_chain: PATH``), ``True`` for the system trust store, or ``None`` when the
+    site opted out with an explicit ``verify_chain: false`` (the plan warns instead).
+    ``server_name`` is the name the chain is verified for: the probe's, else the certificate's
+    first subjectAltName. ``old_issuer`` ``None``: the retired certificate could not be read.
+    """
+
+    mail_server: str
+    retired: tuple[str, ...]
+    old_issuer: str | None
+    new_issuer: str
+    trust: bool | Path | None
+    server_name: str | None
+
+    @property
+    def forced(self) -> bool:
+        """Does the probe after the change verify the chain?"""
+        return self.trust is not None and self.server_name is not None
+
+    @property
+    def anchors(self) -> str:
+        if isinstance(self.trust, Path):
+            return f"the CA bundle {self.trust}"
+        return "the system trust store"
+
+    def spec(self, probe: ProbeSpec) -> ProbeSpec:
+        """``probe`` with the chain check on, through its own options (``verify_chain``, ``server_name``)."""
+        if not self.forced:
+            return probe
+        return probe.model_copy(
+            update={"verify_chain": self.trust, "server_name": probe.server_name or self.server_name}
+        )
+
+    def note(self) -> str:
+        retired = ", ".join(self.retired)
+        old = self.old_issuer or f"unknown: {retired} could not be read, so taken as changed"
+        head = f"{self.mail_server}: the renewed certificate's issuer changed ({old} -> {self.new_issuer})"
+        if self.trust is None:
+            return (
+                f"{head}, and the site sets verify_chain: false: the chain the VIP presents is not "
+                "verified; senders that validate certificates may refuse it"
+            )
+        if self.server_name is None:
+            return (
+                f"{head}, but neither probe.server_name nor the certificate names the host to verify "
+                "its chain for: the chain is not verified (set probe.server_name)"
+            )
+        return (
+            f"{head}: the chain the VIP presents is verified against {self.anchors} before {retired} "
+            "is retired (the rotation is undone if it does not verify)"
+        )
+
+
+def chain_check(mail_server: MailServer, retired: Mapping[str, str | None]) -> ChainCheck | None:
+    """The chain check a rotation needs, or ``None`` when the renewal has the retired one's issuer.
+
+    ``retired``: each retired certificate's name and its PEM as the device returned it (the
+    CMDB ``certificate`` field, fortios-objects.md §5.2), ``None`` when it gave none. A
+    certificate whose issuer cannot be read counts as changed: a chain check that passes costs
+    one verification, a sender that stops trusting the server costs mail. Whatever the issuer,
+    a ``verify_chain`` the site set already checks every probe; this only adds it to a renewal.
+    """
+    new = _issuer(mail_server.certificate.cert_pem)
+    if new is None or not retired:
+        return None
+    olds = {name: _issuer(pem) if pem else None for name, pem in retired.items()}
+    if all(old == new for old in olds.values()):
+        return None
+    changed = [old for old in olds.values() if old is not None and old != new]
+    probe = mail_server.probe
+    opted_out = probe.verify_chain is False and "verify_chain" in probe.model_fields_set
+    trust: bool | Path | None = None if opted_out else (probe.verify_chain or True)
+    sans = mail_server.certificate.sans
+    return ChainCheck(
+        mail_server=mail_server.name,
+        retired=tuple(olds),
+        old_issuer=changed[0].rfc4514_string() if changed else None,
+        new_issuer=new.rfc4514_string(),
+        trust=trust,
+        server_name=probe.server_name or (sans[0] if sans else None),
+    )
+
+
+def _issuer(pem: str) -> x509.Name | None:
+    try:
+        return load_certificate(pem).leaf.issuer if pem.strip() else None
+    except InputError:
+        return None

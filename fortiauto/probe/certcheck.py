@@ -43,6 +43,7 @@ __all__ = [
     "looks_like_inspection_ca",
     "normalise_pin",
     "read_cert",
+    "trust_label",
 ]
 
 # Issuer names FortiOS uses for its inspection CAs (factory defaults, see reference/smtp-probe.md §4.1).
@@ -147,13 +148,12 @@ def load_trust(verify_chain: bool | Path) -> tuple[x509.Certificate, ...]:
     if isinstance(verify_chain, Path):
         path = verify_chain
     else:
-        paths = ssl.get_default_verify_paths()
-        found = next((p for p in (paths.cafile, paths.openssl_cafile) if p and Path(p).is_file()), None)
+        found = _system_store()
         if found is None:
             raise ValueError(
                 "no system trust store found (install ca-certificates, or give verify_chain: PATH)"
             )
-        path = Path(found)
+        path = found
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -168,14 +168,35 @@ def load_trust(verify_chain: bool | Path) -> tuple[x509.Certificate, ...]:
     return roots
 
 
+def trust_label(verify_chain: bool | Path) -> str:
+    """What a chain is verified against, for messages: the CA bundle, or the system store and its file."""
+    if isinstance(verify_chain, Path):
+        return f"the CA bundle {verify_chain}"
+    found = _system_store()
+    return f"the system trust store ({found})" if found is not None else "the system trust store"
+
+
+def _system_store() -> Path | None:
+    # OpenSSL's default CA file; SSL_CERT_FILE overrides it (ssl.get_default_verify_paths).
+    paths = ssl.get_default_verify_paths()
+    found = next((p for p in (paths.cafile, paths.openssl_cafile) if p and Path(p).is_file()), None)
+    return Path(found) if found is not None else None
+
+
 def check_chain(
-    chain: Sequence[bytes], *, server_name: str, trust: Sequence[x509.Certificate], now: datetime
+    chain: Sequence[bytes],
+    *,
+    server_name: str,
+    trust: Sequence[x509.Certificate],
+    now: datetime,
+    against: str = "the trusted CAs",
 ) -> CertProblem | None:
     """Would a PKIX-validating sender accept the chain the server presented (leaf first)?
 
     Uses cryptography's RFC 5280 path builder with the CA/Browser Forum server profile (what
     MTA-STS senders apply): the leaf and the intermediates the server sent must chain to one
     of ``trust``, for ``server_name``, at ``now``. Intermediates are not fetched (no AIA).
+    ``against`` names ``trust`` in the finding (``trust_label``).
     """
     if not chain:
         return CertProblem(FailureClass.CHAIN_UNTRUSTED, "the server sent no certificate chain")
@@ -208,8 +229,8 @@ def check_chain(
         issuer = leaf.issuer.rfc4514_string()
         return CertProblem(
             FailureClass.CHAIN_UNTRUSTED,
-            f"chain of {len(chain)} certificate(s) does not lead to a trusted CA (leaf issuer {issuer}): "
-            f"{_first_line(str(exc))}",
+            f"chain does not verify against {against}: {_first_line(str(exc))} "
+            f"({len(chain)} certificate(s) sent, leaf issuer {issuer})",
         )
     return None
 

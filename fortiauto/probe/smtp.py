@@ -32,6 +32,7 @@ from fortiauto.probe.certcheck import (
     load_trust,
     looks_like_inspection_ca,
     read_cert,
+    trust_label,
 )
 from fortiauto.probe.classify import FailureClass, against_baseline, is_permanent, spam_reply
 from fortiauto.probe.sender import ehlo_name, envelope_sender, sender_warnings
@@ -534,7 +535,13 @@ class _Attempt:
         assert self.wire is not None
         chain = self.wire.peer_chain()
         self._note(f"=== TLS peer sent {len(chain)} certificate(s)")
-        return check_chain(chain, server_name=self.spec.server_name, trust=trust, now=datetime.now(UTC))
+        return check_chain(
+            chain,
+            server_name=self.spec.server_name,
+            trust=trust,
+            now=datetime.now(UTC),
+            against=trust_label(self.spec.verify_chain),
+        )
 
     async def _auth(self, username: str, password: str) -> None:
         start = time.monotonic()

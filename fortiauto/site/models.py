@@ -333,7 +333,9 @@ class ProbeSpec(_Strict):
         False,
         description=(
             "Also verify the served certificate chain as strict senders do: true (system trust store), "
-            "false, or the path of a CA bundle. Needs server_name."
+            "false, or the path of a CA bundle. Needs server_name. A renewal signed by another issuer "
+            "is verified anyway (against this bundle, else the system trust store) unless this is "
+            "set to false explicitly (docs/rotation.md)."
         ),
     )
     username: OneLine | None = Field(None, description="SMTP AUTH user (with password).")

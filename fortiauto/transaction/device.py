@@ -287,7 +287,9 @@ class DeviceTransaction:
         except FortiautoError as exc:
             return await _to_the_end(self._after_failure(api, prepared, f"apply failed ({exc})"))
         self.phases.enter(Phase.VERIFY)
-        after = await self.verifier.probe_all("after", pinned=True, baseline=baseline, rung=rung)
+        after = await self.verifier.probe_all(
+            "after", pinned=True, baseline=baseline, rung=rung, chain_checks=prepared.chain_checks
+        )
         after = await self.verifier.confirm_delivery(after, rung=rung)
         if all(mail_flows(r.failure_class) is True for r in after.values()):
             # Passed, or the email filter judged the probe's message as spam: mail flows either way.

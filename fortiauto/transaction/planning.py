@@ -3,7 +3,9 @@
 For each mail server of the device and each task in order, the desired object (``desired.py``)
 and the object as read make a ``Fact``; ``plan.build_plan`` turns the facts into an ordered
 ``Plan`` with its ``Step``s. The same reads tell which certificates a rebind retires and which
-certificates are close to expiry (``rotation.py``), at no extra request.
+certificates are close to expiry (``rotation.py``), at no extra request; a plan that retires one
+reads it (one request per retired certificate) to tell whether the renewal changed the issuer,
+which puts a chain check on the probe after the change.
 """
 
 from __future__ import annotations
@@ -21,8 +23,16 @@ from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.plan import Fact, Step, build_plan
 from fortiauto.policycheck import policy_problems, policy_warnings, service_ports
 from fortiauto.results import Change, Plan
-from fortiauto.rotation import bound_certificates, expiry_warnings, retired_certificates, rotation_note
-from fortiauto.site import Device
+from fortiauto.rotation import (
+    CERTIFICATE_PATH,
+    ChainCheck,
+    bound_certificates,
+    chain_check,
+    expiry_warnings,
+    retired_certificates,
+    rotation_note,
+)
+from fortiauto.site import Device, MailServer
 from fortiauto.tasks import ORDER, REGISTRY, Target, Task
 from fortiauto.tasks.base import FortiOSApi
 
@@ -39,6 +49,8 @@ class PreparedPlan:
     policy_name: str | None = None
     # mail server -> id of the inbound policy as read: the effect must be logged by that policy
     policy_ids: Mapping[str, int] = field(default_factory=dict)
+    # rotations to a certificate of another issuer: the probe after the change verifies the chain
+    chain_checks: tuple[ChainCheck, ...] = ()
 
     @property
     def attempted(self) -> tuple[Change, ...]:
@@ -108,14 +120,17 @@ async def prepare_plan(
     if check_policy and not plan.empty:
         await _check_policies(api, facts)
     notes = [w for f in facts if f.task.name == "policy" and f.current for w in policy_warnings(f.current)]
-    retire, rotation_notes = _rotation(facts, plan)
+    retiring, rotation_notes = _rotation(facts, plan)
     notes.extend(rotation_notes)
+    checks = await _chain_checks(api, retiring)
+    notes.extend(c.note() for c in checks)
+    retire = tuple({(c.vdom, str(c.mkey)): c for _, found in retiring for c in found}.values())
     plan = replace(
         plan,
         changes=plan.changes + retire,
         warnings=tuple(dict.fromkeys([*warnings, *plan.warnings, *notes])),
     )
-    return PreparedPlan(plan, steps, retire, _policy_name(facts), _policy_ids(facts))
+    return PreparedPlan(plan, steps, retire, _policy_name(facts), _policy_ids(facts), checks)
 
 
 async def _read_all(
@@ -181,14 +196,17 @@ def _policy_ids(facts: Sequence[Fact]) -> dict[str, int]:
     }
 
 
-def _rotation(facts: Sequence[Fact], plan: Plan) -> tuple[tuple[Change, ...], list[str]]:
+Retiring = list[tuple[MailServer, tuple[Change, ...]]]  # per mail server, the certificates it retires
+
+
+def _rotation(facts: Sequence[Fact], plan: Plan) -> tuple[Retiring, list[str]]:
     """From the SSL/SSH profiles as read: the certificates this plan retires, and what to say.
 
     A certificate is retired only when this plan rebinds its profile (so the probe proves the
     successor); the expiry warnings come from the same read.
     """
     now = datetime.now(UTC)
-    retired: dict[tuple[str, str], Change] = {}
+    retired: Retiring = []
     notes: list[str] = []
     for fact in facts:
         if fact.task.name != "ssl_profile":
@@ -201,6 +219,24 @@ def _rotation(facts: Sequence[Fact], plan: Plan) -> tuple[tuple[Change, ...], li
         )
         found = retired_certificates(ms, vdom, bound) if rebinds else ()
         if found:
-            retired.update({(c.vdom, str(c.mkey)): c for c in found})
+            retired.append((ms, found))
             notes.append(rotation_note(ms, found))
-    return tuple(retired.values()), notes
+    return retired, notes
+
+
+async def _chain_checks(api: FortiOSApi, retiring: Retiring) -> tuple[ChainCheck, ...]:
+    """Read each retired certificate (its PEM) and decide whether the renewal changed its issuer."""
+    checks = []
+    for ms, found in retiring:
+        pems = {str(c.mkey): await _certificate_pem(api, c) for c in found}
+        check = chain_check(ms, pems)
+        if check is not None:
+            checks.append(check)
+    return tuple(checks)
+
+
+async def _certificate_pem(api: FortiOSApi, retired: Change) -> str | None:
+    # The CMDB object carries the certificate as PEM text (fortios-objects.md §5.2).
+    current = await api.get_one(CERTIFICATE_PATH, retired.mkey, vdom=retired.vdom)
+    pem = (current or {}).get("certificate")
+    return pem if isinstance(pem, str) else None

@@ -5,22 +5,27 @@ mail server of the device through its VIP (pinned to the mail server's own certi
 the change), ``confirm_delivery`` asks the mail server's delivery confirmer whether the message
 arrived (a 250 after the dot is not delivery: F17), and ``effect`` looks for the probe's message
 in the device's email filter log — the proof that inbound mail is now logged and inspected.
-Every probe is kept (``StageProbe``), so reports can show the one that caused a rollback.
+A rotation to a certificate of another issuer (``rotation.ChainCheck``) asks the probe after
+the change to verify the chain too, through the probe's own options, and names the renewal in
+the finding. Every probe is kept (``StageProbe``), so reports can show the one that caused a
+rollback.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from fortiauto.errors import FortiOSError
 from fortiauto.events import Events
+from fortiauto.probe.classify import FailureClass
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.probe.evidence import LogReader, find_evidence, log_sources, read_log_settings
 from fortiauto.results import Effect, ProbeResult, StageProbe
+from fortiauto.rotation import ChainCheck
 from fortiauto.site import Device, MailServer, ProbeSpec
 
 __all__ = ["F17_NOT_DELIVERED", "LogApi", "Prober", "Verifier"]
@@ -65,18 +70,28 @@ class Verifier:
     _log_sources: dict[str, list[str]] = field(default_factory=dict)  # per vdom, read once per run
 
     async def probe_all(
-        self, stage: str, *, pinned: bool, baseline: Probes | None = None, rung: str | None = None
+        self,
+        stage: str,
+        *,
+        pinned: bool,
+        baseline: Probes | None = None,
+        rung: str | None = None,
+        chain_checks: Sequence[ChainCheck] = (),
     ) -> Probes:
         results: Probes = {}
         if not self.enabled:
             return results
+        checks = {c.mail_server: c for c in chain_checks if c.forced}
         for ms in self.device.mail_servers:
+            check = checks.get(ms.name)
             result = await self.prober(
-                ms.probe,
+                check.spec(ms.probe) if check else ms.probe,
                 pin_sha256=ms.certificate.fingerprint_sha256 if pinned else None,
                 baseline=(baseline or {}).get(ms.name),
                 subject_token=f"{self.run_id}-{self.device.name}-{ms.name}-{secrets.token_hex(3)}",
             )
+            if check is not None:
+                result = renewed_chain_finding(result)
             results[ms.name] = result
             self._keep(stage, ms.name, result, rung)
         if stage == "confirm" and results and passed(results):
@@ -163,6 +178,23 @@ class Verifier:
             return "not_logged"
         self.evidence = found.to_json()
         return "logged"
+
+
+def renewed_chain_finding(result: ProbeResult) -> ProbeResult:
+    """A chain that does not verify, said as what it is: the renewed certificate's chain."""
+    if result.failure_class != FailureClass.CHAIN_UNTRUSTED:
+        return result
+    steps = list(result.steps)
+    index = next((i for i in reversed(range(len(steps))) if not steps[i].ok), None)
+    if index is None:
+        return result
+    detail = steps[index].detail
+    if detail.startswith("chain does not verify"):
+        detail = f"the renewed certificate's {detail}"
+    else:
+        detail = f"the renewed certificate's chain could not be verified: {detail}"
+    steps[index] = replace(steps[index], detail=detail)
+    return replace(result, steps=tuple(steps))
 
 
 def passed(probes: Probes) -> bool:

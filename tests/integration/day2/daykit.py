@@ -7,21 +7,35 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import trustme
 from ruamel.yaml import YAML
 
 from fortiauto.certs import load_certificate
 from fortiauto.desired import certificate_name
 from fortiauto.journal import read_journal
-from tests.fixtures.make_certs import write_leaf
+from tests.fixtures.make_certs import issue, new_ca, write_leaf
 
 # Short probe budgets keep the failing cases quick; the lab's own site file uses 5 s.
 FAST = {"timeout": 1.5, "retries": 2, "retry_delay": 0.1}
 
 
+def lab_ca(state_dir: Path) -> trustme.CA:
+    """The CA that signed the lab's mail certificates (a renewal by the same issuer uses it)."""
+    return trustme.CA.from_pem((state_dir / "ca.pem").read_bytes(), (state_dir / "ca.key").read_bytes())
+
+
 def renewed_certificate(
-    state_dir: Path, stem: str, *, days: int = 90, sans: tuple[str, ...] = ("mx1.example.test",)
+    state_dir: Path,
+    stem: str,
+    *,
+    days: int = 90,
+    sans: tuple[str, ...] = ("mx1.example.test",),
+    issuer: trustme.CA | None = None,
 ) -> dict[str, str]:
-    """A new key and certificate beside the lab's (what certbot leaves after a renewal)."""
+    """A new key and certificate beside the lab's (what certbot leaves after a renewal).
+
+    Signed by the lab's own CA, as an ordinary renewal by the same issuer, unless ``issuer``.
+    """
     now = datetime.now(UTC)
     cert, key = write_leaf(
         state_dir / "certs",
@@ -29,8 +43,34 @@ def renewed_certificate(
         sans=sans,
         not_before=now - timedelta(hours=1),
         not_after=now + timedelta(days=days),
+        issuer=issuer or lab_ca(state_dir),
     )
     return {"cert": str(cert.relative_to(state_dir)), "key": str(key.relative_to(state_dir))}
+
+
+def renewed_by_another_ca(
+    state_dir: Path, stem: str, *, sans: tuple[str, ...] = ("mx1.example.test",)
+) -> tuple[dict[str, str], Path]:
+    """A renewal by another CA: leaf + its intermediate in the file (a fullchain), and the new root.
+
+    Returns the site's certificate entry and the new root's PEM file (for a trust bundle).
+    """
+    root = new_ca()
+    intermediate = root.create_child_ca()
+    now = datetime.now(UTC)
+    leaf = issue(intermediate, sans, not_before=now - timedelta(hours=1), not_after=now + timedelta(days=90))
+    certs = state_dir / "certs"
+    cert, key, root_file = certs / f"{stem}.pem", certs / f"{stem}.key", certs / f"{stem}-root.pem"
+    cert.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))  # leaf, then intermediate
+    key.write_bytes(leaf.private_key_pem.bytes())
+    root_file.write_bytes(root.cert_pem.bytes())
+    return {"cert": str(cert.relative_to(state_dir)), "key": str(key.relative_to(state_dir))}, root_file
+
+
+def trust_bundle(path: Path, *cas: Path) -> Path:
+    """A CA bundle file holding the given CA certificates (a site's verify_chain, or SSL_CERT_FILE)."""
+    path.write_bytes(b"".join(ca.read_bytes() for ca in cas))
+    return path
 
 
 def derived_name(state_dir: Path, cert: str, mail_server: str = "mx1") -> str:

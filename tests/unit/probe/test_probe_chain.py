@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from fortiauto.probe import FailureClass, run_probe
-from fortiauto.probe.certcheck import load_trust
+from fortiauto.probe.certcheck import load_trust, trust_label
 from tests.unit.probe.conftest import SpecFactory
 from tests.unit.probe.servers import SERVER_NAME, Mailbox, aiosmtpd_server, serving
 
@@ -55,7 +55,9 @@ async def test_a_chain_missing_its_intermediate_fails(
     assert result.failure_class == FailureClass.CHAIN_UNTRUSTED
     assert result.attempts == 1  # what the server presents does not change on a retry
     assert "=== TLS peer sent 1 certificate(s)" in result.transcript
-    assert "does not lead to a trusted CA" in result.steps[-1].detail
+    detail = result.steps[-1].detail
+    assert detail.startswith(f"chain does not verify against the CA bundle {bundle(root, tmp_path)}: ")
+    assert "1 certificate(s) sent" in detail
     assert result.peer_cert_sha256 is not None  # the leaf is still read and reported
 
 
@@ -83,6 +85,29 @@ async def test_the_system_trust_store_does_not_know_a_private_ca(
         result = await run_probe(make_spec(port, verify_chain=True))
 
     assert result.failure_class == FailureClass.CHAIN_UNTRUSTED
+
+
+async def test_the_system_trust_store_is_openssls_default_file_which_ssl_cert_file_overrides(
+    make_spec: SpecFactory,
+    root: trustme.CA,
+    intermediate: trustme.CA,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stand-in system store (never the machine's own): what senders on this host would trust.
+    store = bundle(root, tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(store))
+    assert trust_label(True) == f"the system trust store ({store})"
+    tls = serving(intermediate.issue_cert(SERVER_NAME), tmp_path)
+    async with aiosmtpd_server(Mailbox(), starttls=tls) as port:
+        trusted = await run_probe(make_spec(port, verify_chain=True))
+        other = bundle(trustme.CA(organization_name="Unrelated Root CA"), tmp_path)
+        monkeypatch.setenv("SSL_CERT_FILE", str(other))
+        untrusted = await run_probe(make_spec(port, verify_chain=True))
+
+    assert trusted.passed, trusted.transcript
+    assert untrusted.failure_class == FailureClass.CHAIN_UNTRUSTED
+    assert f"against the system trust store ({other}): " in untrusted.steps[-1].detail
 
 
 async def test_the_pin_is_judged_before_the_chain(
