@@ -148,11 +148,12 @@ class ChainCheck:
     new_issuer: str
     trust: bool | Path | None
     server_name: str | None
+    plain: bool = False  # the probe does not use TLS (mode: plain): there is no chain to see
 
     @property
     def forced(self) -> bool:
         """Does the probe after the change verify the chain?"""
-        return self.trust is not None and self.server_name is not None
+        return self.trust is not None and self.server_name is not None and not self.plain
 
     @property
     def anchors(self) -> str:
@@ -176,6 +177,11 @@ class ChainCheck:
             return (
                 f"{head}, and the site sets verify_chain: false: the chain the VIP presents is not "
                 "verified; senders that validate certificates may refuse it"
+            )
+        if self.plain:
+            return (
+                f"{head}, but the probe does not use TLS (probe.mode: plain): the chain the VIP "
+                "presents is not verified"
             )
         if self.server_name is None:
             return (
@@ -215,6 +221,7 @@ def chain_check(mail_server: MailServer, retired: Mapping[str, str | None]) -> C
         new_issuer=new.rfc4514_string(),
         trust=trust,
         server_name=probe.server_name or (sans[0] if sans else None),
+        plain=probe.mode == "plain",
     )
 
 

@@ -210,3 +210,13 @@ def test_an_opt_out_is_an_explicit_false_in_the_site_file(
         for ms in servers
     ]
     assert [c is not None and not c.forced for c in checks] == opted_out
+
+
+def test_a_plain_text_probe_cannot_see_a_chain_and_the_note_says_so(
+    old_ca: trustme.CA, new_ca: trustme.CA
+) -> None:
+    ms = mail_server(leaf(new_ca), {"mode": "plain"})
+    check = chain_check(ms, {"fa-mx1-00000000": leaf(old_ca)})
+    assert check is not None
+    assert not check.forced
+    assert "does not use TLS (probe.mode: plain)" in check.note()
