@@ -71,11 +71,12 @@ def up(
     strict: Annotated[
         bool,
         typer.Option(
-            "--strict",
-            help="Conservative readings of undocumented behaviour: no email filter log without spam "
-            "checks; per-protocol SSL blocks refused and hidden beside inspect-all.",
+            "--strict/--lenient",
+            help="Conservative readings of undocumented behaviour (the default): no email filter log "
+            "without spam checks; per-protocol SSL blocks refused and hidden beside inspect-all. "
+            "--lenient logs and stores both.",
         ),
-    ] = False,
+    ] = True,
     fortimanager: Annotated[
         bool,
         typer.Option(

@@ -12,10 +12,12 @@
   service (SMTP(S), POP3(S), IMAP(S), NNTP), may not use an SSL profile with ``ssl.inspect-all``
   (checked from either side of the reference) nor DNS/web filter or VoIP profiles; WAF, ICAP and
   SSH filter profiles are refused in any policy.
-- Strict readings (``lab up --strict``): with ``ssl.inspect-all`` on, FortiOS hides the
-  per-protocol blocks (``https``, ``smtps`` ...). Whether a write that sends one beside
-  inspect-all is refused or stored unused is not documented; the conservative reading,
-  played here, is that it is refused.
+- Strict readings (the lab's default; ``lab up --lenient`` turns them off): with
+  ``ssl.inspect-all`` on, FortiOS hides the per-protocol blocks (``https``, ``smtps`` ...).
+  Whether a write that sends one beside inspect-all is refused or stored unused is not
+  documented; the conservative reading, played here, is that it is refused (and GET hides the
+  blocks, ``schema.py``). The other strict reading lives in ``device.py``: a profile that
+  performs no anti-spam check inspects, and logs, nothing.
 """
 
 from __future__ import annotations

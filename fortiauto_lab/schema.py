@@ -31,9 +31,10 @@ class Schema:
     version: Release
     objects: Mapping[str, ObjectSpec]
     model: Model = DEFAULT_MODEL
-    # Conservative readings of undocumented behaviour (``lab up --strict``, see rules.py and
-    # device.py): per-protocol SSL blocks hidden beside inspect-all, no log without spam checks.
-    strict: bool = False
+    # Conservative readings of undocumented behaviour (the default; ``lab up --lenient`` turns
+    # them off, see rules.py and device.py): per-protocol SSL blocks hidden beside inspect-all,
+    # no log without spam checks.
+    strict: bool = True
 
     def spec(self, path: str) -> ObjectSpec:
         try:
@@ -862,7 +863,7 @@ def _flow_only(spec: ObjectSpec) -> ObjectSpec:
     return replace(spec, fields=fields)
 
 
-def build_schema(version: Release, model: Model = DEFAULT_MODEL, *, strict: bool = False) -> Schema:
+def build_schema(version: Release, model: Model = DEFAULT_MODEL, *, strict: bool = True) -> Schema:
     """Every object the lab serves, with the fields ``version`` has on ``model``.
 
     A 2 GB unit on 7.4.4 up to 7.6.4 has no proxy inspection (``hardware.py``): no

@@ -69,7 +69,7 @@ class LabOptions:
     version: str = "7.0"
     faults: str | None = None
     model: str | None = None
-    strict: bool = False
+    strict: bool = True  # the conservative readings (rules.py); ``lab up --lenient`` turns them off
     base_port: int | None = None
     host: str = "127.0.0.1"
     fortimanager: bool = False  # a mock FortiManager manages every device (fortiauto_lab/fortimanager/)

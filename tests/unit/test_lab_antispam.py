@@ -23,7 +23,15 @@ from fortiauto_lab.antispam import (
     tagged,
 )
 
-ALL_CHECKS = ("spamfsip", "spamfsurl", "spamfschksum", "spamhelodns", "spamraddrdns", "spamrbl", "spamhdrcheck")
+ALL_CHECKS = (
+    "spamfsip",
+    "spamfsurl",
+    "spamfschksum",
+    "spamhelodns",
+    "spamraddrdns",
+    "spamrbl",
+    "spamhdrcheck",
+)
 CLEAN = b"From: probe@mail.probe-site.net\r\nSubject: fortiauto probe tok-1\r\n\r\nA plain line.\r\n"
 LISTED = "192.0.2.25"
 
@@ -116,7 +124,8 @@ def test_the_null_reverse_path_has_no_return_domain() -> None:
     assert verdict is not None
     assert verdict.spaminfo == "return-email, domain name  has invalid syntax"
     literal = judge(_mail(mail_from="probe@[203.0.113.5]"), SpamFilter(checks=("spamraddrdns",)))
-    assert literal is not None and "invalid syntax" in literal.spaminfo
+    assert literal is not None
+    assert "invalid syntax" in literal.spaminfo
 
 
 def test_helo_dns_is_not_checked_on_smtps() -> None:
@@ -138,7 +147,8 @@ def test_the_first_check_in_fortios_order_wins_whatever_the_profile_order() -> N
     remaining = list(reversed(expected))  # the profile lists them backwards
     for want in expected:
         verdict = judge(everything_wrong, SpamFilter(checks=tuple(remaining)), listed)
-        assert verdict is not None and verdict.check == want
+        assert verdict is not None
+        assert verdict.check == want
         remaining.remove(want)
     assert judge(everything_wrong, SpamFilter(checks=tuple(remaining)), listed) is None
 
@@ -187,4 +197,7 @@ def test_tagging_a_message_without_subject_or_body_stays_a_message() -> None:
     assert message["Subject"] == "Spam"
     assert message[SPAMINFO_HEADER] == "helo-dns"
     folded = b"Subject: a long\r\n subject\r\nFrom: a@b.example.net\r\n\r\nbody\r\n"
-    assert _parsed(tagged(folded, verdict, SpamFilter(checks=("spamhelodns",))))["Subject"] == "Spam a long subject"
+    assert (
+        _parsed(tagged(folded, verdict, SpamFilter(checks=("spamhelodns",))))["Subject"]
+        == "Spam a long subject"
+    )

@@ -65,7 +65,10 @@ async def vip(device: FakeDevice, maildir_backend: tuple[MailBackend, Path]) -> 
 
 
 def _message(subject: str, body: str = "A plain line.\r\n.A line that starts with a dot.\r\n") -> str:
-    return f"From: {GOOD_FROM}\r\nTo: {RCPT}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@probe-site.net>\r\n\r\n{body}"
+    head = (
+        f"From: {GOOD_FROM}\r\nTo: {RCPT}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@probe-site.net>\r\n"
+    )
+    return f"{head}\r\n{body}"
 
 
 def _send(port: int, subject: str, *, helo: str = GOOD_HELO, sender: str = GOOD_FROM, body: str | None = None,
@@ -111,9 +114,15 @@ async def test_an_identity_that_passes_every_check_is_delivered_untouched_and_lo
     (message,) = _delivered(maildir_backend[1], subject)
     assert message["Subject"] == subject
     assert message["X-FEAS-SPAMINFO"] is None
-    assert message.get_content() == "A plain line.\n.A line that starts with a dot.\n"  # held and replayed intact
+    assert (
+        message.get_content() == "A plain line.\n.A line that starts with a dot.\n"
+    )  # held and replayed intact
     (record,) = _logged(device, subject)
-    assert (record["logid"], record["action"], record["msg"]) == (EMAILFILTER_LOGID, "log-only", "general email log")
+    assert (record["logid"], record["action"], record["msg"]) == (
+        EMAILFILTER_LOGID,
+        "log-only",
+        "general email log",
+    )
 
 
 async def test_an_unresolvable_helo_is_tagged_and_delivered_when_the_action_is_tag(
@@ -235,7 +244,9 @@ SWAKS = shutil.which("swaks")
 
 
 @pytest.mark.skipif(SWAKS is None, reason="swaks is not installed (apt-get install swaks)")
-async def test_swaks_sees_the_spam_reply(device: FakeDevice, maildir_backend: tuple[MailBackend, Path], vip: int) -> None:
+async def test_swaks_sees_the_spam_reply(
+    device: FakeDevice, maildir_backend: tuple[MailBackend, Path], vip: int
+) -> None:
     device.insp = _filtering(action="discard")
     device.faults = Faults(dnsbl_listed="127.0.0.1")
     subject = token()
@@ -250,7 +261,6 @@ async def test_swaks_sees_the_spam_reply(device: FakeDevice, maildir_backend: tu
     assert "<** 554 5.7.1 This email has been blocked. The sender's IP address 127.0.0.1 is listed" in text
     assert _delivered(maildir_backend[1], subject) == []
     assert _logged(device, subject)[0]["action"] == "blocked"
-
 
 
 async def test_a_message_too_large_to_scan_goes_on_unscanned(

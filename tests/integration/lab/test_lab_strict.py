@@ -1,4 +1,4 @@
-"""``--strict``: the conservative readings of behaviour FortiOS does not document.
+"""Strict (the lab's default) and ``--lenient``: the readings of behaviour FortiOS does not document.
 
 Spam filtering: whether ``log-all`` logs when the profile performs no check is not documented;
 strict reads it as "no": mail counts as inspected (and logged) only when the profile's checks
@@ -7,6 +7,10 @@ write that sends one there and hides them on GET.
 """
 
 from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from fortiauto_lab import cli
 
 SSL = "/api/v2/cmdb/firewall/ssl-ssh-profile"
 EMAIL = "/api/v2/cmdb/emailfilter/profile"
@@ -32,8 +36,16 @@ def test_strict_logs_only_when_spam_checks_are_on(lab_api):
     assert on.spam_checks == ("spamfsip", "spamfsurl", "spamfschksum")
 
 
-def test_lenient_lab_logs_with_log_all_alone(lab_api):
+def test_strict_is_the_default(lab_api):
     api = lab_api("7.4")
+    _logging_path(api)
+    assert api.device.inspection("vip-mx1").logs_smtp is False
+    both = {"name": "both", "ssl": {"inspect-all": "deep-inspection"}, "smtps": {"status": "deep-inspection"}}
+    assert api.post(SSL, json=both).status_code == 500
+
+
+def test_lenient_lab_logs_with_log_all_alone(lab_api):
+    api = lab_api("7.4", strict=False)
     _logging_path(api)
     inspection = api.device.inspection("vip-mx1")
     assert inspection.logs_smtp
@@ -64,7 +76,22 @@ def test_strict_refuses_and_hides_protocol_blocks_beside_inspect_all(lab_api):
 
 
 def test_lenient_lab_keeps_both_forms(lab_api):
-    api = lab_api("7.2")
+    api = lab_api("7.2", strict=False)
     both = {"name": "both", "ssl": {"inspect-all": "deep-inspection"}, "smtps": {"status": "deep-inspection"}}
     assert api.post(SSL, json=both).status_code == 200
     assert api.results(f"{SSL}/both")[0]["smtps"]["status"] == "deep-inspection"
+
+
+def test_lab_up_is_strict_unless_told_lenient(monkeypatch, tmp_path):
+    asked: list[bool] = []
+
+    def run_lab(state_dir, **options):
+        asked.append(options["strict"])
+        return 0
+
+    monkeypatch.setattr("fortiauto_lab.server.run_lab", run_lab)
+    runner = CliRunner()  # the lab app has one command, so typer runs ``up`` without its name
+    for flag in ([], ["--strict"], ["--lenient"]):
+        result = runner.invoke(cli.app, ["--state-dir", str(tmp_path), *flag])
+        assert result.exit_code == 0, result.output
+    assert asked == [True, True, False]
