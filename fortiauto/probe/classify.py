@@ -26,6 +26,7 @@ __all__ = [
     "FailureClass",
     "against_baseline",
     "is_permanent",
+    "judged_in_log",
     "log_verdict",
     "mail_flows",
     "spam_reply",
@@ -153,6 +154,22 @@ def log_verdict(entry: Mapping[str, object]) -> str | None:
         return None
     check = str(entry.get("msg") or entry.get("eventtype") or "no reason logged")
     return f"{action}: {check}"
+
+
+def judged_in_log(result: ProbeResult, verdict: str) -> ProbeResult:
+    """A probe that passed, whose message the email filter log shows judged as spam: ``F18 spam-tagged``.
+
+    The message arrived (tagged) and was logged, so mail flows; the verdict (``log_verdict``:
+    the action and the check that fired) is the last step, as a reply-time verdict is.
+    """
+    step = ProbeStep(step="log", ms=0.0, ok=False, detail=f"the email filter log says {verdict}")
+    return replace(
+        result,
+        passed=False,
+        failure_class=FailureClass.SPAM_TAGGED.value,
+        steps=(*result.steps, step),
+        transcript=(*result.transcript, f"*** {step.detail}"),
+    )
 
 
 def against_baseline(result: ProbeResult, baseline: ProbeResult | None) -> ProbeResult:

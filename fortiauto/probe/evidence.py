@@ -6,7 +6,8 @@ logs to memory, to its disk (units with a disk keep memory logging off), to a Fo
 or to FortiCloud, each switched by ``status`` in its settings object; the FortiOS log API
 serves each under its own device name. ``log_sources`` decides from those settings which to
 ask (pure); ``find_evidence`` reads the settings, asks each source for the probe's subject
-token and returns the matching entry as ``Evidence`` (time, subject, policy id, action).
+token and returns the matching entry as ``Evidence`` (time, subject, policy id, action, and the
+email filter's verdict when a spam check judged the message: ``classify.log_verdict``).
 
 Sources (FortiOS REST API; the names as the fortigate-api package and Ansible's
 fortinet.fortios collection address them):
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fortiauto.errors import FortiOSError
+from fortiauto.probe.classify import log_verdict
 
 __all__ = ["LOG_SETTINGS", "Evidence", "LogReader", "find_evidence", "log_sources", "parse_raw_log"]
 
@@ -58,6 +60,7 @@ class Evidence:
     policy_id: int | None
     action: str
     logid: str = ""
+    verdict: str | None = None  # "tagged: helo-dns": a spam check judged the message (None: clean)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class Evidence:
             "policy_id": self.policy_id,
             "action": self.action,
             "logid": self.logid,
+            **({"verdict": self.verdict} if self.verdict else {}),
         }
 
 
@@ -183,6 +187,7 @@ def _evidence(source: str, entry: Mapping[str, Any], subject: str, token: str) -
         policy_id=int(policy) if policy.isdigit() else None,
         action=str(entry.get("action", "")),
         logid=str(entry.get("logid", "")),
+        verdict=log_verdict(entry),
     )
 
 

@@ -135,9 +135,8 @@ def success(
 
     ``unprovable`` says why the effect could not be looked up (no readable log device ...).
     """
-    verdict = next(
-        (p.failure_class for p in probes if (p.failure_class or "").startswith(SPAM_VERDICT)), None
-    )
+    judged = next((p for p in probes if (p.failure_class or "").startswith(SPAM_VERDICT)), None)
+    verdict = None if judged is None else _with_detail(judged)
     if rung is not None:
         return Ending.FALLBACK, f"mail flows on fallback rung {rung}, not with the full fix"
     if verdict is not None:
@@ -156,6 +155,13 @@ def success(
     if changed:
         return Ending.APPLIED, "applied and probe passed"
     return Ending.COMPLIANT, ""
+
+
+def _with_detail(probe: ProbeResult) -> str:
+    """``F18 spam-tagged: the email filter log says tagged: helo-dns``: the class and what said so."""
+    failed = next((step for step in reversed(probe.steps) if not step.ok), None)
+    detail = failed.detail if failed is not None else ""
+    return f"{probe.failure_class}: {detail}" if detail else str(probe.failure_class)
 
 
 def before_writes(exc: BaseException) -> tuple[Ending, str]:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from fortiauto.errors import FortiOSError
 from fortiauto.events import Events
-from fortiauto.probe.classify import FailureClass
+from fortiauto.probe.classify import FailureClass, judged_in_log
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.probe.evidence import LogReader, find_evidence, log_sources, read_log_settings
 from fortiauto.results import Effect, ProbeResult, StageProbe
@@ -65,6 +65,7 @@ class Verifier:
     mail_back_at: float | None = None
     evidence: dict[str, Any] | None = None
     effect_notes: list[str] = field(default_factory=list)
+    verdicts: dict[str, str] = field(default_factory=dict)  # mail server -> the log's spam verdict
     # mail server -> the inbound policy's id (from the plan): only its log entry proves the fix
     inbound_policies: dict[str, int] = field(default_factory=dict)
     _log_sources: dict[str, list[str]] = field(default_factory=dict)  # per vdom, read once per run
@@ -139,13 +140,19 @@ class Verifier:
     async def effect(self, api: LogReader, probes: Probes) -> Effect:
         """Did the probe's message reach the email filter log, where the device really logs?
 
-        That is what the change is for. The entry that proved it is kept in ``evidence``.
+        That is what the change is for. The entry that proved it is kept in ``evidence``. An
+        entry that shows a spam check judged the probe's message turns that probe into
+        ``F18 spam-tagged`` in ``probes`` (the outcome reads it there): mail flows, but the
+        probe's identity did not pass, so the effect is not called proven.
         """
         servers = {ms.name: ms for ms in self.device.mail_servers}
         sent = [(servers[name], r) for name, r in probes.items() if r.passed and r.subject]
         if not sent:
             return "unknown"
         outcomes = [await self._logged(api, ms, r.subject or "") for ms, r in sent]
+        for ms, result in sent:
+            if ms.name in self.verdicts:
+                probes[ms.name] = judged_in_log(result, self.verdicts[ms.name])
         if "not_logged" in outcomes:
             return "not_logged"
         return "logged" if all(o == "logged" for o in outcomes) else "unknown"
@@ -177,6 +184,8 @@ class Verifier:
             )
             return "not_logged"
         self.evidence = found.to_json()
+        if found.verdict is not None:
+            self.verdicts[ms.name] = found.verdict
         return "logged"
 
 
