@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from fortiauto_lab.fields import CmdbError, Field
 from fortiauto_lab.fortimanager.db import ADOM_NS, CERT_PATH, INSTALL_ORDER, POLICY_PATH, AdomDB
+from fortiauto_lab.rules import PROTOCOL_BLOCKS, inspects_all
 from fortiauto_lab.store import ConfigStore
 
 __all__ = ["InstallAborted", "Step", "apply_steps", "managed_paths", "plan_install", "preview_cli"]
@@ -74,6 +75,14 @@ def _resolve_certs(fields: Mapping[str, Field], obj: Mapping[str, Any], rename: 
     return out
 
 
+def _installable(path: str, obj: dict[str, Any]) -> dict[str, Any]:
+    # FortiOS hides the per-protocol blocks of an SSL profile that inspects all ports (rules.py):
+    # they are not part of what an install sets, and a strict unit refuses them there.
+    if path == "firewall/ssl-ssh-profile" and inspects_all(obj):
+        return {k: v for k, v in obj.items() if k not in PROTOCOL_BLOCKS}
+    return obj
+
+
 def _intended(adom: AdomDB, device: str, vdom: str) -> dict[str, dict[Any, dict[str, Any]]]:
     """Per path, key -> the object FortiManager would put on ``device``/``vdom``."""
     schema = adom.store.schema
@@ -86,7 +95,7 @@ def _intended(adom: AdomDB, device: str, vdom: str) -> dict[str, dict[Any, dict[
         out[path] = {}
         for obj in adom.store.members(ADOM_NS, path):
             resolved = _resolve_certs(spec.fields, obj, lambda n: adom.resolve_certificate(n, device, vdom))
-            out[path][obj[mkey]] = _without_uuid(resolved)
+            out[path][obj[mkey]] = _installable(path, _without_uuid(resolved))
     return out
 
 

@@ -25,11 +25,13 @@ PROFILE = {
     "smtps": {"status": "deep-inspection", "ports": [465]},
     "ssl": {"inspect-all": "disable"},
 }
-EMAILFILTER = {
+EMAILFILTER = {  # as fortiauto creates it: spam checks on (a profile that checks nothing logs nothing)
     "name": "mail-inbound",
     "feature-set": "proxy",
     "spam-log": "enable",
-    "smtp": {"log-all": "enable"},
+    "spam-filtering": "enable",
+    "options": "spamfsip spamfsurl spamfschksum",
+    "smtp": {"log-all": "enable", "action": "tag"},
 }
 
 
