@@ -9,6 +9,11 @@ Protecting SSL Server (``replace``) and deep inspection (``resign``). Whatever t
 can see in clear (a plain session, or one it decrypts) is followed by ``SmtpWatcher`` so
 an accepted message becomes an email filter log line when the policy asks for one: the
 KB's symptom (STARTTLS mail through certificate-inspection is never logged) falls out.
+When the bound email filter judges mail (``Inspection.spam_filter``), the relay answers DATA
+itself, holds the message to its dot and lets ``antispam.judge`` decide: clean or tagged it goes
+on with a DATA of the device's own, discarded the client hears the spam reply. A client that
+pipelines DATA behind commands still awaiting replies (only an external backend offers
+PIPELINING) is relayed unjudged, as the device could not answer in order.
 """
 
 from __future__ import annotations
