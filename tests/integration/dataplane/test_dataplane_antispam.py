@@ -18,7 +18,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from dataplane_support import Certs, FakeDevice, no_verify, token
+from dataplane_support import Certs, FakeDevice, SmtpClient, no_verify, token
 
 from fortiauto_lab import dataplane
 from fortiauto_lab.antispam import GTUBE, SpamFilter
@@ -278,3 +278,79 @@ async def test_a_message_too_large_to_scan_goes_on_unscanned(
     assert message.get_content().replace("\n", "\r\n") == body
     (record,) = _logged(device, subject)
     assert record["action"] == "log-only"
+
+
+class _RefusingServer:
+    """An MTA that takes the envelope but refuses DATA (a full queue), and records every command."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+        self.server: asyncio.Server | None = None
+        self.host, self.hostname, self.smtp_port, self.smtps_port = (
+            "127.0.0.1",
+            "mx.refusing.example.net",
+            0,
+            0,
+        )
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        replies = dict.fromkeys(("EHLO", "MAIL", "RCPT", "RSET", "NOOP"), b"250 ok\r\n")
+        replies |= {"DATA": b"452 4.3.1 Insufficient system storage\r\n", "QUIT": b"221 bye\r\n"}
+        writer.write(b"220 mx ESMTP\r\n")
+        while line := await reader.readline():
+            verb = line.decode().split(" ", 1)[0].strip().upper()
+            self.commands.append(verb)
+            writer.write(replies.get(verb, b"502 what\r\n"))
+            await writer.drain()
+            if verb == "QUIT":
+                break
+        writer.close()
+
+    async def __aenter__(self) -> _RefusingServer:
+        self.server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+        self.smtp_port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def test_a_server_that_refuses_the_held_message_is_heard_at_the_dot(device: FakeDevice) -> None:
+    device.insp = _filtering()
+    async with _RefusingServer() as mta:
+        listener = VipListener(device, "vip-mx1", mta, mode="starttls")
+        port = await listener.start()
+        try:
+            code, text = await send(port, token())
+        finally:
+            await listener.stop()
+
+    # The device answered DATA itself; the server's refusal of its DATA is the client's answer.
+    assert (code, text) == (452, b"4.3.1 Insufficient system storage")
+    assert mta.commands[:4] == ["EHLO", "MAIL", "RCPT", "DATA"]
+    assert "RSET" not in mta.commands[:5]
+    assert device.logs == []  # nothing was accepted, nothing is logged
+
+
+async def test_a_client_that_pipelines_data_is_relayed_unjudged(
+    device: FakeDevice, maildir_backend: tuple[MailBackend, Path], vip: int
+) -> None:
+    # The device could not answer DATA before the replies to MAIL and RCPT: it relays the message.
+    device.insp = _filtering(action="discard")
+    subject = token()
+    client = await SmtpClient.connect(vip)
+    try:
+        assert (await client.reply())[0] == 220
+        assert (await client.cmd("EHLO probe.fortiauto.invalid"))[0] == 250
+        client.writer.write(f"MAIL FROM:<{GOOD_FROM}>\r\nRCPT TO:<{RCPT}>\r\nDATA\r\n".encode())
+        codes = [(await client.reply())[0] for _ in range(3)]
+        client.writer.write(_message(subject).replace("\r\n.A", "\r\n..A").encode() + b".\r\n")
+        codes.append((await client.reply())[0])
+        assert (await client.cmd("QUIT"))[0] == 221
+    finally:
+        await client.close()
+
+    assert codes == [250, 250, 354, 250]
+    assert _delivered(maildir_backend[1], subject)[0]["Subject"] == subject
