@@ -70,8 +70,9 @@ SpamAction = Literal["pass", "tag", "discard"]
 
 GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 SURBL_TEST_POINT = "surbl-org-permanent-test-point.com"
-# ``tag-type spaminfo`` appends the verdict under this header; the admin guide calls the field
-# "x-spaminfo", the header FortiGate units write is X-FEAS-SPAMINFO (FEAS: the email antispam engine).
+# ``tag-type spaminfo`` appends the verdict under this header. The admin guide calls the field
+# "x-spaminfo" without its full name; X-FEAS-SPAMINFO is the name seen on mail FortiGate units
+# tagged (not in the documents reached): the lab's reading.
 SPAMINFO_HEADER = "X-FEAS-SPAMINFO"
 # ``tag-type header`` appends "a user defined mime header" (FortiOS 6.0 CLI reference,
 # ``spamfilter profile``): a tag-msg of the form "Name: value" is that header as written; a
