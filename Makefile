@@ -29,6 +29,8 @@ bench: venv
 	$(BIN)/python bench/mttr.py --write-results
 	$(BIN)/python bench/fleet.py --devices 1 10 100 1000 --write-results
 	$(BIN)/python bench/ansible.py
+# fortinet.fortios (from PyPI's ansible 11 wheel, cached in ~/.cache/fortiauto-bench; skipped when offline)
+	$(BIN)/python bench/fortios_collection.py --ansible-core 2.18 --write-results
 
 # A few minutes: site loading and a 10- and 100-device apply + no-op (CPU per device); prints only.
 bench-quick: venv

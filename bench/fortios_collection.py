@@ -653,7 +653,7 @@ def render(report: Report, changes: Sequence[Change], command: str) -> str:
     rounds = len(report.of("fortios-first"))
     return "\n\n".join(
         [
-            f"### fortinet.fortios against fortiauto, {report.devices} devices (`{SECTION}`)",
+            f"#### fortinet.fortios against fortiauto, {report.devices} devices (`{SECTION}`)",
             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; {report.ansible_version}; "
             f"collections from `{BUNDLE}` (PyPI). Command: `{command}`. Median of {rounds} round(s); "
             "each round starts a fresh lab (same seed) for the collection's first run and re-run "
@@ -734,14 +734,19 @@ def main() -> int:
             )
             if not index % 2:
                 fortiauto_samples = fortiauto_round(args.devices, round_dir / "fortiauto", args.quiet_load)
-            for sample in (*ansible_samples, *fortiauto_samples):
+            ran = (
+                [*fortiauto_samples, *ansible_samples]
+                if index % 2
+                else [*ansible_samples, *fortiauto_samples]
+            )
+            for sample in ran:
                 print(
                     f"round {index + 1}: {LABELS[sample.path]:<38} {sample.tree.wall_s:7.2f} s wall "
                     f"{sample.tree.cpu_s:7.2f} s CPU  load {sample.load_before} "
                     f"({sample.runnable:.1f} runnable) -> {sample.load_after}  {sample.outcome}",
                     flush=True,
                 )
-            report.samples += [*ansible_samples, *fortiauto_samples]
+            report.samples += ran
     command = f".venv/bin/python bench/fortios_collection.py --devices {args.devices} --repeat {args.repeat}"
     if args.ansible_core:
         command += f" --ansible-core {args.ansible_core}"
