@@ -252,6 +252,12 @@ def loadavg() -> str:
     return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all processes have used since boot (``/proc/stat``: all but idle, iowait, guest)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def runnable_now(samples: int = 10, interval: float = 0.1) -> float:
     """Tasks running or waiting for a core right now (``procs_running``), this sampler excluded.
 
@@ -276,6 +282,7 @@ class Sample:
     load_before: str
     load_after: str
     runnable: float  # runnable tasks at the start (mean of 1 s of samples)
+    others_cpu_s: float  # CPU the rest of the machine used during the run (not this tree, not the lab)
     lab_cpu_s: float
     requests: float  # mean requests per device the lab logged during the run
     writes: float
@@ -520,14 +527,15 @@ def _measured(
     before_requests = lab.request_counts()
     wait_quiet(quiet, timeout=60)
     runnable = runnable_now()
-    load_before, lab_cpu = loadavg(), lab.cpu_s()
+    load_before, lab_cpu, busy = loadavg(), lab.cpu_s(), machine_busy_s()
     tree = run_tree(argv, env=env, cwd=cwd)
-    lab_cpu, load_after = lab.cpu_s() - lab_cpu, loadavg()
+    lab_cpu, busy, load_after = lab.cpu_s() - lab_cpu, machine_busy_s() - busy, loadavg()
+    others = max(0.0, busy - tree.cpu_s - lab_cpu)
     after_requests = lab.request_counts()
     count = len(after_requests)
     requests = sum(after_requests[n][0] - before_requests[n][0] for n in after_requests) / count
     writes = sum(after_requests[n][1] - before_requests[n][1] for n in after_requests) / count
-    sample = Sample(path, tree, load_before, load_after, runnable, lab_cpu, requests, writes, "")
+    sample = Sample(path, tree, load_before, load_after, runnable, others, lab_cpu, requests, writes, "")
     return sample, tree
 
 
@@ -633,6 +641,7 @@ def render(report: Report, changes: Sequence[Change], command: str) -> str:
                 f"{report.cpu(path):.2f} s",
                 f"{report.cpu(path) * 1000 / report.devices:.0f} ms",
                 f"{median([s.lab_cpu_s for s in runs]):.2f} s",
+                " / ".join(f"{s.others_cpu_s:.1f}" for s in runs) + " s",
                 f"{runs[-1].requests:.0f} / {runs[-1].writes:.0f}",
                 "; ".join(f"{s.load_before} ({s.runnable:.1f})" for s in runs),
                 "; ".join(sorted({s.outcome for s in runs})),
@@ -668,6 +677,7 @@ def render(report: Report, changes: Sequence[Change], command: str) -> str:
                     "CPU, process tree",
                     "CPU per device",
                     "lab CPU",
+                    "other work's CPU during each run",
                     "requests / writes per device (lab log)",
                     "load at start, each round: 1/5/15 min (runnable now)",
                     "result",
@@ -679,7 +689,9 @@ def render(report: Report, changes: Sequence[Change], command: str) -> str:
             "(`ansible-connection`'s daemonised persistent connections), reaped by the wrapper up "
             f"to {drain:.1f} s after `ansible-playbook` exited: their CPU is in the tree's figure. "
             "*Runnable now*: the mean of `procs_running` over 1 s before the run (the 1-minute "
-            "load lags: after a collection run it reads 15-20 from its own 40 processes).",
+            "load lags: after a collection run it reads 15-20 from its own 40 processes). *Other "
+            "work's CPU*: the machine's busy CPU time (`/proc/stat`) during the run minus the "
+            "tree's and the lab's, i.e. what other sessions took from the 2 cores meanwhile.",
         ]
     )
 
@@ -743,7 +755,8 @@ def main() -> int:
                 print(
                     f"round {index + 1}: {LABELS[sample.path]:<38} {sample.tree.wall_s:7.2f} s wall "
                     f"{sample.tree.cpu_s:7.2f} s CPU  load {sample.load_before} "
-                    f"({sample.runnable:.1f} runnable) -> {sample.load_after}  {sample.outcome}",
+                    f"({sample.runnable:.1f} runnable) -> {sample.load_after}, others "
+                    f"{sample.others_cpu_s:.1f} s CPU  {sample.outcome}",
                     flush=True,
                 )
             report.samples += ran
