@@ -230,7 +230,8 @@ class DeviceTransaction:
             if prepared.plan.empty:
                 prepared, finished = await self._finish_retirement(api, prepared)
                 effect = await self._effect(api, baseline)
-                return self._success(prepared, finished, baseline, effect, fallback=bool(failures))
+                judged = self.verifier.judged(baseline)
+                return self._success(prepared, finished, judged, effect, fallback=bool(failures))
             outcome = await self._attempt(api, prepared, baseline)
             if isinstance(outcome, DeviceResult):
                 return outcome
@@ -319,7 +320,10 @@ class DeviceTransaction:
         if kept:
             prepared = replace(prepared, plan=replace(prepared.plan, warnings=prepared.plan.warnings + kept))
         effect = await self._effect(api, after)
-        self._committed = self._success(prepared, prepared.attempted + retired, after, effect, fallback=False)
+        judged = self.verifier.judged(after)
+        self._committed = self._success(
+            prepared, prepared.attempted + retired, judged, effect, fallback=False
+        )
         return self._committed
 
     # -- results -----------------------------------------------------------------------------

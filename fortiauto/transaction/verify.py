@@ -140,22 +140,29 @@ class Verifier:
     async def effect(self, api: LogReader, probes: Probes) -> Effect:
         """Did the probe's message reach the email filter log, where the device really logs?
 
-        That is what the change is for. The entry that proved it is kept in ``evidence``. An
-        entry that shows a spam check judged the probe's message turns that probe into
-        ``F18 spam-tagged`` in ``probes`` (the outcome reads it there): mail flows, but the
-        probe's identity did not pass, so the effect is not called proven.
+        That is what the change is for. The entry that proved it is kept in ``evidence``; an
+        entry that shows a spam check judged the probe's message is kept in ``verdicts``
+        (``judged`` turns those probes into ``F18 spam-tagged``).
         """
         servers = {ms.name: ms for ms in self.device.mail_servers}
         sent = [(servers[name], r) for name, r in probes.items() if r.passed and r.subject]
         if not sent:
             return "unknown"
         outcomes = [await self._logged(api, ms, r.subject or "") for ms, r in sent]
-        for ms, result in sent:
-            if ms.name in self.verdicts:
-                probes[ms.name] = judged_in_log(result, self.verdicts[ms.name])
         if "not_logged" in outcomes:
             return "not_logged"
         return "logged" if all(o == "logged" for o in outcomes) else "unknown"
+
+    def judged(self, probes: Probes) -> Probes:
+        """The probes, those the email filter log says a spam check judged as ``F18 spam-tagged``.
+
+        Mail flows for them, but the probe's identity did not pass: the outcome does not call
+        the effect proven (``outcome.success``).
+        """
+        return {
+            name: judged_in_log(result, self.verdicts[name]) if name in self.verdicts else result
+            for name, result in probes.items()
+        }
 
     async def _logged(self, api: LogReader, ms: MailServer, subject: str) -> Effect:
         token = subject.rsplit(maxsplit=1)[-1]
