@@ -131,21 +131,24 @@ def _next_policy_id(store: ConfigStore, vdom: str) -> int:
 
 
 def _hairpin(store: ConfigStore) -> None:
+    # The inbound policy's match, from the inside interface, with nothing inspected.
     for site in MAIL_SITES:
+        inbound = _mail_policy(store, site.vdom)
+        if inbound is None:
+            continue
         name = HAIRPIN_POLICY if site.vdom == store.vdoms[0] else f"{HAIRPIN_POLICY}-{site.vdom}"
+        match = {
+            k: inbound[k] for k in ("srcaddr", "dstaddr", "service", "action", "schedule") if k in inbound
+        }
         store.seed(
             site.vdom,
             _POLICY,
-            {
+            match
+            | {
                 "policyid": _next_policy_id(store, site.vdom),
                 "name": name,
                 "srcintf": [{"name": site.lan}],
                 "dstintf": [{"name": site.lan}],
-                "srcaddr": [{"name": "all"}],
-                "dstaddr": [{"name": site.vip}],
-                "service": [{"name": "SMTP"}, {"name": "SMTPS"}],
-                "action": "accept",
-                "schedule": "always",
                 "nat": "enable",
                 "inspection-mode": "flow",
                 "utm-status": "disable",

@@ -224,6 +224,16 @@ def fleet_running(state_dir: Path, devices: int = 20) -> Iterator[Fleet]:
         fleet.stop()
 
 
+@contextlib.contextmanager
+def lab_running(state_dir: Path, *args: str) -> Iterator[Fleet]:
+    """``fortiauto lab up ARGS`` for the block, with each device's control API; stopped after."""
+    fleet = Fleet(lab_up(state_dir, *args), state_dir)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
 def site_variant(
     fleet: Fleet,
     name: str,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.e2e.clikit import FAST_FAILING_PROBE, Fleet, assert_no_traceback, lab_up, run_cli, stop_process
+from tests.e2e.clikit import FAST_FAILING_PROBE, Fleet, assert_no_traceback, lab_running, run_cli
 from tests.standins.outside_host import OutsideHost
 
 pytestmark = pytest.mark.e2e
@@ -32,14 +32,8 @@ STATES = f"hairpin={OUTSIDE},banner-hold-on-utm"
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     state_dir = tmp_path_factory.mktemp("hairpin") / "lab"
-    proc = lab_up(state_dir, "--devices", "1", "--faults", f"fgt-001:{STATES}")
-    fleet = Fleet(proc, state_dir)
-    try:
+    with lab_running(state_dir, "--devices", "1", "--faults", f"fgt-001:{STATES}") as fleet:
         yield fleet
-    finally:
-        for control in fleet.controls.values():
-            control.close()
-        stop_process(proc)
 
 
 def _site(lab: Fleet, name: str, **probe: Any) -> Path:

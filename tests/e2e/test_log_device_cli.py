@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.clikit import Fleet, assert_no_traceback, lab_up, run_cli, stop_process
+from tests.e2e.clikit import assert_no_traceback, lab_running, run_cli
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_effect_is_proven_from_the_disk_log(tmp_path: Path) -> None:
-    fleet = Fleet(lab_up(tmp_path / "lab", "--devices", "1", "--log-device", "disk"), tmp_path / "lab")
-    try:
+    with lab_running(tmp_path / "lab", "--devices", "1", "--log-device", "disk") as fleet:
         control = fleet.controls["fgt-001"]
         memory = control.http.get("/api/v2/cmdb/log.memory/setting").json()["results"]
         disk = control.http.get("/api/v2/cmdb/log.disk/setting").json()["results"]
@@ -39,10 +38,6 @@ def test_the_effect_is_proven_from_the_disk_log(tmp_path: Path) -> None:
         in_memory = control.http.get(
             "/api/v2/log/memory/emailfilter/raw", params={"filter": f"subject=@{token}"}
         )
-    finally:
-        for each in fleet.controls.values():
-            each.close()
-        stop_process(fleet.proc)
 
     assert (done.returncode, device["status"], device["effect"]) == (0, "changed", "logged"), device["reason"]
     evidence = device["evidence"]

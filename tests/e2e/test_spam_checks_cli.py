@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.clikit import Fleet, assert_no_traceback, lab_up, run_cli, stop_process
+from tests.e2e.clikit import Fleet, assert_no_traceback, lab_running, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -27,14 +27,8 @@ FORTIGUARD_IP = "FortiGuard-AntiSpam ip, path block/allow ip 127.0.0.1"
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     state_dir = tmp_path_factory.mktemp("spam-checks") / "lab"
-    proc = lab_up(state_dir, "--devices", "1")
-    fleet = Fleet(proc, state_dir)
-    try:
+    with lab_running(state_dir, "--devices", "1") as fleet:
         yield fleet
-    finally:
-        for control in fleet.controls.values():
-            control.close()
-        stop_process(proc)
 
 
 def _apply(lab: Fleet, journal: Path) -> tuple[int, dict[str, Any], str]:
