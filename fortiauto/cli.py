@@ -329,13 +329,9 @@ def apply(
     saved = _saved_plan(plan_file, site, limit or []) if plan_file is not None else None
     devices = list(saved.devices) if saved is not None and not limit else limit or []
     if not check:
-        _check_window(site, wait=wait, ignore=ignore_window)
-    if not check and not yes:
-        preview = _confirm_apply(site, devices, saved, wait=wait, ignore_window=ignore_window)
+        preview = _before_writes(site, devices, saved, yes=yes, wait=wait, ignore_window=ignore_window)
         if preview is not None:
             return _emit_run(preview, output, report_dir)
-    if wait and not check:
-        _wait_for_window(site)
     run = _fleet(
         site,
         command="apply",
@@ -379,15 +375,18 @@ def remove(
             _fleet(site, command="plan", check=True, probe=False, limit=devices, quiet=True, planner=planner)
         )
     if not check:
-        _check_window(site, wait=wait, ignore=ignore_window)
-    if not check and not yes:
-        preview = _confirm_apply(
-            site, devices, None, wait=wait, ignore_window=ignore_window, planner=planner, verb="Remove"
+        preview = _before_writes(
+            site,
+            devices,
+            None,
+            yes=yes,
+            wait=wait,
+            ignore_window=ignore_window,
+            planner=planner,
+            verb="Remove",
         )
         if preview is not None:
             return _emit_run(preview, output, report_dir)
-    if wait and not check:
-        _wait_for_window(site)
     run = _fleet(
         site,
         command="remove",
@@ -438,6 +437,33 @@ def _check_window(site: Site, *, wait: bool, ignore: bool) -> None:
     from fortiauto.fleet.window import check_window  # noqa: PLC0415
 
     check_window(site.change_window, datetime.now(UTC), wait=wait, ignore=ignore)
+
+
+def _before_writes(
+    site: Site,
+    limit: list[str],
+    saved: SavedPlan | None,
+    *,
+    yes: bool,
+    wait: bool,
+    ignore_window: bool,
+    planner: Planner | None = None,
+    verb: str = "Apply",
+) -> RunResult | None:
+    """What a writing command does first: the window, the confirmation, the wait for the window.
+
+    Returns the preview when the command ends there (declined, or nothing to change).
+    """
+    _check_window(site, wait=wait, ignore=ignore_window)
+    if not yes:
+        preview = _confirm_apply(
+            site, limit, saved, wait=wait, ignore_window=ignore_window, planner=planner, verb=verb
+        )
+        if preview is not None:
+            return preview
+    if wait:
+        _wait_for_window(site)
+    return None
 
 
 def _confirm_apply(
