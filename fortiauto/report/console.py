@@ -64,8 +64,13 @@ class _PipeSafeConsole(Console):
 
 
 def make_console(*, stderr: bool = False, file: IO[str] | None = None) -> Console:
-    """The CLI's console: no markup parsing, no highlighting, full width when not a terminal."""
-    console = _PipeSafeConsole(stderr=stderr, file=file, highlight=False, soft_wrap=True, markup=False)
+    """The CLI's console: no markup, no emoji codes, no highlighting, full width when not a terminal.
+
+    rich would otherwise turn ``:cd:`` in a fingerprint (``93:CD:C0``) or a name into an emoji.
+    """
+    console = _PipeSafeConsole(
+        stderr=stderr, file=file, highlight=False, soft_wrap=True, markup=False, emoji=False
+    )
     if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
         console.width = _NO_TERMINAL_WIDTH
     return console

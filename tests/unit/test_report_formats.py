@@ -210,6 +210,20 @@ def test_a_console_without_a_terminal_does_not_wrap_reasons(monkeypatch):
     assert buffer.getvalue().splitlines()[-1] == "error: [http 500, error -1] [bold]x[/bold]"
 
 
+@pytest.mark.parametrize("stderr", [False, True])
+def test_the_console_never_turns_emoji_codes_into_emoji(stderr):
+    # A fingerprint holding ":CD:" printed as "93\U0001f4bfC0" (rich's emoji codes): CI caught it.
+    fingerprint = "B2:79:E0:03:05:FC:A9:ED:93:CD:C0:65:BC:06:8D:9E:3D:4D:1F:A8:BB:D1:0C:62:BF:67"
+    buffer = io.StringIO()
+    console = make_console(stderr=stderr, file=buffer)
+    console.print(f"  sha256 fingerprint: {fingerprint}")
+    console.print("comment :smile: :thumbs_up: :cd:", markup=False)
+    assert buffer.getvalue().splitlines() == [
+        f"  sha256 fingerprint: {fingerprint}",
+        "comment :smile: :thumbs_up: :cd:",
+    ]
+
+
 def test_a_console_without_a_terminal_keeps_an_explicit_columns(monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     assert make_console(file=io.StringIO()).width == 100
