@@ -6,7 +6,9 @@ VIP; none or several matches is a ``PlanError`` (an input problem: nothing is wr
 Some policies would take the profiles and ignore them, or refuse them: a policy with
 ``profile-type group`` applies its profile group, not the profiles bound on it; a VDOM in NGFW
 policy-based mode (``system/settings`` ``ngfw-mode``) carries security profiles on
-``firewall/security-policy`` and refuses them on ``firewall/policy``; a 2 GB unit on 7.6.5+
+``firewall/security-policy`` and refuses them on ``firewall/policy``, and inspects them flow-based
+in the IPS engine (FortiOS 6.2.1 new features, "NGFW policy mode"), so the proxy fix has no place
+there; a 2 GB unit on 7.6.5+
 refuses DNS filter, web filter and VoIP profiles in a proxy policy (FortiOS 7.6.5 admin guide,
 doc 536273). Each is a ``Refused`` with the reason, before any write.
 """
@@ -106,8 +108,9 @@ def _refuse_unusable(target: Target, policy: dict[str, Any], mkey: int) -> None:
     if policy.get(NGFW_MODE_KEY) == "policy-based":
         raise Refused(
             f"{where}: vdom {target.vdom} runs NGFW policy-based mode, where security profiles sit on "
-            "firewall/security-policy and firewall/policy refuses them; fortiauto binds profiles on "
-            "firewall/policy only: bind the email filter there by hand, or switch the vdom to profile-based"
+            "firewall/security-policy and are inspected flow-based by the IPS engine; the fix needs proxy "
+            "inspection and the proxy email filter feature set, which that mode does not offer: switch "
+            "the vdom to profile-based (ngfw-mode) to apply it, or keep flow-based email filtering by hand"
         )
     if policy.get("profile-type") == "group":
         group = policy.get("profile-group") or "?"
