@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_SPAM_CHECKS",
     "FALLBACK_SSL_PROFILE",
     "ON_CREATE",
+    "PROFILE_GROUP_MEMBERS",
     "ca_certificate_name",
     "certificate_name",
     "desired_objects",
@@ -60,6 +61,10 @@ _SMTP_PORTS = "25 587"
 _SMTPS_PORT = "465"
 # Keys a task sends only when it creates the object (never onto an existing profile of the site's).
 ON_CREATE = "on-create"
+# The policy's profiles that a profile group carries instead when the policy has ``profile-type
+# group`` (field names of ``firewall profile-group`` in Fortinet's schema as shipped in
+# fortinet.fortios 2.4.2, module fortios_firewall_profile_group: 6.4 to 7.6 alike).
+PROFILE_GROUP_MEMBERS = ("emailfilter-profile", "ssl-ssh-profile", "profile-protocol-options")
 # The checks a created email filter profile performs unless the mail server's ``spam_checks``
 # says otherwise: FortiGuard IP reputation, URLs in the body, message checksum (FortiOS
 # ``emailfilter profile`` ``options``); the SMTP action is ``tag``, never discard.
@@ -149,7 +154,20 @@ def recommended(ms: MailServer, version: FortiOSVersion, *, rung: str | None = N
         "emailfilter-profile": ms.emailfilter_profile,
         "profile-protocol-options": ms.protocol_options,
     }
-    return objects
+    return _with_profile_group(ms, objects)
+
+
+def _with_profile_group(ms: MailServer, objects: Objects) -> Objects:
+    """With ``policy.profile_group: edit``, the group's members are the policy's profiles.
+
+    The task applies them only when the policy really has ``profile-type group``; the group's
+    name is the policy's, known once it is read.
+    """
+    policy = objects.get("policy")
+    if ms.policy.profile_group != "edit" or policy is None or "profile_group" in objects:
+        return objects
+    members = {key: policy[key] for key in PROFILE_GROUP_MEMBERS if key in policy}
+    return objects | {"profile_group": members} if members else objects
 
 
 def require_takes_fix(version: FortiOSVersion) -> None:
@@ -284,8 +302,9 @@ def desired_objects(
     filled = {task: _fill(obj, values) for task, obj in shape.items()}
     # The chain is the certificate file's content, not a configuration choice: never templated.
     chain = recommended(ms, version, rung=rung).get("ca_certificate")
-    return filled | (
-        {"ca_certificate": chain} if chain is not None and "ca_certificate" not in filled else {}
+    return _with_profile_group(
+        ms,
+        filled | ({"ca_certificate": chain} if chain is not None and "ca_certificate" not in filled else {}),
     )
 
 

@@ -423,6 +423,16 @@ class PolicyRef(_Strict):
     vip: VipName | None = Field(
         None, description="The VIP that the inbound policy's destination holds.", examples=["vip-mx1"]
     )
+    profile_group: Literal["refuse", "edit"] = Field(
+        "refuse",
+        description=(
+            "When the policy applies a profile group (profile-type group), whose profiles act instead of "
+            "the policy's own: refuse (the default) names the group and writes nothing; edit sets the "
+            "group's email filter, SSL/SSH and protocol options profiles to fortiauto's (its other "
+            "profiles stay), which changes every policy using the group too (the plan names them)."
+        ),
+        examples=["edit"],
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PolicyRef:

@@ -8,6 +8,7 @@ certificate a rebind retires is deleted after all of them, once the probe has pa
 from fortiauto.tasks.base import REGISTRY, CmdbObjectTask, Diff, Target, Task
 from fortiauto.tasks.certificate import CaCertificateTask, CertificateTask
 from fortiauto.tasks.policy import PolicyTask, find_policy
+from fortiauto.tasks.profile_group import ProfileGroupTask
 from fortiauto.tasks.profiles import EmailFilterTask, ProtocolOptionsTask, SslProfileTask
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Diff",
     "EmailFilterTask",
     "PolicyTask",
+    "ProfileGroupTask",
     "ProtocolOptionsTask",
     "SslProfileTask",
     "Target",
@@ -32,5 +34,6 @@ ORDER: tuple[str, ...] = (
     "protocol_options",
     "ssl_profile",
     "emailfilter",
+    "profile_group",  # only with policy.profile_group: edit, on a policy with profile-type group
     "policy",
 )

@@ -11,18 +11,24 @@ in the IPS engine (FortiOS 6.2.1 new features, "NGFW policy mode"), so the proxy
 there; a 2 GB unit on 7.6.5+
 refuses DNS filter, web filter and VoIP profiles in a proxy policy (FortiOS 7.6.5 admin guide,
 doc 536273). Each is a ``Refused`` with the reason, before any write.
+
+A site may opt in to editing the profile group instead (``policy: {..., profile_group: edit}``):
+the ``profile_group`` task then sets the group's profiles, and this task sets only what a group
+policy still takes from the policy itself (inspection mode, UTM status).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from fortiauto.desired import PROFILE_GROUP_MEMBERS
 from fortiauto.errors import FortiOSError, PlanError, Refused
 from fortiauto.fortios.normalise import differing
 from fortiauto.tasks.base import Diff, FortiOSApi, Target, Task
 
-__all__ = ["NGFW_MODE_KEY", "PolicyTask", "find_policy"]
+__all__ = ["NGFW_MODE_KEY", "POLICY_PATH", "PolicyTask", "find_policy"]
 
+POLICY_PATH = "firewall/policy"
 SETTINGS_PATH = "system/settings"
 # The VDOM's NGFW mode rides along with the policy as read, under a metadata key (``q_`` keys
 # are never compared, sent or restored: fortios/normalise.py).
@@ -60,8 +66,20 @@ def find_policy(policies: list[dict[str, Any]], target: Target) -> dict[str, Any
     return matches[0]
 
 
+def _edits_group(target: Target, policy: dict[str, Any] | None) -> bool:
+    """The policy applies a profile group and the site opted in to editing it (the group task's job)."""
+    return (policy or {}).get("profile-type") == "group" and target.mail_server.policy.profile_group == "edit"
+
+
+def _wanted(target: Target, policy: dict[str, Any] | None) -> dict[str, Any]:
+    """The desired policy; on a group policy, without the profiles it would ignore (the group's)."""
+    if _edits_group(target, policy):
+        return {k: v for k, v in target.desired.items() if k not in PROFILE_GROUP_MEMBERS}
+    return target.desired
+
+
 class PolicyTask(Task, name="policy"):
-    path = "firewall/policy"
+    path = POLICY_PATH
     permission = ("fwgrp", "policy")
     label = "policy"
 
@@ -75,7 +93,7 @@ class PolicyTask(Task, name="policy"):
 
     async def read(self, api: FortiOSApi, target: Target) -> dict[str, Any] | None:
         policy = find_policy(await api.get(self.path, vdom=target.vdom), target)
-        _, after = differing(policy, target.desired)
+        _, after = differing(policy, _wanted(target, policy))
         if not after:
             return policy  # nothing to bind, nothing that could refuse it: no extra read
         if target.vdom not in self._ngfw_modes:
@@ -85,8 +103,11 @@ class PolicyTask(Task, name="policy"):
     def diff(self, target: Target, current: dict[str, Any] | None) -> Diff:
         mkey = self.mkey(target, current)
         _refuse_unusable(target, current or {}, mkey)
-        before, after = differing(current, target.desired)
+        before, after = differing(current, _wanted(target, current))
         label = f"policy {mkey}" + (f" ({current['name']})" if current and current.get("name") else "")
+        if not after and _edits_group(target, current):
+            group = (current or {}).get("profile-group")
+            return Diff(noop_reason=f"{label} already in proxy mode, applying profile group {group}")
         if not after:
             return Diff(noop_reason=f"{label} already in proxy mode with the profiles bound")
         return Diff((self.change(target, "update", mkey, before, after),))
@@ -112,13 +133,14 @@ def _refuse_unusable(target: Target, policy: dict[str, Any], mkey: int) -> None:
             "inspection and the proxy email filter feature set, which that mode does not offer: switch "
             "the vdom to profile-based (ngfw-mode) to apply it, or keep flow-based email filtering by hand"
         )
-    if policy.get("profile-type") == "group":
+    if policy.get("profile-type") == "group" and target.mail_server.policy.profile_group != "edit":
         group = policy.get("profile-group") or "?"
         raise Refused(
             f"{where} applies profile group {group!r} (profile-type group), not the profiles fortiauto "
             f"would bind: the change would report success and take no effect; set the email filter, "
             f"SSL/SSH and protocol options profiles in group {group!r}, or set the policy's "
-            "profile-type to single"
+            "profile-type to single, or let fortiauto set them in the group with policy: {..., "
+            "profile_group: edit} in the site file (every policy applying the group changes too)"
         )
     refused = [attr for attr in target.version.proxy_refuses_profiles if policy.get(attr)]
     if refused and target.desired.get("inspection-mode") == "proxy":

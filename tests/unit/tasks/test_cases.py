@@ -2,13 +2,15 @@
 
 Each case names a FortiOS version (and the ``model`` running it, when that matters), the mail
 server settings (the desired state is built by ``desired.recommended`` for that version and
-model), what a GET returned (``current``, or ``table`` for the policy task), and what ``diff``
-must produce. A new FortiOS quirk is a new file here. ``expect.refused`` (or ``error:
-Refused: ...``) is a refusal before any read, from the desired state itself.
+model), what a GET returned (``current``, ``table`` for the policy task, or ``tables``: the rows
+of each path, which the task's own ``read`` then reads), and what ``diff`` must produce. A new
+FortiOS quirk is a new file here. ``expect.refused`` (or ``error: Refused: ...``) is a refusal
+before any read, from the desired state itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,35 @@ def _mail_server(spec: dict[str, Any]) -> MailServer:
     )
 
 
+class _Tables:
+    """A ``FortiOSApi`` answering GETs from a case's ``tables`` (path -> rows); it writes nothing."""
+
+    def __init__(self, tables: dict[str, list[dict[str, Any]]]) -> None:
+        self.tables = tables
+
+    async def get(self, path: str, mkey: Any = None, **_: Any) -> list[dict[str, Any]]:
+        rows = self.tables.get(path, [])
+        if mkey is None:
+            return rows
+        found = [r for r in rows if str(r.get("name", r.get("policyid"))) == str(mkey)]
+        if not found:
+            raise errors.NotFound(f"{path}/{mkey}")
+        return found
+
+    async def get_one(self, path: str, mkey: Any, **_: Any) -> dict[str, Any] | None:
+        try:
+            return (await self.get(path, mkey))[0]
+        except errors.NotFound:
+            return None
+
+
+def _current(task: Any, target: Target, case: dict[str, Any]) -> dict[str, Any] | None:
+    if "tables" in case:
+        read: dict[str, Any] | None = asyncio.run(task.read(_Tables(case["tables"]), target))
+        return read
+    return find_policy(case["table"], target) if "table" in case else case.get("current")
+
+
 def _load(path: Path) -> dict[str, Any]:
     data = YAML(typ="safe").load(path.read_text())
     assert isinstance(data, dict), path
@@ -71,10 +102,10 @@ def test_task_case(case_file: Path) -> None:
     if expect.get("error"):
         kind, _, fragment = expect["error"].partition(":")
         with pytest.raises(getattr(errors, kind)) as caught:
-            task.diff(target, find_policy(case["table"], target) if "table" in case else case.get("current"))
+            task.diff(target, _current(task, target, case))
         assert fragment.strip() in str(caught.value)
         return
-    current = find_policy(case["table"], target) if "table" in case else case.get("current")
+    current = _current(task, target, case)
     diff = task.diff(target, current)
     if "noop_reason" in expect:
         assert diff.changes == ()
