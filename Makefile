@@ -16,8 +16,11 @@ $(VENV)/.installed: pyproject.toml
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo
 
+# Two workers, one test file each at a time: a file's module- and session-scoped labs stay in
+# its worker. PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 test: venv
-	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=15 -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 check: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/check
