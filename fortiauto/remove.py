@@ -7,15 +7,19 @@ or roll back. Only the plan differs. ``RemovalPlanner`` reads, per mail server:
 - the policy, to be bound again to what the site file names as its previous profiles
   (``mail_servers[].previous``); a mail server without them is refused, since nothing else
   says what to restore (the update is re-read before it is written, like any update);
+- with ``policy.profile_group: edit``, the profile group a ``profile-type group`` policy
+  applies, whose email filter, SSL/SSH and protocol options profiles go back to ``previous``
+  (the plan names the other policies applying it, as an apply's does);
 - the email filter, SSL/SSH and protocol options profiles the site names: deleted only when
   fortiauto created them (their comment starts with ``fortiauto:``), no previous binding names
-  them, and no object beyond the policies rebound here references them (``q_ref``);
+  them, and no object beyond the policies and groups rebound here references them (``q_ref``);
 - the certificates fortiauto imported for the mail server (``fa-<mail server>-<sha256[:8]>``):
   deleted after the probe passed, as a rotation retires one (a private key is never stored, so
   that deletion is the one step no undo can reverse; it waits for the proof).
 
-Order: the policy first (it releases the profiles), then the profiles, the certificates after the
-probe. A deleted profile's undo re-creates it from the full object as read (journaled).
+Order: the policy and its group first (they release the profiles), then the profiles, the
+certificates after the probe. A deleted profile's undo re-creates it from the full object as
+read (journaled).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fortiauto.desired import PROFILE_GROUP_MEMBERS
 from fortiauto.errors import Refused
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.plan import Step
@@ -144,8 +149,13 @@ class RemovalPlanner:
                 reasons[f"{target.mail_server.name}/policy"] = (
                     f"{label} already bound to its previous profiles"
                 )
+        group_steps, group_reasons, groups, notes = await _groups(
+            api, tasks["profile_group"], version=version, servers=servers, wanted=wanted
+        )
+        steps.extend(group_steps)
+        reasons.update(group_reasons)
         profile_steps, profile_reasons = await self._profiles(
-            api, tasks, version=version, servers=servers, policies=policies, wanted=wanted
+            api, tasks, version=version, servers=servers, policies=[*policies, *groups], wanted=wanted
         )
         steps.extend(profile_steps)
         reasons.update(profile_reasons)
@@ -156,7 +166,7 @@ class RemovalPlanner:
             version=str(version),
             changes=changes + retire,
             noop_reasons=reasons,
-            warnings=tuple(warnings),
+            warnings=tuple(dict.fromkeys([*warnings, *notes])),
         )
         names = [str(p["name"]) for p in policies if p and p.get("name")]
         return PreparedPlan(plan, tuple(steps), retire, ", ".join(dict.fromkeys(names)) or None)
@@ -171,7 +181,10 @@ class RemovalPlanner:
         policies: Sequence[dict[str, Any] | None],
         wanted: Sequence[dict[str, str]],
     ) -> tuple[list[Step], dict[str, str]]:
-        """Delete steps for the profiles fortiauto created; once per (vdom, path, name)."""
+        """Delete steps for the profiles fortiauto created; once per (vdom, path, name).
+
+        ``policies``: the policies and profile groups rebound here (their references are released).
+        """
         keys = {"emailfilter": "emailfilter-profile", "ssl_profile": "ssl-ssh-profile"}
         keys["protocol_options"] = "profile-protocol-options"
         attrs = {"emailfilter": "emailfilter_profile", "ssl_profile": "ssl_profile"}
@@ -198,6 +211,42 @@ class RemovalPlanner:
             if diff.noop_reason:
                 reasons[f"{target.mail_server.name}/{task.name}"] = diff.noop_reason
         return steps, reasons
+
+
+async def _groups(
+    api: FortiOSApi,
+    task: Task,
+    *,
+    version: FortiOSVersion,
+    servers: Sequence[tuple[MailServer, str]],
+    wanted: Sequence[dict[str, str]],
+) -> tuple[list[Step], dict[str, str], list[dict[str, Any] | None], list[str]]:
+    """The profile groups fortiauto was let edit, bound again to the previous profiles (once each).
+
+    Returns the steps, the no-op reasons, the groups as read and the plan's warnings.
+    """
+    targets = [
+        Target(ms, vdom, version, {key: bindings[key] for key in PROFILE_GROUP_MEMBERS})
+        for (ms, vdom), bindings in zip(servers, wanted, strict=True)
+        if ms.policy.profile_group == "edit"
+    ]
+    groups = list(await asyncio.gather(*(task.read(api, t) for t in targets)))
+    steps: list[Step] = []
+    reasons: dict[str, str] = {}
+    notes: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for target, current in zip(targets, groups, strict=True):
+        diff = task.diff(target, current)
+        notes.extend(diff.warnings)
+        for change in diff.changes:
+            if (change.vdom, str(change.mkey)) not in seen:  # two mail servers sharing one group
+                seen.add((change.vdom, str(change.mkey)))
+                steps.append(Step(change, target))
+        if not diff.changes and current is not None:
+            reasons[f"{target.mail_server.name}/{task.name}"] = (
+                f"profile group {task.mkey(target, current)} already bound to its previous profiles"
+            )
+    return steps, reasons, groups, notes
 
 
 async def _certificates(api: FortiOSApi, servers: Sequence[tuple[MailServer, str]]) -> tuple[Change, ...]:

@@ -516,8 +516,9 @@ class MailServer(_Strict):
     previous: PreviousBindings | None = Field(
         None,
         description=(
-            "The policy's bindings before fortiauto, for `fortiauto remove` (which refuses a mail server "
-            "without them: it cannot know what to restore)."
+            "The policy's bindings before fortiauto (with policy.profile_group: edit, its profile group's), "
+            "for `fortiauto remove` (which refuses a mail server without them: it cannot know what to "
+            "restore)."
         ),
         examples=[
             {

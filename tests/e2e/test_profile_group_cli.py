@@ -4,7 +4,8 @@ The lab's ``profile-group`` state gives the mail policy the group ``mail-group``
 profiles, antivirus included); the lab's data plane then applies the group's profiles, not the
 policy's. With ``policy: {vip: ..., profile_group: edit}`` fortiauto sets the group's email
 filter, SSL/SSH and protocol options profiles to its own and the policy to proxy mode; without
-the opt-in it refuses. Every check reads the unit through the lab's REST and control API.
+the opt-in it refuses; ``fortiauto remove`` puts the group's previous profiles back. Every check
+reads the unit through the lab's REST and control API.
 """
 
 from __future__ import annotations
@@ -43,13 +44,23 @@ def lab(lab_process: Fleet) -> Fleet:
     return lab_process
 
 
-def _site(lab: Fleet, name: str, *, opt_in: bool) -> Path:
+SEED_BINDINGS = {
+    "ssl_profile": "certificate-inspection",
+    "emailfilter_profile": "default",
+    "protocol_options": "default",
+    "inspection_mode": "flow",
+}
+
+
+def _site(lab: Fleet, name: str, *, opt_in: bool, previous: bool = False) -> Path:
     """The lab's site file with (or without) ``profile_group: edit``, no fallback rung, fast probes."""
     yaml = YAML()
     data = yaml.load(lab.site.read_text())
     for server in data["devices"][0]["mail_servers"]:
         if opt_in:
             server["policy"]["profile_group"] = "edit"
+        if previous:
+            server["previous"] = dict(SEED_BINDINGS)
         server.pop("fallback", None)
         server["probe"].update(FAST_FAILING_PROBE)
     out = lab.site.with_name(f"site-{name}.yml")
@@ -202,3 +213,23 @@ def test_a_later_edit_of_the_group_by_another_admin_is_left_alone(lab: Fleet, tm
     group = _cmdb(lab, GROUP)
     assert group["emailfilter-profile"] == "default"  # the other admin's edit stands
     assert group["ssl-ssh-profile"] == "protect-mx1"  # and the group was not half-restored
+
+
+def test_remove_puts_the_groups_previous_profiles_back(lab: Fleet, tmp_path: Path) -> None:
+    pristine = lab.states()
+    site = _site(lab, "remove", opt_in=True, previous=True)
+    assert _cli("apply", site, "--yes", "--journal-dir", tmp_path / "a")[0] == 0
+
+    code, payload, _ = _cli("remove", site, "--yes", "--journal-dir", tmp_path / "r")
+
+    device = payload["devices"][0]
+    assert (code, device["status"]) == (0, "changed"), device["reason"]
+    assert [(c["action"], c["path"]) for c in device["changes"]] == [
+        ("update", "firewall/policy"),
+        ("update", "firewall/profile-group"),
+        ("delete", "emailfilter/profile"),
+        ("delete", "firewall/ssl-ssh-profile"),
+        ("delete", "firewall/profile-protocol-options"),
+        ("delete", "vpn.certificate/local"),
+    ]
+    assert lab.states() == pristine  # the group's members back, fortiauto's profiles gone
