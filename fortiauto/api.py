@@ -11,6 +11,12 @@ run id, per-task summary, every probe stage, and before/after per object for a d
 Nothing returned holds a secret. A run that writes nothing leaves no journal file behind: the
 file is opened at the first write's ``pre`` line.
 
+A site file's device with a ``fortimanager:`` route is run and undone as ``fortiauto apply`` and
+``fortiauto rollback`` do it: through FortiManager (``fortimanager.connect.connect_for``: ADOM
+and package objects written there, then installed to the unit, whose REST API is only read).
+The journal's run header names the route, and an undo goes back the way the run went or is
+refused. Argument-mode devices have no route (no FortiManager arguments): their REST client.
+
 Credentials the orchestrator's way: argument-mode devices without ``token``, ``token_file`` or
 ``username`` take them from the environment (``FORTIAUTO_TOKEN_<DEVICE>``, a ``<DEVICE>=token``
 line of the file ``FORTIAUTO_TOKENS_FILE``, ``FORTIAUTO_USERNAME_<DEVICE>`` +
@@ -22,10 +28,11 @@ injects them (``awx/credential-type.yml``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +47,7 @@ from fortiauto.results import Change, DeviceResult, ProbeResult
 from fortiauto.site import Device, Site
 from fortiauto.site.loader import load_site, load_site_data
 from fortiauto.tasks import ORDER
-from fortiauto.transaction import DeviceTransaction, Ending, TransactionOptions, conclude
+from fortiauto.transaction import ClientFactory, DeviceTransaction, Ending, TransactionOptions, conclude
 
 __all__ = ["DeviceSource", "check_run_id", "env_key", "resolve_device", "run_device_once", "undo_device_run"]
 
@@ -84,6 +91,23 @@ class DeviceSource:
     journal_dir: Path
     templates: Path | None = None
     site: Site | None = None
+
+    @property
+    def routed_site(self) -> Site | None:
+        """The site file, when the device is changed through its FortiManager (``fortimanager:`` route)."""
+        site = self.site
+        if site is None or site.fortimanager is None or self.device.fortimanager is None:
+            return None
+        return site
+
+    def route(self) -> dict[str, Any] | None:
+        """Where the device lives in FortiManager (the journal's record of it), or None when direct."""
+        site = self.routed_site
+        if site is None or site.fortimanager is None:
+            return None
+        from fortiauto.fortimanager.connect import route_for  # noqa: PLC0415 - light, no client
+
+        return route_for(self.device, site.fortimanager).to_json()
 
 
 def resolve_device(params: Mapping[str, Any], *, cwd: Path | None = None) -> DeviceSource:
@@ -351,8 +375,7 @@ async def run_device_once(
         LockHeld: a CLI run holds the journal directory's lock.
         InputError: ``run_id`` is not a plain name, or the journal directory cannot hold a journal.
     """
-    from fortiauto.fortios.connect import client_for  # noqa: PLC0415 - keeps argument errors fast
-    from fortiauto.probe import run_probe  # noqa: PLC0415
+    from fortiauto.probe import run_probe  # noqa: PLC0415 - keeps argument errors fast
     from fortiauto.probe.delivery import SiteDelivery  # noqa: PLC0415
 
     run_id = check_run_id(run_id) if run_id else new_run_id()
@@ -380,28 +403,47 @@ async def run_device_once(
             return _result_json(refused, run_id, None) | {"notes": notes}
         if not check:
             journal = _DeferredJournal(source.journal_dir, run_id, _journal_header(source))
-        result = await DeviceTransaction(
-            device,
-            options=TransactionOptions(
-                run_id=run_id,
-                check=check,
-                probe=not check,
-                force_baseline=force,
-                templates=source.templates,
-                notes=(unfinished,) if unfinished else (),
-            ),
-            client_factory=client_for,
-            prober=run_probe,
-            journal=journal,
-            events=Events([recorder]),
-            delivery=SiteDelivery(),
-        ).run()
+        async with _connections(source, writing=not check) as client_factory:
+            result = await DeviceTransaction(
+                device,
+                options=TransactionOptions(
+                    run_id=run_id,
+                    check=check,
+                    probe=not check,
+                    force_baseline=force,
+                    templates=source.templates,
+                    notes=(unfinished,) if unfinished else (),
+                ),
+                client_factory=client_factory,
+                prober=run_probe,
+                journal=journal,
+                events=Events([recorder]),
+                delivery=SiteDelivery(),
+            ).run()
     finally:
         lock.release()
         if journal is not None:
             journal.close()
     written = journal.path if journal is not None and journal.path.is_file() else None
     return _result_json(result, run_id, written) | {"probes": recorder.probes, "notes": notes}
+
+
+@contextlib.asynccontextmanager
+async def _connections(source: DeviceSource, *, writing: bool) -> AsyncIterator[ClientFactory]:
+    """The run's client factory: FortiManager's path for a routed device (its session ended after), else REST.
+
+    ``writing`` is False for check mode: FortiManager is then only read (no workspace lock either).
+    """
+    site = source.routed_site
+    if site is None:
+        from fortiauto.fortios.connect import client_for  # noqa: PLC0415 - keeps argument errors fast
+
+        yield client_for
+        return
+    from fortiauto.fortimanager.connect import connect_for  # noqa: PLC0415
+
+    async with connect_for(site, writing=writing) as factory:
+        yield factory
 
 
 def _unfinished(source: DeviceSource, run_id: str) -> str | None:
@@ -423,7 +465,7 @@ def _journal_header(source: DeviceSource) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "command": "ansible",
         "devices": [source.device.name],
-        "reach": [device_header(source.device)],
+        "reach": [device_header(source.device, None if source.site is None else source.site.fortimanager)],
     }
     if source.site is not None:
         fields["site"] = str(source.site.path.resolve())
@@ -472,17 +514,20 @@ def _object_diff(change: Change, *, undo: bool = False) -> dict[str, Any]:
 async def undo_device_run(source: DeviceSource, run_id: str, *, check: bool = False) -> dict[str, Any]:
     """Undo this device's writes of ``run_id`` that are still pending in the journal; idempotent.
 
-    Check mode lists what would be undone and touches nothing.
+    Check mode lists what would be undone and touches nothing. The undo goes the way the run
+    went: through FortiManager (and installed) when the journal names the device's route.
 
     Raises:
-        InputError: there is no journal for ``run_id``.
+        InputError: there is no journal for ``run_id``, or the run reached the device another
+            way than ``source`` does (through FortiManager or directly, or another route).
         LockHeld: a CLI run holds the journal directory's lock.
     """
-    from fortiauto.fortios.connect import client_for  # noqa: PLC0415
-
     path = source.journal_dir / f"{check_run_id(run_id)}.jsonl"
     name = source.device.name
-    pending = pending_undos(read_journal(path)).get(name, [])
+    entries = read_journal(path)
+    pending = pending_undos(entries).get(name, [])
+    if pending:
+        _check_same_route(source, run_id, entries)
     if check or not pending:
         changes = tuple(entry.change for entry in pending)
         result = (
@@ -494,5 +539,49 @@ async def undo_device_run(source: DeviceSource, run_id: str, *, check: bool = Fa
     await _refuse_if_locked(source.journal_dir)
     with device_lock(source.device.url, name) as lock, Journal(source.journal_dir, run_id) as journal:
         lock.acquire(f"rollback-{run_id}", device=name)
-        result = await rollback_device(source.device, pending, client_factory=client_for, journal=journal)
+        async with _connections(source, writing=True) as client_factory:
+            result = await rollback_device(
+                source.device, pending, client_factory=client_factory, journal=journal
+            )
     return _result_json(result, run_id, path, undo=True)
+
+
+def _check_same_route(source: DeviceSource, run_id: str, entries: list[dict[str, Any]]) -> None:
+    """Refuse an undo that would write the run's pre-images somewhere the run did not write them.
+
+    The journal's run header says how the run reached the device (``reach``; a run through
+    FortiManager names its route there). Pre-images of FortiManager's package objects written
+    straight to the unit, or the unit's own written into FortiManager, would not restore either.
+    A journal without a ``reach`` entry for the device (an older format) is taken as it comes.
+    """
+    name = source.device.name
+    reach = [
+        entry
+        for header in entries
+        if header.get("type") == "run"
+        for entry in header.get("reach") or []
+        if isinstance(entry, dict) and entry.get("name") == name
+    ]
+    if not reach:
+        return
+    recorded, current = reach[-1].get("fortimanager"), source.route()
+    if recorded == current:
+        return
+    went = f"through FortiManager {_describe(recorded)}" if recorded else "directly (its own REST API)"
+    now = f"through FortiManager {_describe(current)}" if current else "directly"
+    hint = (
+        "give the module the site file that routes it (site=...), or run fortiauto rollback "
+        f"--run {run_id} --journal-dir {source.journal_dir}"
+        if recorded
+        else "undo it with the settings the run used (without the fortimanager: route)"
+    )
+    raise InputError(f"run {run_id} changed {name} {went}, but these settings reach it {now}: {hint}")
+
+
+def _describe(route: Any) -> str:
+    if not isinstance(route, Mapping):
+        return str(route)
+    return (
+        f"{route.get('url')} (ADOM {route.get('adom')}, package {route.get('package')}, "
+        f"device {route.get('device')}/{route.get('vdom')})"
+    )

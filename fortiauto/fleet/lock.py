@@ -5,11 +5,15 @@ dies, however it dies; a reused pid cannot confuse it. Beside each lock a small 
 who holds it (host, pid, run id, since when) for the refusal message. The device locks live in
 one directory for the whole machine (``FORTIAUTO_LOCK_DIR``, else ``~/.cache/fortiauto/locks``),
 keyed by the device's URL, so two runs from different site files or journal directories can
-never change one firewall at the same time.
+never change one firewall at the same time. Devices changed through one FortiManager ADOM take
+turns on a lock of the same directory (``fortimanager_lock``): they share its objects and
+packages, and another process (an Ansible fork, a second CLI run) must not read them between
+one device's write and its install or undo. That lock is waited for, not refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import json
@@ -25,7 +29,7 @@ import filelock
 
 from fortiauto.errors import InputError, LockHeld
 
-__all__ = ["LOCK_DIR_ENV", "Lock", "device_lock", "site_lock"]
+__all__ = ["LOCK_DIR_ENV", "Lock", "device_lock", "fortimanager_lock", "site_lock"]
 
 LOCK_DIR_ENV = "FORTIAUTO_LOCK_DIR"
 
@@ -42,14 +46,31 @@ class Lock:
 
     def acquire(self, run_id: str, **about: Any) -> None:
         _private_dir(self.path.parent)
+        if not self._take(timeout=None):
+            raise LockHeld(f"another run holds the lock on {self.what} ({self.path}): {self._describe()}")
+        self._write_note(run_id, about)
+
+    async def wait_acquire(self, run_id: str, *, poll: float = 0.1, **about: Any) -> None:
+        """``acquire``, waiting for the holder to let go; the event loop runs on meanwhile (cancellable)."""
+        _private_dir(self.path.parent)
+        while not self._take(timeout=0):
+            await asyncio.sleep(poll)
+        self._write_note(run_id, about)
+
+    def _take(self, *, timeout: float | None) -> bool:
+        """One try (``timeout=0``) or the lock's moment of patience (None); False while another holds it."""
         try:
-            self._lock.acquire()
+            if timeout is None:
+                self._lock.acquire()
+            else:
+                self._lock.acquire(timeout=timeout)
         except filelock.Timeout:
-            raise LockHeld(
-                f"another run holds the lock on {self.what} ({self.path}): {self._describe()}"
-            ) from None
+            return False
         except OSError as exc:
             raise InputError(f"cannot take the lock {self.path}: {exc.strerror or exc}") from None
+        return True
+
+    def _write_note(self, run_id: str, about: dict[str, Any]) -> None:
         info = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -124,6 +145,16 @@ def device_lock(url: str, name: str, *, lock_dir: Path | None = None) -> Lock:
     return Lock(
         directory / f"device-{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock",
         what=f"device {name} ({key})",
+    )
+
+
+def fortimanager_lock(url: str, adom: str, *, lock_dir: Path | None = None) -> Lock:
+    """The turn of one writing device at a time in a FortiManager ADOM, machine-wide (see the module)."""
+    key = f"{_device_key(url)}/{adom}"
+    directory = lock_dir or _machine_lock_dir()
+    return Lock(
+        directory / f"fortimanager-{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock",
+        what=f"FortiManager ADOM {adom} ({_device_key(url)})",
     )
 
 

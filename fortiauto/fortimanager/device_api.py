@@ -17,7 +17,9 @@ FortiManager's failures on the CMDB seam are given their FortiOS kin (``NotFound
 ``APIError`` for a refused write, ``ResponseLost`` for a write whose answer was lost ...), so
 the applier, the undo and the outcome table treat them as they treat the unit's, with the
 FortiManager error kept as the cause. ``SiteConnections`` is a run's client factory: one
-FortiManager session for every routed device, which take turns while writing.
+FortiManager session for every routed device, which take turns while writing, in this process
+and with every other process on the machine (``fleet.lock.fortimanager_lock``: Ansible's forks,
+a second CLI run).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from fortiauto import errors
+from fortiauto.fleet.lock import fortimanager_lock
 from fortiauto.fortimanager.client import FortiManagerClient
 from fortiauto.fortimanager.cmdb import CERT_PATH, IMPORT_PATH, FortiManagerCmdb
 from fortiauto.fortimanager.connect import Route, client_for_fortimanager, route_for, workspace_setting
@@ -419,6 +422,28 @@ def _turn_for(lock: asyncio.Lock, *, take: bool) -> AbstractAsyncContextManager[
     return lock if take else contextlib.nullcontext()
 
 
+@asynccontextmanager
+async def _machine_turn(spec: FortiManagerSpec, device: Device, *, take: bool) -> AsyncIterator[None]:
+    """This device's turn in the ADOM among every process of the machine (waited for, then held)."""
+    if not take:
+        yield
+        return
+    lock = fortimanager_lock(spec.url, spec.adom)
+    holder = lock.holder()
+    if holder is not None:
+        logger.info(
+            "%s: waiting for the turn of %s in FortiManager ADOM %s",
+            device.name,
+            holder.get("device") or "another run",
+            spec.adom,
+        )
+    await lock.wait_acquire(f"turn-{device.name}", device=device.name)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 class SiteConnections:
     """A run's client factory: a direct device's REST client, or the FortiManager path for a routed one.
 
@@ -426,7 +451,8 @@ class SiteConnections:
     first routed device (one login for the run) and ends with the block. With ``writing``,
     routed devices take turns from connecting to their end: FortiManager's ADOM objects and
     packages are shared, so a device reads FortiManager only once the previous one's change
-    is installed and committed, or undone and re-installed.
+    is installed and committed, or undone and re-installed. The turn is machine-wide (a lock
+    file per FortiManager ADOM, waited for): each Ansible fork runs its own factory.
     """
 
     def __init__(self, site: Site, *, writing: bool = True, direct: DirectFactory | None = None) -> None:
@@ -462,7 +488,7 @@ class SiteConnections:
         spec = self.site.fortimanager
         if spec is None:  # the site loader refuses this; a hand-built site may not
             raise errors.InputError(f"{device.name} has a fortimanager: entry but the site has no block")
-        async with _turn_for(self._turn, take=self.writing):
+        async with _turn_for(self._turn, take=self.writing), _machine_turn(spec, device, take=self.writing):
             fmg = await self._session(spec)
             async with self._direct(device) as unit:
                 api = FortiManagerDeviceApi(

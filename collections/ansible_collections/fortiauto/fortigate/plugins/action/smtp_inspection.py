@@ -36,6 +36,7 @@ try:  # loaded once in the controller's main process, so that every forked worke
     import fortiauto.api
     import fortiauto.fortios.client  # httpx and the client: imported lazily by connect otherwise
     import fortiauto.fortios.connect
+    import fortiauto.fortimanager.device_api  # a site file's devices routed through FortiManager
     import fortiauto.probe
     import fortiauto.probe.delivery
     from fortiauto.errors import FortiautoError, InputError

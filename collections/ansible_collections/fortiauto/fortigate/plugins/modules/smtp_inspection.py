@@ -27,6 +27,20 @@ description:
     (the task fails, nothing changed) unless O(force=true).
   - The device and mail server settings come from module arguments (so inventory host and group
     vars can hold them), or from a fortiauto site file plus O(device).
+  - A device of a site file that is routed through FortiManager (the site's C(fortimanager) block
+    and the device's C(fortimanager) entry) is changed through FortiManager, as by C(fortiauto apply) -
+    the objects are written in its ADOM and policy package (under the workspace lock when workspace
+    mode is on), the package is installed to that one unit and read back there, then the probe runs;
+    a failing probe undoes the objects in FortiManager and installs again. The unit's own REST API is
+    only read (facts, the email filter log for the proof). Check mode plans against FortiManager's
+    objects and only reads them - no FortiManager write, no workspace lock, no install - and
+    C(--diff) shows their before and after. The result's RV(requests) holds what FortiManager
+    received (C(requests.fortimanager) - requests, writes, installs, install task ids, the install
+    preview). The journal names the route, so that O(state=rolled_back) and
+    C(fortiauto rollback --run ID) undo through FortiManager and install again.
+  - Module arguments cannot describe a FortiManager route (there are no FortiManager options);
+    a FortiManager-managed unit given by arguments is refused before any write unless
+    O(allow_fortimanager_managed=true) changes it locally, knowingly (FortiManager may overwrite it).
   - Runs on the controller, inside Ansible's own process (an action plugin), so that a fleet
     costs no Python process per host; the Python that runs Ansible needs fortiauto installed.
     Host connection variables are not used.
@@ -41,6 +55,9 @@ options:
     description:
       - V(present) applies the change.
       - V(rolled_back) undoes this device's writes of run O(run_id) that are still pending in the journal.
+      - The undo goes the way the run went - through FortiManager (then installed) when the journal
+        names the device's FortiManager route, else directly; settings that would reach the device
+        the other way (or by another route) are refused before any write.
     type: str
     choices: [present, rolled_back]
     default: present
@@ -50,7 +67,8 @@ options:
       - Mutually exclusive with every device argument (O(url), O(token), O(token_file), O(username),
         O(password), O(vdom), O(verify_tls), O(timeout), O(allow_insecure_http),
         O(allow_fortimanager_managed), O(allow_newer_fortios), O(mail_servers)).
-      - A device reached through FortiManager (its C(fortimanager) block) needs a site file.
+      - A device changed through FortiManager (the site's C(fortimanager) block and the device's
+        C(fortimanager) entry) needs a site file; the run then goes through FortiManager.
     type: path
   device:
     description: The device name (in the site file, or the name to report and journal under).
@@ -125,6 +143,15 @@ options:
           vip:
             description: The VIP in the policy's destination addresses.
             type: str
+          profile_group:
+            description:
+              - When the policy applies a profile group (profile-type group), whose profiles act instead
+                of the policy's own - V(refuse) (fortiauto's default) names the group and writes nothing;
+                V(edit) sets the group's email filter, SSL/SSH and protocol options profiles to
+                fortiauto's (its other profiles stay), which changes every policy applying the group
+                too (the plan names them).
+            type: str
+            choices: [refuse, edit]
       certificate:
         description: The mail server's own certificate and key (imported for Protecting SSL Server).
         type: dict
@@ -314,7 +341,9 @@ attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Reads the device and returns the plan; zero writes, no probes, no journal.
+    details:
+      - Reads the device and returns the plan; zero writes, no probes, no journal.
+      - For a device routed through FortiManager, FortiManager is only read too (no write, no lock, no install).
   diff_mode:
     description:
       Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
@@ -334,7 +363,8 @@ notes:
     flight once; it rolls back what it wrote and ends its journal before its worker stops.
   - Enable the collection's callback C(fortiauto.fortigate.summary) for the run summary (status per
     device, the run id and the undo command), printed whatever happened to the play.
-  - A site-file run can also be undone with C(fortiauto rollback --run ID).
+  - A site-file run can also be undone with C(fortiauto rollback --run ID) (through FortiManager for
+    a device the run changed there).
 seealso:
   - plugin: fortiauto.fortigate.summary
     plugin_type: callback
@@ -373,6 +403,11 @@ EXAMPLES = r"""
   fortiauto.fortigate.smtp_inspection:
     site: site.yml
     device: fgt-edge-1
+
+- name: A device routed through FortiManager in the site file (its fortimanager entry)
+  fortiauto.fortigate.smtp_inspection:
+    site: site.yml
+    device: fgt-managed-1
 
 - name: Plan only (what would change, with --diff the before/after)
   fortiauto.fortigate.smtp_inspection:
@@ -494,7 +529,11 @@ journal:
   returned: always
   type: str
 requests:
-  description: API requests made (total and writes).
+  description:
+    - API requests made to the unit (total and writes).
+    - For a device routed through FortiManager also C(fortimanager) - the route (url, adom, device,
+      package, vdom), FortiManager's requests, writes, object changes, installs, install task ids
+      and the install preview (secrets masked); the unit's own C(writes) stays 0.
   returned: when the engine ran
   type: dict
   sample: {"total": 14, "writes": 5}
