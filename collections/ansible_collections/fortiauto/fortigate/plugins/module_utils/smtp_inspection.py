@@ -66,7 +66,12 @@ _MAIL_SERVER_OPTIONS: dict[str, Any] = {
     "policy": {
         "type": "dict",
         "required": True,
-        "options": {"id": {"type": "int"}, "name": {"type": "str"}, "vip": {"type": "str"}},
+        "options": {
+            "id": {"type": "int"},
+            "name": {"type": "str"},
+            "vip": {"type": "str"},
+            "profile_group": {"type": "str", "choices": ["refuse", "edit"]},
+        },
     },
     "certificate": {
         "type": "dict",
