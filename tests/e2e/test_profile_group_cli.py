@@ -52,8 +52,9 @@ SEED_BINDINGS = {
 }
 
 
-def _site(lab: Fleet, name: str, *, opt_in: bool, previous: bool = False) -> Path:
-    """The lab's site file with (or without) ``profile_group: edit``, no fallback rung, fast probes."""
+def _site(lab: Fleet, name: str, *, opt_in: bool, previous: bool = False, fallback: bool = False) -> Path:
+    """The lab's site file with (or without) ``profile_group: edit``, fast probes; no fallback rung
+    unless ``fallback``."""
     yaml = YAML()
     data = yaml.load(lab.site.read_text())
     for server in data["devices"][0]["mail_servers"]:
@@ -61,7 +62,8 @@ def _site(lab: Fleet, name: str, *, opt_in: bool, previous: bool = False) -> Pat
             server["policy"]["profile_group"] = "edit"
         if previous:
             server["previous"] = dict(SEED_BINDINGS)
-        server.pop("fallback", None)
+        if not fallback:
+            server.pop("fallback", None)
         server["probe"].update(FAST_FAILING_PROBE)
     out = lab.site.with_name(f"site-{name}.yml")
     with out.open("w") as handle:
@@ -163,6 +165,18 @@ def test_a_probe_failure_restores_the_group_byte_for_byte(lab: Fleet, tmp_path: 
     assert (code, device["status"]) == (3, "rolled_back"), device["reason"]
     assert any(c["path"] == "firewall/profile-group" for c in device["changes"])
     assert lab.states() == pristine  # the group's members and the policy, as they were
+
+
+def test_the_fallback_rung_goes_into_the_group_too(lab: Fleet, tmp_path: Path) -> None:
+    lab.faults({"fgt-001": "profile-group,banner-hold-on-utm"})  # deep inspection holds the banner
+
+    code, device = _apply(_site(lab, "rung", opt_in=True, fallback=True), tmp_path / "j")
+
+    assert (code, device["status"], device["fallback_used"]) == (6, "fallback", "certificate-inspection")
+    group = _cmdb(lab, GROUP)
+    assert group["ssl-ssh-profile"] == "certificate-inspection"
+    assert group["emailfilter-profile"] == "mail-inbound"
+    assert _mail_policy(lab)["inspection-mode"] == "proxy"
 
 
 def test_without_the_opt_in_it_is_refused_with_no_write(lab: Fleet, tmp_path: Path) -> None:
