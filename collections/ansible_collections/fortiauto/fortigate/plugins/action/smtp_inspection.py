@@ -34,9 +34,9 @@ from ansible_collections.fortiauto.fortigate.plugins.plugin_utils.run_id import 
 
 try:  # loaded once in the controller's main process, so that every forked worker has it already
     import fortiauto.api
+    import fortiauto.fortimanager.device_api  # a site file's devices routed through FortiManager
     import fortiauto.fortios.client  # httpx and the client: imported lazily by connect otherwise
     import fortiauto.fortios.connect
-    import fortiauto.fortimanager.device_api  # a site file's devices routed through FortiManager
     import fortiauto.probe
     import fortiauto.probe.delivery
     from fortiauto.errors import FortiautoError, InputError

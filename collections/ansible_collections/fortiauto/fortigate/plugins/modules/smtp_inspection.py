@@ -343,7 +343,8 @@ attributes:
     support: full
     details:
       - Reads the device and returns the plan; zero writes, no probes, no journal.
-      - For a device routed through FortiManager, FortiManager is only read too (no write, no lock, no install).
+      - For a device routed through FortiManager, FortiManager is only read too (no write, no
+        lock, no install).
   diff_mode:
     description:
       Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
