@@ -105,7 +105,7 @@ class DeviceSource:
         site = self.routed_site
         if site is None or site.fortimanager is None:
             return None
-        from fortiauto.fortimanager.connect import route_for  # noqa: PLC0415 - light, no client
+        from fortiauto.fortimanager.connect import route_for  # noqa: PLC0415 - only for a routed device
 
         return route_for(self.device, site.fortimanager).to_json()
 
@@ -547,41 +547,18 @@ async def undo_device_run(source: DeviceSource, run_id: str, *, check: bool = Fa
 
 
 def _check_same_route(source: DeviceSource, run_id: str, entries: list[dict[str, Any]]) -> None:
-    """Refuse an undo that would write the run's pre-images somewhere the run did not write them.
+    """Refuse an undo that would write the run's pre-images somewhere the run did not write them."""
+    from fortiauto.fortimanager.connect import route_change  # noqa: PLC0415 - only for an undo with writes
 
-    The journal's run header says how the run reached the device (``reach``; a run through
-    FortiManager names its route there). Pre-images of FortiManager's package objects written
-    straight to the unit, or the unit's own written into FortiManager, would not restore either.
-    A journal without a ``reach`` entry for the device (an older format) is taken as it comes.
-    """
-    name = source.device.name
-    reach = [
-        entry
-        for header in entries
-        if header.get("type") == "run"
-        for entry in header.get("reach") or []
-        if isinstance(entry, dict) and entry.get("name") == name
-    ]
-    if not reach:
+    site = source.site
+    why = route_change(entries, source.device, None if site is None else site.fortimanager)
+    if why is None:
         return
-    recorded, current = reach[-1].get("fortimanager"), source.route()
-    if recorded == current:
-        return
-    went = f"through FortiManager {_describe(recorded)}" if recorded else "directly (its own REST API)"
-    now = f"through FortiManager {_describe(current)}" if current else "directly"
-    hint = (
-        "give the module the site file that routes it (site=...), or run fortiauto rollback "
-        f"--run {run_id} --journal-dir {source.journal_dir}"
-        if recorded
-        else "undo it with the settings the run used (without the fortimanager: route)"
-    )
-    raise InputError(f"run {run_id} changed {name} {went}, but these settings reach it {now}: {hint}")
-
-
-def _describe(route: Any) -> str:
-    if not isinstance(route, Mapping):
-        return str(route)
-    return (
-        f"{route.get('url')} (ADOM {route.get('adom')}, package {route.get('package')}, "
-        f"device {route.get('device')}/{route.get('vdom')})"
-    )
+    if source.route() is None:
+        hint = (
+            "give the module the site file that routes it (site=...), or run fortiauto rollback "
+            f"--run {run_id} --journal-dir {source.journal_dir}"
+        )
+    else:
+        hint = "undo it with the settings the run used"
+    raise InputError(f"run {run_id} cannot be undone with these settings: {why}; {hint}")

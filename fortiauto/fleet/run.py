@@ -432,9 +432,9 @@ async def rollback_run(
     pending = pending_undos(entries)
     site = _rollback_site(header, set(pending), load_site)
     connections = None
-    if client_factory is None:
-        from fortiauto.fortimanager.connect import connect_for  # noqa: PLC0415
+    from fortiauto.fortimanager.connect import connect_for, route_change  # noqa: PLC0415
 
+    if client_factory is None:
         # Direct units get their REST client; units routed through FortiManager share one session.
         client_factory = connections = connect_for(site)
     events = events or Events()
@@ -448,6 +448,10 @@ async def rollback_run(
             except KeyError:
                 why = f"device {name} is not in {site.path}, and the journal does not say how to reach it"
                 return conclude(name, Ending.UNKNOWN, why)
+            moved = route_change(entries, device, site.fortimanager) if pending.get(name) else None
+            if moved:
+                why = f"refused: {moved}; nothing was undone (it needs the site file's route the run used)"
+                return conclude(name, Ending.REFUSED, why)
             with device_lock(device.url, device.name) as lock:
                 try:
                     lock.acquire(f"rollback-{run_id}", device=name)

@@ -5,10 +5,13 @@
 name, package and vdom in FortiManager; the journal's run header keeps it, never a credential),
 and ``connect_for`` is a run's client factory: direct units get their REST client, routed units
 the FortiManager path (``device_api.py``), all sharing one FortiManager session.
+``route_change`` tells an undo (``fortiauto rollback``, the Ansible module) whether the settings
+it has would reach a device the way the journaled run did.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +21,14 @@ if TYPE_CHECKING:
     from fortiauto.site import Device, Site
     from fortiauto.site.models import FortiManagerSpec
 
-__all__ = ["Route", "client_for_fortimanager", "connect_for", "route_for", "workspace_setting"]
+__all__ = [
+    "Route",
+    "client_for_fortimanager",
+    "connect_for",
+    "route_change",
+    "route_for",
+    "workspace_setting",
+]
 
 
 @dataclass(frozen=True)
@@ -93,3 +103,38 @@ def connect_for(site: Site, *, writing: bool = True) -> SiteConnections:
     from fortiauto.fortimanager.device_api import SiteConnections  # noqa: PLC0415
 
     return SiteConnections(site, writing=writing)
+
+
+def route_change(
+    entries: Iterable[Mapping[str, Any]], device: Device, spec: FortiManagerSpec | None
+) -> str | None:
+    """Why undoing ``device``'s journaled writes with these settings would not restore them, or None.
+
+    The journal's run headers say how the run reached each device (``reach``; a run through
+    FortiManager names its route there). FortiManager's package objects written back straight to
+    the unit, or the unit's own written into FortiManager, would restore neither, so an undo
+    must go the same way. A journal without a ``reach`` entry for the device is taken as it comes.
+    """
+    reach = [
+        entry
+        for header in entries
+        if header.get("type") == "run"
+        for entry in header.get("reach") or []
+        if isinstance(entry, Mapping) and entry.get("name") == device.name
+    ]
+    if not reach:
+        return None
+    recorded = reach[-1].get("fortimanager")
+    current = route_for(device, spec).to_json() if device.fortimanager is not None and spec else None
+    if recorded == current:
+        return None
+    went = f"through {_described(recorded)}" if recorded else "directly (its own REST API)"
+    now = f"through {_described(current)}" if current else "directly"
+    return f"the run changed {device.name} {went}, but these settings reach it {now}"
+
+
+def _described(route: Any) -> str:
+    if not isinstance(route, Mapping):
+        return f"FortiManager {route}"
+    keys = ("url", "adom", "device", "package", "vdom")
+    return Route(**{key: str(route.get(key)) for key in keys}).describe()

@@ -13,6 +13,7 @@ from a reset lab. Cost: about 60 s on 2 cores (each playbook run starts Ansible:
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -250,10 +251,29 @@ def test_the_rollback_playbook_undoes_through_fortimanager(lab: ManagedFleet, tm
 def test_cli_rollback_last_of_the_playbooks_journal_goes_through_fortimanager(
     lab: ManagedFleet, tmp_path: Path
 ) -> None:
+    """From the journal alone; while the site file that routes the unit is gone, it refuses instead."""
     journal = tmp_path / "journal"
-    apply = playbook("site.yml", site_inventory(lab.site, journal), tmp_path)
+    site = lab.site.with_name("site-rollback.yml")  # a copy beside it (its token paths are relative)
+    shutil.copy2(lab.site, site)
+    apply = playbook("site.yml", site_inventory(site, journal), tmp_path)
     assert apply.returncode == 0, apply.output
+    applied, before = lab.states(), lab.fmg.requests()
+    site.rename(site.with_suffix(".gone"))
 
+    gone = run_cli("rollback", "--yes", "--last", "--journal-dir", journal, "-o", "json", timeout=120)
+
+    assert_no_traceback(gone.stdout, gone.stderr)
+    assert gone.returncode == 5, gone.stdout + gone.stderr
+    (refused,) = json.loads(gone.stdout)["devices"]
+    assert refused["status"] == "refused"
+    assert f"the run changed {HOST} through FortiManager" in refused["reason"]
+    assert "these settings reach it directly" in refused["reason"]
+    assert lab.states() == applied
+    after = lab.fmg.requests()
+    assert (after["writes"], after["installs"]) == (before["writes"], before["installs"])
+    assert unit_writes(lab) == NO_UNIT_WRITES
+
+    site.with_suffix(".gone").rename(site)
     done = run_cli("rollback", "--yes", "--last", "--journal-dir", journal, "-o", "json", timeout=120)
 
     assert_no_traceback(done.stdout, done.stderr)
@@ -291,7 +311,8 @@ def test_an_undo_with_direct_settings_of_a_run_through_fortimanager_is_refused(
     result = refused.result(HOST)
     assert refused.recap[HOST]["failed"] == 1
     assert result["changed"] is False
-    assert f"run {run_id} changed {HOST} through FortiManager" in result["msg"]
+    assert f"run {run_id} cannot be undone with these settings" in result["msg"]
+    assert f"the run changed {HOST} through FortiManager {lab.info['fortimanager']['url']}" in result["msg"]
     assert "these settings reach it directly" in result["msg"]
     assert "nothing was written" in result["msg"]
     assert lab.states() == applied
