@@ -164,6 +164,9 @@ class FortiManagerClient:
         self.counts = RequestCounts()
         self._workspace_guard = asyncio.Lock()
         self._workspace_holders = 0
+        # Installation targets per package, read once per session and shared by its views.
+        self._scopes: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._scope_guard = asyncio.Lock()
         self._secrets = tuple(s.get_secret_value() for s in (self._token, self._password) if s is not None)
 
     def __repr__(self) -> str:
@@ -305,6 +308,16 @@ class FortiManagerClient:
         return [
             (str(m.get("name", "")), str(m.get("vdom", ""))) for m in members or [] if isinstance(m, Mapping)
         ]
+
+    async def package_targets(self, package: str) -> tuple[tuple[str, str], ...]:
+        """``package_scope`` read once per session (every view shares it); a failed read is not kept.
+
+        A run's devices ask before their first write: one request per package, not per device.
+        """
+        async with self._scope_guard:
+            if package not in self._scopes:
+                self._scopes[package] = tuple(await self.package_scope(package))
+            return self._scopes[package]
 
     async def revisions(self) -> list[Revision]:
         """The ADOM revisions, oldest first."""

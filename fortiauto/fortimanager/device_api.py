@@ -8,7 +8,9 @@ Being ``Installs``, it is installed by the transaction after the writes, after a
 after a retirement: commit the ADOM workspace, take the install preview (the CLI that will
 reach the unit), install the package to this one device and follow the task to its end.
 Being a ``preflight.ManagedRoute``, it tells pre-flight whether FortiManager may change the
-unit now (``readiness.check_ready`` plus another admin's workspace lock).
+unit now (``readiness.check_ready``, ``readiness.check_scope``: a package that installs to
+anything but this unit is refused before any write, its targets read once per run's
+session, plus another admin's workspace lock).
 
 Workspace mode: the ADOM lock is taken at the first write and held until the device is done
 (undo and re-install included), so no other admin can slip in between a change and its undo;
@@ -39,7 +41,7 @@ from fortiauto.fleet.lock import fortimanager_lock
 from fortiauto.fortimanager.client import FortiManagerClient
 from fortiauto.fortimanager.cmdb import CERT_PATH, IMPORT_PATH, FortiManagerCmdb
 from fortiauto.fortimanager.connect import Route, client_for_fortimanager, route_for, workspace_setting
-from fortiauto.fortimanager.readiness import check_ready
+from fortiauto.fortimanager.readiness import check_ready, check_scope, describe_targets, scope_unreadable
 from fortiauto.fortios.connect import client_for
 from fortiauto.fortios.normalise import canonical, project
 from fortiauto.preflight import MANAGED_PATHS, RouteReadiness
@@ -192,14 +194,8 @@ class FortiManagerDeviceApi:
     async def readiness(self) -> RouteReadiness:  # noqa: PLR0911 - one verdict per readiness fact, in the order FortiManager reports them
         """May FortiManager change the unit now? ``PlanError`` when it has no such device/vdom/package."""
         route = self.route
-        with _as_fortios(write=False):
-            found = await self.fmg.device(route.device)
-        try:
-            check_ready(found, device=route.device, vdom=route.vdom, package=route.package, adom=route.adom)
-        except errors.Refused as exc:
-            refusal = str(exc)
-            if found is not None and found.db_status == "mod":
-                refusal += await self._shared_package_hint()
+        refusal = await self._device_refusal()
+        if refusal is not None:
             return RouteReadiness(route.describe(), refusal=refusal)
         if not self._workspace:
             return RouteReadiness(route.describe())
@@ -229,19 +225,42 @@ class FortiManagerDeviceApi:
         note = f"waited for {holder.user}'s lock on ADOM {route.adom}; holding it until this device is done"
         return RouteReadiness(route.describe(), notes=(note,))
 
-    async def _shared_package_hint(self) -> str:
-        """Pending changes on a unit whose package others share are often another unit's change."""
+    async def _device_refusal(self) -> str | None:
+        """Why FortiManager must not change this unit now: its status, then where its package installs."""
         route = self.route
         with _as_fortios(write=False):
-            scope = await self.fmg.package_scope(route.package)
-        others = sorted({name for name, _ in scope if name != route.device})
+            found = await self.fmg.device(route.device)
+        try:
+            check_ready(found, device=route.device, vdom=route.vdom, package=route.package, adom=route.adom)
+        except errors.Refused as exc:
+            refusal = str(exc)
+            if found is not None and found.db_status == "mod":
+                refusal += await self._shared_package_hint()
+            return refusal
+        try:
+            scope = await self.fmg.package_targets(route.package)
+        except errors.FortiManagerError as exc:
+            return str(scope_unreadable(route.package, route.device, str(exc)))
+        try:
+            check_scope(scope, device=route.device, vdom=route.vdom, package=route.package)
+        except errors.Refused as exc:
+            return str(exc)
+        return None
+
+    async def _shared_package_hint(self) -> str:
+        """Pending changes on a unit whose package installs elsewhere too may be a change made for others."""
+        route = self.route
+        try:
+            scope = await self.fmg.package_targets(route.package)
+        except errors.FortiManagerError:
+            return ""  # the refusal stands on its own
+        others = sorted({target for target in scope if target != (route.device, route.vdom)})
         if not others:
             return ""
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         return (
-            f" (package {route.package} is shared with {shown}: a change made there for one of them "
-            f"is pending for {route.device} too; give each unit its own package, or install it to "
-            f"{route.device} in FortiManager once that change is wanted there)"
+            f" (package {route.package} also installs to {describe_targets(others)}: the pending "
+            "change may be one made there for them; fortiauto changes only a package that installs "
+            f"to {route.device} alone, so give {route.device} its own policy package)"
         )
 
     # --- the CMDB seam ---------------------------------------------------------------------
