@@ -84,6 +84,14 @@ def up(
             help="Also run a mock FortiManager managing every device; site.yml then goes through it.",
         ),
     ] = False,
+    fortimanager_packages: Annotated[
+        str,
+        typer.Option(
+            "--fortimanager-packages",
+            help="With --fortimanager: per-device (a policy package mail-edge-<device> each) or shared "
+            "(one package mail-edge installed to every device).",
+        ),
+    ] = "per-device",
     maildir: Annotated[
         Path | None,
         typer.Option("--maildir", help="Also write every delivered message into this Maildir (for IMAP)."),
@@ -120,6 +128,7 @@ def up(
             base_port=base_port,
             strict=strict,
             fortimanager=fortimanager,
+            fortimanager_packages=fortimanager_packages,
             maildir=maildir,
             backend=backend,
             log_device=log_device,

@@ -37,6 +37,7 @@ from fortiauto_lab.device import LabDevice
 from fortiauto_lab.errors import LabInputError
 from fortiauto_lab.faults import Faults, faults_for_device, parse_fault_spec
 from fortiauto_lab.fortimanager import RunningFortiManager, route_site, start_fortimanager
+from fortiauto_lab.fortimanager.api import PACKAGE_LAYOUTS
 from fortiauto_lab.hardware import Model, resolve_model
 from fortiauto_lab.logsettings import LOG_DEVICES, LogDevice, use_log_device
 from fortiauto_lab.persist import (
@@ -73,6 +74,7 @@ class LabOptions:
     base_port: int | None = None
     host: str = "127.0.0.1"
     fortimanager: bool = False  # a mock FortiManager manages every device (fortiauto_lab/fortimanager/)
+    fortimanager_packages: str = "per-device"  # a policy package per device, or "shared" by all
     maildir: Path | None = None  # built-in backends also deliver into this Maildir (smtp_backend.py)
     backend: str | None = None  # HOST:PORT of an external MTA the VIPs relay to instead
     log_device: str = "memory"  # the one log device each unit logs to (logsettings.py)
@@ -95,6 +97,11 @@ def _check_inputs(options: LabOptions) -> _Checked:
     if base is not None and not 1024 <= base <= 65536 - PORTS_PER_DEVICE * options.devices:
         raise LabInputError(
             f"--base-port must leave room for {PORTS_PER_DEVICE} ports per device between 1024 and 65535"
+        )
+    if options.fortimanager_packages not in PACKAGE_LAYOUTS:
+        raise LabInputError(
+            f"--fortimanager-packages must be one of {', '.join(PACKAGE_LAYOUTS)}, "
+            f"not {options.fortimanager_packages!r}"
         )
     if options.log_device not in LOG_DEVICES:
         raise LabInputError(
@@ -507,7 +514,11 @@ async def start_lab(state_dir: Path, **kwargs: Any) -> Lab:
         ]
         if options.fortimanager:
             lab.fortimanager = await start_fortimanager(
-                lab.devices, ca=ca, cert_dir=state_dir / "certs" / "https", host=options.host
+                lab.devices,
+                ca=ca,
+                cert_dir=state_dir / "certs" / "https",
+                host=options.host,
+                packages=options.fortimanager_packages,
             )
             lab.info["fortimanager"] = lab.fortimanager.info()
         lab.site_path = _write_state(state_dir, lab.info, ca, mail)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from fortiauto_lab.fortimanager.db import ADOM_NS, OBJECT_PATHS, POLICY_PATH, AdomDB, FmgError
+from fortiauto_lab.fortimanager.db import ADOM_NS, OBJECT_PATHS, AdomDB, FmgError
 from fortiauto_lab.fortimanager.faults import FmgFaults
 from fortiauto_lab.fortimanager.install import (
     InstallAborted,
@@ -33,7 +33,7 @@ from fortiauto_lab.fortimanager.install import (
 from fortiauto_lab.fortimanager.tasks import TaskBoard
 from fortiauto_lab.store import ConfigStore
 
-__all__ = ["SERIAL", "FortiManagerMock", "ManagedUnit"]
+__all__ = ["PACKAGE_LAYOUTS", "SERIAL", "FortiManagerMock", "ManagedUnit", "package_names"]
 
 # The serial the lab devices' central-management config names (fortiauto_lab/device.py).
 SERIAL = "FMG-VM0000000001"
@@ -90,8 +90,20 @@ def _split_name(rest: str) -> list[str]:
     return [_unescape(p) for p in re.split(r"(?<!\\)/", rest) if p]
 
 
+PACKAGE_LAYOUTS = ("per-device", "shared")
+
+
+def package_names(
+    devices: Sequence[str], *, package: str = "mail-edge", layout: str = "per-device"
+) -> dict[str, str]:
+    """Each device's policy package: ``<package>-<device>`` (``per-device``), or ``<package>`` for all."""
+    if layout not in PACKAGE_LAYOUTS:
+        raise ValueError(f"package layout must be one of {', '.join(PACKAGE_LAYOUTS)}, not {layout!r}")
+    return {name: package if layout == "shared" else f"{package}-{name}" for name in devices}
+
+
 class FortiManagerMock:
-    """One mock FortiManager managing lab devices in one ADOM with one policy package."""
+    """One mock FortiManager managing lab devices in one ADOM: a policy package per device, or one shared."""
 
     def __init__(
         self,
@@ -99,6 +111,7 @@ class FortiManagerMock:
         *,
         adom: str = "root",
         package: str = "mail-edge",
+        packages: str = "per-device",
         vdom: str = ADOM_NS,
         username: str = "fortiauto",
         workspace_mode: str = "normal",
@@ -108,7 +121,9 @@ class FortiManagerMock:
             raise ValueError("a FortiManager needs at least one device to manage")
         self.devices = {d.name: d for d in devices}
         self.adom_name = adom
-        self.package = package
+        self._package = package
+        self.package_layout = packages
+        self.assignment = package_names(list(self.devices), package=package, layout=packages)
         self.vdom = vdom
         self.username = username
         self.password = secrets.token_hex(12)
@@ -125,9 +140,10 @@ class FortiManagerMock:
     def reset(self) -> None:
         """Import the devices afresh (their configuration now): ADOM, device DBs, tasks, logs, faults."""
         stores = {name: d.store for name, d in self.devices.items()}
-        self.adom = AdomDB.imported(self.adom_name, self.package, stores, vdom=self.vdom)
+        self.adom = AdomDB.imported(self.adom_name, self.assignment, stores, vdom=self.vdom)
         self.adom.workspace_mode = self._workspace_mode
-        self.known = {name: _imported(store, self.vdom) for name, store in stores.items()}
+        self.imported = {name: frozenset(_imported(store, self.vdom)) for name, store in stores.items()}
+        self.known = {name: set(found) for name, found in self.imported.items()}
         self.synced = {name: store.revision for name, store in stores.items()}
         self.tasks = TaskBoard()
         self.requests = _Requests()
@@ -135,6 +151,12 @@ class FortiManagerMock:
         self._previewing: tuple[str | None, str | None] = (None, None)
         self.faults = FmgFaults()
         self.set_faults(self._initial_faults)
+
+    def use_packages(self, layout: str) -> None:
+        """Re-import the devices with another package layout (``per-device`` or ``shared``)."""
+        self.assignment = package_names(list(self.devices), package=self._package, layout=layout)
+        self.package_layout = layout
+        self.reset()
 
     def set_faults(self, faults: FmgFaults) -> None:
         """Replace the faults; a ``lock-held-by`` fault takes (or gives back) the other admin's lock."""
@@ -330,12 +352,7 @@ class FortiManagerMock:
             if role
             else []
         )
-        vdoms = [
-            {"name": v, "assignment info": [{"name": self.package, "type": "policy", "status": "installed"}]}
-            if (device.name, v) in self.adom.targets
-            else {"name": v}
-            for v in device.store.vdoms
-        ]
+        vdoms = [self._vdom_row(device.name, v) for v in device.store.vdoms]
         return {
             "name": device.name,
             "hostname": device.name,
@@ -356,12 +373,21 @@ class FortiManagerMock:
             "extra info": {"adom": self.adom_name},
         }
 
+    def _vdom_row(self, device: str, vdom: str) -> dict[str, Any]:
+        package = self.adom.package_of(device, vdom)
+        if package is None:
+            return {"name": vdom}
+        return {
+            "name": vdom,
+            "assignment info": [{"name": package.name, "type": "policy", "status": "installed"}],
+        }
+
     def sync_status(self, name: str) -> tuple[str, str]:
         """(conf_status, db_status): changed on the device since FortiManager's last look, or pending here."""
         device = self.devices[name]
         if device.store.revision != self.synced[name]:
             return "outofsync", "nomod"
-        pending = plan_install(self.adom, name, device.store, self.vdom, self.known[name])
+        pending = self._steps(name, self.vdom)
         return "insync", "mod" if pending else "nomod"
 
     def _revisions(self, method: str, groups: dict[str, str], *_: Any) -> Any:
@@ -399,16 +425,30 @@ class FortiManagerMock:
         }[action]()
         return None
 
+    def _steps(self, device: str, vdom: str) -> list[Any]:
+        unit = self.devices[device]
+        return plan_install(
+            self.adom, device, unit.store, vdom, self.known[device], imported=self.imported[device]
+        )
+
     def _packages(self, method: str, groups: dict[str, str], *_: Any) -> Any:
         self._only(method, "get")
-        self._adom(groups["adom"])
-        members = [{"name": d, "vdom": v} for d, v in self.adom.targets]
-        pkg = {"name": self.package, "type": "pkg", "scope member": members, "oid": 1}
+        adom = self._adom(groups["adom"])
+        rows = [
+            {
+                "name": package.name,
+                "type": "pkg",
+                "scope member": [{"name": d, "vdom": v} for d, v in package.targets],
+                "oid": oid,
+            }
+            for oid, package in enumerate(adom.packages.values(), start=1)
+        ]
         if groups.get("name") is not None:
-            if groups["name"] != self.package:
+            found = next((row for row in rows if row["name"] == _unescape(groups["name"])), None)
+            if found is None:
                 raise FmgError(-3, "Object does not exist")
-            return pkg
-        return [pkg]
+            return found
+        return rows
 
     # --- objects, policies, certificates ----------------------------------------------
 
@@ -454,12 +494,13 @@ class FortiManagerMock:
         self, method: str, groups: dict[str, str], param: Mapping[str, Any], caller: _Caller, _: bool
     ) -> Any:
         adom = self._adom(groups["adom"])
-        if groups["pkg"] != self.package:
+        package = _unescape(groups["pkg"])
+        if package not in adom.packages:
             raise FmgError(-6, "Invalid url")
         if method == "get":
-            return _select(adom.get(POLICY_PATH, groups.get("id")), param)
+            return _select(adom.policy_get(package, groups.get("id")), param)
         adom.check_write(caller.session)
-        return {"policyid": adom.write(method, POLICY_PATH, groups.get("id"), param.get("data"))}
+        return {"policyid": adom.policy_write(package, method, groups.get("id"), param.get("data"))}
 
     def _device_certs(
         self, method: str, groups: dict[str, str], param: Mapping[str, Any], caller: _Caller, _: bool
@@ -473,7 +514,7 @@ class FortiManagerMock:
 
     # --- install ----------------------------------------------------------------------
 
-    def _scope(self, data: Mapping[str, Any]) -> tuple[str, str]:
+    def _scope(self, data: Mapping[str, Any], package: str | None = None) -> tuple[str, str]:
         scope = data.get("scope")
         scope = scope if isinstance(scope, list) else []
         if len(scope) != 1 or not isinstance(scope[0], Mapping):
@@ -481,7 +522,8 @@ class FortiManagerMock:
                 -10, "The data is invalid for selected url: the lab installs to one device per call"
             )
         device, vdom = str(scope[0].get("name", "")), str(scope[0].get("vdom", self.vdom))
-        if (device, vdom) not in self.adom.targets:
+        found = self.adom.package_of(device, vdom)
+        if found is None or (package is not None and found.name != package):
             raise FmgError(
                 -10, f"The data is invalid for selected url: {device}/{vdom} is not an installation target"
             )
@@ -491,9 +533,10 @@ class FortiManagerMock:
         self._only(method, "exec")
         data = _data(param)
         self._adom(str(data.get("adom", self.adom_name)))
-        if str(data.get("pkg", "")) != self.package:
+        package = str(data.get("pkg", ""))
+        if package not in self.adom.packages:
             raise FmgError(-10, "The data is invalid for selected url: no such policy package")
-        device, vdom = self._scope(data)
+        device, vdom = self._scope(data, package)
         flags = data.get("flags") or []
         if "preview" in (flags if isinstance(flags, list) else [flags]):
             self._previewing = (device, vdom)
@@ -511,15 +554,17 @@ class FortiManagerMock:
                 raise FmgError(-10, "The data is invalid for selected url: the workspace has unsaved changes")
         self.requests.installs += 1
         return {
-            "task": self._run_install(device, vdom, caller.user, str(data.get("dev_rev_comments", ""))).id
+            "task": self._run_install(
+                package, device, vdom, caller.user, str(data.get("dev_rev_comments", ""))
+            ).id
         }
 
-    def _run_install(self, device: str, vdom: str, user: str, comment: str) -> Any:
-        title = f"install policy package {self.package} to {device}"
+    def _run_install(self, package: str, device: str, vdom: str, user: str, comment: str) -> Any:
+        title = f"install policy package {package} to {device}"
         if self.faults.task_stuck:
             return self.tasks.add(title=title, user=user, device=device, stuck=True)
         unit = self.devices[device]
-        steps = plan_install(self.adom, device, unit.store, vdom, self.known[device])
+        steps = self._steps(device, vdom)
         try:
             done = apply_steps(unit.store, vdom, steps, fail_after=self.faults.install_fail_after)
         except InstallAborted as aborted:
@@ -531,7 +576,7 @@ class FortiManagerMock:
         self.synced[device] = unit.store.revision
         if done:
             desc = f"Copy to devices SUCCESS on {time.strftime('%a %b %d %H:%M:%S %Y')}\n{comment}".rstrip()
-            self.adom.add_revision(name=f"{self.package}-{device}", desc=desc, user=user)
+            self.adom.add_revision(name=f"{package}-{device}", desc=desc, user=user)
         return self.tasks.add(
             title=title, user=user, device=device, detail=f"install and save finished ({len(done)} change(s))"
         )
@@ -563,8 +608,7 @@ class FortiManagerMock:
         data = _data(param)
         device, vdom = self._scope(data)
         unit = self.devices[device]
-        steps = plan_install(self.adom, device, unit.store, vdom, self.known[device])
-        text = "=== Preview result ===\n" + preview_cli(unit.store, steps)
+        text = "=== Preview result ===\n" + preview_cli(unit.store, self._steps(device, vdom))
         return {"message": json.dumps([{"name": device, "oid": 1, "result": text}])}
 
     def _cancel(self, method: str, *_: Any) -> None:

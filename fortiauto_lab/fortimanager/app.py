@@ -3,10 +3,11 @@
 ``fortiauto lab up --fortimanager`` (``fortiauto_lab/server.py``) calls ``start_fortimanager``
 with the lab's devices and CA: one aiohttp site on an OS-picked port answers ``POST /jsonrpc``
 (``api.py``) and the lab-only control API ``/__lab__/{state,requests,faults,reset}`` guarded by
-the FortiManager's API key (``state`` is the ADOM, package, device DB and revisions; ``requests``
+the FortiManager's API key (``state`` is the ADOM, packages, device DB and revisions; ``requests``
 counts what FortiManager received, ``installs`` included). ``RunningFortiManager.info()`` is the
 ``fortimanager`` entry of ``lab.json``; ``route_site`` turns the lab's ``site.yml`` data into the
-FortiManager path: a ``fortimanager:`` block and, per device, ``fortimanager: {device, package, vdom}``.
+FortiManager path: a ``fortimanager:`` block and, per device, ``fortimanager: {device, package, vdom}``
+naming its own package (or the shared one).
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ class RunningFortiManager:
             "password": self.mock.password,
             "token": self.mock.token,
             "adom": self.mock.adom_name,
-            "package": self.mock.package,
+            "package_layout": self.mock.package_layout,
+            "packages": dict(self.mock.assignment),  # device -> its policy package
             "vdom": self.mock.vdom,
             "serial": SERIAL,
         }
@@ -136,16 +138,22 @@ async def start_fortimanager(
     port: int = 0,
     adom: str = "root",
     package: str = "mail-edge",
+    packages: str = "per-device",
     workspace_mode: str = "normal",
     faults: FmgFaults | str | None = None,
 ) -> RunningFortiManager:
     """Serve a mock FortiManager that manages ``devices`` (their vdom ``root``) on ``host:port``.
 
+    ``packages``: ``per-device`` gives each device its own policy package ``<package>-<device>``,
+    ``shared`` one package ``<package>`` installed to every device.
+
     Its TLS certificate is signed by ``ca`` (the lab's, so ``ca.pem`` verifies it too) and
     written, with its key, 0600 under ``cert_dir``.
     """
     parsed = parse_fmg_faults(faults) if isinstance(faults, str) else faults
-    mock = FortiManagerMock(devices, adom=adom, package=package, workspace_mode=workspace_mode, faults=parsed)
+    mock = FortiManagerMock(
+        devices, adom=adom, package=package, packages=packages, workspace_mode=workspace_mode, faults=parsed
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -179,8 +187,16 @@ def route_site(site: dict[str, Any], fortimanager: Mapping[str, Any]) -> dict[st
         "verify_tls": "ca.pem",
         "workspace": "auto",
     }
-    target = {"package": fortimanager["package"], "vdom": fortimanager["vdom"]}
+    packages = fortimanager["packages"]
     routed["devices"] = [
-        {**device, "fortimanager": {"device": device["name"], **target}} for device in site.get("devices", [])
+        {
+            **device,
+            "fortimanager": {
+                "device": device["name"],
+                "package": packages[device["name"]],
+                "vdom": fortimanager["vdom"],
+            },
+        }
+        for device in site.get("devices", [])
     ]
     return routed

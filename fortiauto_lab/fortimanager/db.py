@@ -1,13 +1,16 @@
-"""The mock FortiManager's databases: one ADOM (objects, one policy package), device DBs, revisions, lock.
+"""The mock FortiManager's databases: one ADOM (objects, policy packages), device DBs, revisions, lock.
 
 ``api.py`` turns JSON-RPC calls into calls here; ``install.py`` reads what is here to change the
-lab devices. The ADOM's objects and the package's policies live in a ``ConfigStore`` copied from
-the first managed device at import (as FortiManager imports a device's policy and objects), so
+lab devices. The ADOM's objects live in a ``ConfigStore`` copied from the first managed device
+at import; each policy package holds the policies of the first device it installs to (as
+FortiManager imports a device's policy and objects), and its installation targets. A package's
+policies are put into the store's policy table for the time of each read or write, so
 the lab's own schema validates every write (unknown attribute, bad value, missing reference,
 delete of a referenced object) and FortiManager-shaped values are converted on the way in and out:
 a reference is a list of names (``"dstaddr": ["vip-mx1"]``, ``"ssl-ssh-profile": ["x"]``), as
-FortiManager's JSON API spells it. Certificates with their keys live per device and vdom in
-the device DB; ADOM objects name them through Dynamic Local Certificates (``dynamic_mapping``).
+FortiManager's JSON API spells it; an ADOM object that any package's policy uses cannot be
+deleted. Certificates with their keys live per device and vdom in the device DB; ADOM objects
+name them through Dynamic Local Certificates (``dynamic_mapping``).
 In workspace mode every write needs the ADOM lock held by the caller's session; ``unlock``
 without ``commit`` throws the session's changes away. No I/O.
 """
@@ -17,7 +20,8 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +37,7 @@ __all__ = [
     "POLICY_PATH",
     "AdomDB",
     "FmgError",
+    "Package",
     "Revision",
 ]
 
@@ -128,15 +133,23 @@ class _Lock:
 
 
 @dataclass
-class AdomDB:
-    """One ADOM, its policy package, the device DBs of its devices, its revisions and lock."""
+class Package:
+    """One policy package: where it installs ("scope member") and its policies (stored form, by id)."""
 
     name: str
-    package: str
+    targets: list[tuple[str, str]] = field(default_factory=list)  # (device, vdom)
+    policies: dict[Any, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class AdomDB:
+    """One ADOM, its policy packages, the device DBs of its devices, its revisions and lock."""
+
+    name: str
     store: ConfigStore
+    packages: dict[str, Package] = field(default_factory=dict)
     dynamic: dict[str, dict[str, Any]] = field(default_factory=dict)
     device_db: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
-    targets: list[tuple[str, str]] = field(default_factory=list)  # (device, vdom) the package installs to
     revisions: list[Revision] = field(default_factory=list)
     lock: _Lock | None = None
     workspace_mode: str = "normal"  # "disabled" | "normal"
@@ -145,19 +158,71 @@ class AdomDB:
 
     @classmethod
     def imported(
-        cls, name: str, package: str, stores: Mapping[str, ConfigStore], *, vdom: str = ADOM_NS
+        cls,
+        name: str,
+        assignment: Mapping[str, str],
+        stores: Mapping[str, ConfigStore],
+        *,
+        vdom: str = ADOM_NS,
     ) -> AdomDB:
-        """The ADOM as FortiManager holds it right after importing these devices' ``vdom``."""
+        """The ADOM as FortiManager holds it right after importing these devices' ``vdom``.
+
+        ``assignment`` names each device's package; a package takes its policies from the first
+        device assigned to it.
+        """
         first = next(iter(stores.values()))
-        adom = cls(name=name, package=package, store=first.copy(uuid_seed=f"fortimanager/{name}"))
+        adom = cls(name=name, store=first.copy(uuid_seed=f"fortimanager/{name}"))
+        adom.store.table(ADOM_NS, POLICY_PATH).clear()  # policies live in their packages
         for cert in adom.store.members(ADOM_NS, CERT_PATH):
             adom.dynamic[cert["name"]] = {"name": cert["name"], "dynamic_mapping": None}
         for device, store in stores.items():
             adom.device_db[device] = {
                 vdom: {c["name"]: copy.deepcopy(c) for c in store.members(vdom, CERT_PATH)}
             }
-            adom.targets.append((device, vdom))
+            package = adom.packages.get(assignment[device])
+            if package is None:
+                spec = store.schema.spec(POLICY_PATH)
+                policies = {
+                    p[spec.mkey or "policyid"]: copy.deepcopy(p) for p in store.members(vdom, POLICY_PATH)
+                }
+                package = adom.packages.setdefault(
+                    assignment[device], Package(assignment[device], policies=policies)
+                )
+            package.targets.append((device, vdom))
         return adom
+
+    # --- packages -----------------------------------------------------------------------
+
+    def package(self, name: str) -> Package:
+        """A package by name (-3 when the ADOM has none of that name)."""
+        try:
+            return self.packages[name]
+        except KeyError:
+            raise FmgError(-3, "Object does not exist") from None
+
+    def package_of(self, device: str, vdom: str) -> Package | None:
+        """The package that installs to ``device``/``vdom``, if any."""
+        return next((p for p in self.packages.values() if (device, vdom) in p.targets), None)
+
+    @contextmanager
+    def active(self, package: Package) -> Iterator[None]:
+        """The package's policies in the store's policy table, so the store checks their references."""
+        table = self.store.table(ADOM_NS, POLICY_PATH)
+        table.clear()
+        table.update(package.policies)
+        try:
+            yield
+        finally:
+            package.policies = dict(table)
+            table.clear()
+
+    def used_by_policies(self, path: str, key: Any) -> bool:
+        """Does any package's policy refer to this ADOM object?"""
+        for package in self.packages.values():
+            with self.active(package):
+                if self.store.ref_count(ADOM_NS, path, key):
+                    return True
+        return False
 
     # --- workspace ----------------------------------------------------------------------
 
@@ -210,6 +275,7 @@ class AdomDB:
     def _snapshot(self) -> bytes:
         state = {
             "store": self.store.dump(reveal_secrets=True).decode(),
+            "policies": {name: list(p.policies.values()) for name, p in self.packages.items()},
             "dynamic": self.dynamic,
             "device_db": self.device_db,
         }
@@ -218,6 +284,9 @@ class AdomDB:
     def _restore(self, snapshot: bytes) -> None:
         state = json.loads(snapshot)
         self.store.load(state["store"].encode())
+        mkey = self.store.schema.spec(POLICY_PATH).mkey or "policyid"
+        for name, policies in state["policies"].items():
+            self.packages[name].policies = {p[mkey]: p for p in policies}
         self.dynamic = state["dynamic"]
         self.device_db = state["device_db"]
 
@@ -234,16 +303,29 @@ class AdomDB:
             raise from_cmdb(exc) from None
 
     def write(self, method: str, path: str, key: Any, data: Any) -> Any:
-        """``add`` / ``set`` / ``update`` / ``delete`` one object; returns its key."""
+        """``add`` / ``set`` / ``update`` / ``delete`` one ADOM object; returns its key."""
         spec = self.store.schema.spec(path)
         body = lab_shape(spec.fields, data) if isinstance(data, Mapping) else {}
         key = _key(spec.mkey_int, key) if key is not None else None
+        deleting = method == "delete" and key is not None and path != POLICY_PATH
+        if deleting and self.used_by_policies(path, key):
+            raise FmgError(-10131, f"Object is used by other objects: {path} {key} is used by a policy")
         try:
             result = self._write(method, path, key, body)
         except CmdbError as exc:
             raise from_cmdb(exc) from None
         self._touch()
         return result
+
+    def policy_get(self, package: str, key: Any = None) -> Any:
+        """A package's policies in FortiManager's shape: one (``key``) or all."""
+        with self.active(self.package(package)):
+            return self.get(POLICY_PATH, key)
+
+    def policy_write(self, package: str, method: str, key: Any, data: Any) -> Any:
+        """``add`` / ``set`` / ``update`` / ``delete`` one policy of a package; returns its id."""
+        with self.active(self.package(package)):
+            return self.write(method, POLICY_PATH, key, data)
 
     def _write(self, method: str, path: str, key: Any, body: dict[str, Any]) -> Any:
         spec = self.store.schema.spec(path)
@@ -405,7 +487,13 @@ class AdomDB:
         """Everything, secrets masked, stable for comparisons (the control API's ``state``)."""
         return {
             "adom": self.name,
-            "package": self.package,
+            "packages": {
+                name: {
+                    "scope member": [{"name": d, "vdom": v} for d, v in p.targets],
+                    "policies": list(p.policies.values()),
+                }
+                for name, p in self.packages.items()
+            },
             "store": json.loads(self.store.dump()),
             "dynamic": self.dynamic,
             "device_db": {

@@ -1,10 +1,12 @@
 """What an install of the package sends to one lab device, and sending it: FortiManager's tunnel, emulated.
 
 ``plan_install`` compares what FortiManager holds for a device and vdom (its device DB
-certificates, the ADOM objects with Dynamic Local Certificates resolved for that device, the
-package's policies) with the device's configuration and lists the steps that make the device
-match: create and update in dependency order, policies last, then deletes of what FortiManager
-once put or imported there and no longer has (policies first, certificates last).
+certificates, the policies of the package that installs there and the ADOM objects they use,
+with Dynamic Local Certificates resolved for that device) with the device's configuration and
+lists the steps that make the device match: create and update in dependency order, policies
+last, then deletes of what FortiManager once put there and the package no longer uses, or
+imported and the ADOM no longer has (policies first, certificates last). A change to an ADOM
+object no policy of the package uses is not pending for the device.
 ``apply_steps`` carries them out on the device's in-process ``ConfigStore`` — not over its REST
 API, so the device's ``/__lab__/requests`` shows only calls made to it, while the data plane and
 the email filter log see the new configuration at the next connection. ``preview_cli`` renders
@@ -18,8 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fortiauto_lab.fields import CmdbError, Field
-from fortiauto_lab.fortimanager.db import ADOM_NS, CERT_PATH, INSTALL_ORDER, POLICY_PATH, AdomDB
+from fortiauto_lab.fields import CmdbError, Field, iter_refs
+from fortiauto_lab.fortimanager.db import ADOM_NS, CERT_PATH, INSTALL_ORDER, POLICY_PATH, AdomDB, Package
 from fortiauto_lab.rules import PROTOCOL_BLOCKS, inspects_all
 from fortiauto_lab.store import ConfigStore
 
@@ -83,27 +85,64 @@ def _installable(path: str, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def _intended(adom: AdomDB, device: str, vdom: str) -> dict[str, dict[Any, dict[str, Any]]]:
-    """Per path, key -> the object FortiManager would put on ``device``/``vdom``."""
+def _referenced(adom: AdomDB, policies: Iterable[Mapping[str, Any]]) -> dict[str, set[Any]]:
+    """Per path, the ADOM objects the policies use, directly or through another (a group, a profile)."""
+    schema = adom.store.schema
+    used: dict[str, set[Any]] = {path: set() for path in INSTALL_ORDER}
+    todo: list[tuple[str, Mapping[str, Any]]] = [(POLICY_PATH, policy) for policy in policies]
+    while todo:
+        path, obj = todo.pop()
+        for ref_field, name in iter_refs(schema.spec(path).fields, obj):
+            for target in ref_field.refs:
+                if target in used and name not in used[target] and adom.store.exists(ADOM_NS, target, name):
+                    used[target].add(name)
+                    todo.append((target, adom.store.get(ADOM_NS, target, name)))
+    return used
+
+
+def _intended(adom: AdomDB, package: Package, device: str, vdom: str) -> dict[str, dict[Any, dict[str, Any]]]:
+    """Per path, key -> the object FortiManager would put on ``device``/``vdom``.
+
+    The package's policies and the ADOM objects they use (FortiManager installs what a package
+    needs, so a change to an object no policy of this package uses is not pending here), and
+    the device DB's certificates.
+    """
     schema = adom.store.schema
     out: dict[str, dict[Any, dict[str, Any]]] = {CERT_PATH: {}}
     for name, cert in adom.certs(device, vdom).items():
         out[CERT_PATH][name] = copy.deepcopy(cert)
+    used = _referenced(adom, package.policies.values())
     for path in (*INSTALL_ORDER, POLICY_PATH):
         spec = schema.spec(path)
         mkey = spec.mkey or "name"
+        objects = package.policies.values() if path == POLICY_PATH else adom.store.members(ADOM_NS, path)
         out[path] = {}
-        for obj in adom.store.members(ADOM_NS, path):
+        for obj in objects:
+            if path != POLICY_PATH and obj[mkey] not in used[path]:
+                continue
             resolved = _resolve_certs(spec.fields, obj, lambda n: adom.resolve_certificate(n, device, vdom))
             out[path][obj[mkey]] = _installable(path, _without_uuid(resolved))
     return out
 
 
 def plan_install(
-    adom: AdomDB, device: str, store: ConfigStore, vdom: str, known: set[tuple[str, Any]]
+    adom: AdomDB,
+    device: str,
+    store: ConfigStore,
+    vdom: str,
+    known: set[tuple[str, Any]],
+    *,
+    imported: frozenset[tuple[str, Any]] | set[tuple[str, Any]],
 ) -> list[Step]:
-    """The steps that make ``store``/``vdom`` match what FortiManager holds for ``device``."""
-    intended = _intended(adom, device, vdom)
+    """The steps that make ``store``/``vdom`` match what FortiManager holds for ``device``.
+
+    ``known`` is what FortiManager imported from or installed to the device, ``imported`` the
+    first part; a device no package installs to gets nothing.
+    """
+    package = adom.package_of(device, vdom)
+    if package is None:
+        return []
+    intended = _intended(adom, package, device, vdom)
     steps: list[Step] = []
     for path in managed_paths():
         for key, wanted in intended[path].items():
@@ -114,13 +153,32 @@ def plan_install(
             differing = {k: v for k, v in wanted.items() if current.get(k) != v}
             if differing:
                 steps.append(Step("update", path, key, differing))
-    # FortiManager owns the policy table of an installed vdom; other tables only for what it put there.
+    return steps + _deletes(adom, intended, store, vdom, known=known, imported=imported)
+
+
+def _deletes(
+    adom: AdomDB,
+    intended: Mapping[str, Mapping[Any, Any]],
+    store: ConfigStore,
+    vdom: str,
+    *,
+    known: set[tuple[str, Any]],
+    imported: frozenset[tuple[str, Any]] | set[tuple[str, Any]],
+) -> list[Step]:
+    """What FortiManager removes: policies of the vdom it does not hold, and objects it put there
+    that the package no longer uses (or, for objects it imported, that the ADOM no longer has)."""
+    steps: list[Step] = []
     for path in reversed(managed_paths()):
         spec = store.schema.spec(path)
         for obj in store.members(vdom, path):
             key = obj[spec.mkey or "name"]
-            owned = path == POLICY_PATH or (path, key) in known
-            if owned and key not in intended[path] and obj.get("source") != "factory":
+            if key in intended[path] or obj.get("source") == "factory":
+                continue
+            if path == POLICY_PATH:
+                steps.append(Step("delete", path, key, {}))
+                continue
+            in_adom = path != CERT_PATH and adom.store.exists(ADOM_NS, path, key)
+            if (path, key) in known and not ((path, key) in imported and in_adom):
                 steps.append(Step("delete", path, key, {}))
     return steps
 

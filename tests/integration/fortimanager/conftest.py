@@ -38,6 +38,11 @@ class FmgLab:
         with self.control() as http:
             assert http.post("/__lab__/faults", content=spec).status_code == 200
 
+    def use_packages(self, layout: str) -> None:
+        """The FortiManager re-imports the units with a package each (``per-device``) or one ``shared``."""
+        mock = self.fmg.mock
+        self.thread.call(_async(lambda: mock.use_packages(layout)))
+
     def reset(self) -> None:
         for device in self.lab.devices:
             self.thread.call(_async(device.reset))
@@ -67,3 +72,13 @@ def fmg_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FmgLab]:
 def env(fmg_lab: FmgLab) -> FmgLab:
     fmg_lab.reset()
     return fmg_lab
+
+
+@pytest.fixture
+def shared_env(env: FmgLab) -> Iterator[FmgLab]:
+    """The lab with one policy package ``mail-edge`` installed to both units (then per-device again)."""
+    env.use_packages("shared")
+    try:
+        yield env
+    finally:
+        env.use_packages("per-device")

@@ -91,14 +91,14 @@ async def test_readiness_tells_not_here_from_not_now(env: FmgLab) -> None:
     async with routed(lab_site(env)) as api:
         ready = await api.readiness()
         assert ready.refusal is None
-        assert "package mail-edge, device fgt-001/root" in ready.route
+        assert "package mail-edge-fgt-001, device fgt-001/root" in ready.route
 
     site = lab_site(env)
     wrong = site.device("fgt-001").model_copy(
         update={"fortimanager": site.device("fgt-001").fortimanager.model_copy(update={"package": "other"})}
     )
     async with SiteConnections(site) as connections, connections(wrong) as api:
-        with pytest.raises(errors.PlanError, match="installs package 'mail-edge'"):
+        with pytest.raises(errors.PlanError, match="installs package 'mail-edge-fgt-001'"):
             await api.readiness()  # type: ignore[attr-defined]
 
     env.faults("lock-held-by=jdoe")
@@ -133,6 +133,10 @@ async def test_an_install_is_proven_on_the_unit(env: FmgLab) -> None:
     body = {"name": "fa-proof", "comment": "fortiauto test", "smtp": {"ports": "25", "status": "enable"}}
     async with routed(lab_site(env)) as api:
         await api.create(PROTOCOL_OPTIONS, body, mkey="fa-proof")
+        # FortiManager installs the objects the package's policies use: the policy takes it up.
+        inbound = await api.get_one("firewall/policy", 1)
+        assert inbound is not None
+        await api.update("firewall/policy", 1, {"profile-protocol-options": "fa-proof"})
         real = api.unit
         api.unit = HidingUnit(real, PROTOCOL_OPTIONS)  # the unit does not show what was installed
         with pytest.raises(errors.ReadBackMismatch) as caught:
@@ -144,11 +148,13 @@ async def test_an_install_is_proven_on_the_unit(env: FmgLab) -> None:
         assert 'edit "fa-proof"' in preview
 
         api.unit = real
+        original = {"profile-protocol-options": inbound["profile-protocol-options"]}
+        await api.update("firewall/policy", 1, original)
         await api.delete(PROTOCOL_OPTIONS, "fa-proof")
         await api.install("undo")  # proven: the unit no longer has it
         assert not on_lab(env, lambda: unit.store.exists("root", PROTOCOL_OPTIONS, "fa-proof"))
         report = api.report()
-        assert (report["installs"], len(report["install_tasks"]), report["changes"]) == (2, 2, 2)
+        assert (report["installs"], len(report["install_tasks"]), report["changes"]) == (2, 2, 4)
     assert unit.requests.writes == 0
 
 
@@ -234,3 +240,82 @@ async def test_routed_devices_take_turns_while_writing_and_read_together_while_p
             entered.append("fgt-001 done")
         await waiting
     assert entered == ["fgt-001 done", "fgt-002"]
+
+
+def shared_site(env: FmgLab) -> Site:
+    """The lab's site with both units routed to the one package ``mail-edge`` (``shared_env``)."""
+    site = lab_site(env)
+    devices = []
+    for device in site.devices:
+        assert device.fortimanager is not None
+        entry = device.fortimanager.model_copy(update={"package": "mail-edge"})
+        devices.append(device.model_copy(update={"fortimanager": entry}))
+    return site.model_copy(update={"devices": devices})
+
+
+def scope_reads(env: FmgLab) -> dict[str, int]:
+    """How often each package's installation targets were read, from FortiManager's request log."""
+    with env.control() as http:
+        log = http.get("/__lab__/requests").json()["log"]
+    reads: dict[str, int] = {}
+    for entry in log:
+        if entry["url"].startswith("/pm/pkg/adom/root/"):
+            reads[entry["url"]] = reads.get(entry["url"], 0) + 1
+    return reads
+
+
+async def test_a_shared_package_is_refused_before_any_write_naming_the_other_unit(shared_env: FmgLab) -> None:
+    env = shared_env
+    before = env.fmg.mock.dump()
+    site = shared_site(env)
+    for writing in (True, False):  # apply and plan alike
+        async with SiteConnections(site, writing=writing) as connections:
+            for name, other in (("fgt-001", "fgt-002"), ("fgt-002", "fgt-001")):
+                async with connections(site.device(name)) as api:
+                    ready = await api.readiness()  # type: ignore[attr-defined]
+                    assert ready.refusal is not None
+                    assert f"'mail-edge' also installs to {other}/root" in ready.refusal
+                    assert "without a probe or an undo" in ready.refusal
+                    assert f"give {name} its own policy package" in ready.refusal
+    mock = env.fmg.mock
+    assert (mock.requests.writes, mock.requests.installs) == (0, 0)  # no lock either
+    assert mock.adom.lock is None
+    assert mock.dump() == before
+    assert scope_reads(env) == {"/pm/pkg/adom/root/mail-edge": 2}  # once per run, not per device
+
+
+async def test_each_package_scope_is_read_once_per_run(env: FmgLab) -> None:
+    site = lab_site(env)
+    async with SiteConnections(site, writing=False) as connections:
+        for name in ("fgt-001", "fgt-002", "fgt-001"):
+            async with connections(site.device(name)) as api:
+                ready = await api.readiness()  # type: ignore[attr-defined]
+                assert ready.refusal is None
+    assert scope_reads(env) == {
+        "/pm/pkg/adom/root/mail-edge-fgt-001": 1,
+        "/pm/pkg/adom/root/mail-edge-fgt-002": 1,
+    }
+    assert env.fmg.mock.requests.writes == 0
+
+
+async def test_a_unit_of_a_shared_package_with_someone_elses_change_pending_names_both(
+    shared_env: FmgLab,
+) -> None:
+    """Another admin changed the shared package in FortiManager: pending for both, refused with the hint."""
+    env = shared_env
+    mock = env.fmg.mock
+
+    def other_admins_change() -> None:
+        mock.adom.workspace_mode = "disabled"
+        mock.adom.policy_write("mail-edge", "update", 1, {"comments": "jdoe's change"})
+        mock.adom.workspace_mode = "normal"
+
+    on_lab(env, other_admins_change)
+    site = shared_site(env)
+    async with SiteConnections(site) as connections, connections(site.device("fgt-001")) as api:
+        ready = await api.readiness()  # type: ignore[attr-defined]
+    assert ready.refusal is not None
+    assert "not installed yet" in ready.refusal
+    assert "also installs to fgt-002/root" in ready.refusal
+    assert "give fgt-001 its own policy package" in ready.refusal
+    assert (mock.requests.writes, mock.requests.installs) == (0, 0)

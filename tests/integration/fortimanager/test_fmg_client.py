@@ -16,7 +16,7 @@ from fortiauto import errors
 from fortiauto.fortimanager import FortiManagerClient
 from tests.integration.fortimanager.conftest import FmgLab
 
-DEVICE, VDOM, PKG = "fgt-001", "root", "mail-edge"
+DEVICE, VDOM, PKG = "fgt-001", "root", "mail-edge-fgt-001"  # the lab gives each unit its own package
 PROFILE = {
     "name": "protect-mx1",
     "comment": "fortiauto: Protecting SSL Server for mx1",
@@ -62,7 +62,7 @@ def mx1_pair(env: FmgLab) -> tuple[str, str]:
     return (certs / "mx1.pem").read_text(), (certs / "mx1.key").read_text()
 
 
-async def apply_change(fmg: FortiManagerClient, env: FmgLab) -> None:
+async def apply_change(fmg: FortiManagerClient, env: FmgLab, package: str = PKG) -> None:
     cert, key = mx1_pair(env)
     async with fmg.workspace():
         await fmg.add_device_certificate(DEVICE, VDOM, name="fa-mx1", cert_pem=cert, key_pem=key)
@@ -70,7 +70,7 @@ async def apply_change(fmg: FortiManagerClient, env: FmgLab) -> None:
         await fmg.add_object("firewall/ssl-ssh-profile", PROFILE)
         await fmg.add_object("emailfilter/profile", EMAILFILTER)
         await fmg.update_policy(
-            PKG,
+            package,
             1,
             {
                 "ssl-ssh-profile": ["protect-mx1"],
@@ -79,7 +79,7 @@ async def apply_change(fmg: FortiManagerClient, env: FmgLab) -> None:
             },
         )
         await fmg.commit()
-        await fmg.install_package(PKG, device=DEVICE, vdom=VDOM, comment="fortiauto run 1")
+        await fmg.install_package(package, device=DEVICE, vdom=VDOM, comment="fortiauto run 1")
 
 
 async def test_reads_devices_objects_policy_and_workspace_mode(env: FmgLab) -> None:
@@ -130,11 +130,38 @@ async def test_apply_through_fortimanager_changes_the_device_without_its_rest_ap
     assert one is not None
     assert one.in_sync
     assert two is not None
-    assert two.db_status == "mod"
+    assert two.db_status == "nomod"  # its own package does not use the new objects: nothing pending there
     assert env.lab.device("fgt-002").store.get(VDOM, "firewall/policy", 1)["ssl-ssh-profile"] == (
         "certificate-inspection"
     )
     assert env.fmg.mock.requests.installs == 1
+
+
+async def test_a_change_to_a_shared_package_is_pending_for_the_other_unit(shared_env: FmgLab) -> None:
+    env = shared_env
+    async with client(env) as fmg:
+        assert await fmg.package_scope("mail-edge") == [("fgt-001", VDOM), ("fgt-002", VDOM)]
+        await apply_change(fmg, env, package="mail-edge")
+        one = await fmg.device(DEVICE)
+        two = await fmg.device("fgt-002")
+    assert one is not None
+    assert (one.conf_status, one.db_status) == ("insync", "nomod")
+    assert two is not None
+    assert (two.packages, two.db_status) == ({VDOM: "mail-edge"}, "mod")  # installed later by anyone
+    assert env.lab.device("fgt-002").store.get(VDOM, "firewall/policy", 1)["ssl-ssh-profile"] == (
+        "certificate-inspection"
+    )
+
+
+async def test_an_object_a_package_uses_cannot_be_deleted(env: FmgLab) -> None:
+    async with client(env) as fmg:
+        await apply_change(fmg, env)  # fgt-001's package now uses protect-mx1
+        assert await fmg.package_scope(PKG) == [(DEVICE, VDOM)]
+        async with fmg.workspace():
+            with pytest.raises(errors.FortiManagerAPIError) as info:
+                await fmg.delete_object("firewall/ssl-ssh-profile", "protect-mx1")
+        assert await fmg.get_object("firewall/ssl-ssh-profile", "protect-mx1") is not None
+    assert info.value.code == -10131
 
 
 async def test_undo_and_reinstall_restores_the_device_byte_for_byte(env: FmgLab) -> None:
@@ -298,5 +325,6 @@ def test_control_api_counts_requests(env: FmgLab) -> None:
         assert http.get("/__lab__/requests").json()["total"] == 0
         assert http.post("/__lab__/faults", content="no-such-fault").status_code == 400
         state = http.get("/__lab__/state").json()
-    assert state["package"] == PKG
+    assert state["packages"][PKG]["scope member"] == [{"name": DEVICE, "vdom": VDOM}]
+    assert sorted(state["packages"]) == ["mail-edge-fgt-001", "mail-edge-fgt-002"]
     assert "PRIVATE KEY" not in json.dumps(state)

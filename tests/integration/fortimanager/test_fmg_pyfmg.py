@@ -14,7 +14,7 @@ from pyFMG.fortimgr import FMGValidSessionException, FortiManager
 
 from tests.integration.fortimanager.conftest import FmgLab
 
-PKG_POLICY = "/pm/config/adom/root/pkg/mail-edge/firewall/policy/1"
+PKG_POLICY = "/pm/config/adom/root/pkg/mail-edge-fgt-001/firewall/policy/1"  # fgt-001 own package
 _OPEN: list[FortiManager] = []
 
 
@@ -75,7 +75,7 @@ def test_lock_update_commit_install_and_unlock_on_logout(env: FmgLab) -> None:
             "/securityconsole/install/package",
             data={
                 "adom": "root",
-                "pkg": "mail-edge",
+                "pkg": "mail-edge-fgt-001",
                 "scope": [{"name": "fgt-001", "vdom": "root"}],
                 "flags": ["none"],
             },
@@ -136,7 +136,7 @@ def test_api_key_mode(env: FmgLab) -> None:
 def test_filter_and_fields(env: FmgLab) -> None:
     with session(env) as fmg:
         code, found = fmg.get(
-            "/pm/config/adom/root/pkg/mail-edge/firewall/policy",
+            "/pm/config/adom/root/pkg/mail-edge-fgt-001/firewall/policy",
             filter=["dstaddr", "==", "vip-mx1"],
             fields=["name", "dstaddr"],
         )

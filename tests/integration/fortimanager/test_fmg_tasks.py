@@ -76,7 +76,7 @@ async def test_tasks_plan_apply_install_noop_and_undo_through_fortimanager(env: 
     device = env.lab.device("fgt-001")
     before = device.store.dump()
     async with client(env) as fmg:
-        cmdb = FortiManagerCmdb(fmg, device="fgt-001", package="mail-edge", vdom="root")
+        cmdb = FortiManagerCmdb(fmg, device="fgt-001", package="mail-edge-fgt-001", vdom="root")
         changes = await plan(cmdb, env)
         assert [(c.task, c.action) for _, c in changes] == [
             ("certificate", "import"),
@@ -89,8 +89,8 @@ async def test_tasks_plan_apply_install_noop_and_undo_through_fortimanager(env: 
             for task, change in changes:
                 await task.apply(cmdb, change, targets(env)[change.task])
             await fmg.commit()
-            preview = await fmg.install_preview("mail-edge", device="fgt-001", vdom="root")
-            await fmg.install_package("mail-edge", device="fgt-001", vdom="root")
+            preview = await fmg.install_preview("mail-edge-fgt-001", device="fgt-001", vdom="root")
+            await fmg.install_package("mail-edge-fgt-001", device="fgt-001", vdom="root")
         seen = device.inspection("vip-mx1")
         assert (seen.ssl_mode, seen.proxy, seen.utm, seen.logs_smtp) == ("replace", True, True, True)
         assert 'set ssl-ssh-profile "protect-mx1"' in preview
@@ -102,7 +102,7 @@ async def test_tasks_plan_apply_install_noop_and_undo_through_fortimanager(env: 
         async with fmg.workspace():
             await undo(cmdb, changes)
             await fmg.commit()
-            await fmg.install_package("mail-edge", device="fgt-001", vdom="root")
+            await fmg.install_package("mail-edge-fgt-001", device="fgt-001", vdom="root")
     assert device.store.dump() == before
     assert device.requests.writes == 0  # the unit's API was only read (its NGFW mode)
     assert env.fmg.mock.requests.installs == 2
@@ -110,8 +110,8 @@ async def test_tasks_plan_apply_install_noop_and_undo_through_fortimanager(env: 
 
 async def test_shared_dynamic_certificate_keeps_the_other_devices_mapping(env: FmgLab) -> None:
     async with client(env) as fmg:
-        one = FortiManagerCmdb(fmg, device="fgt-001", package="mail-edge")
-        two = FortiManagerCmdb(fmg, device="fgt-002", package="mail-edge")
+        one = FortiManagerCmdb(fmg, device="fgt-001", package="mail-edge-fgt-001")
+        two = FortiManagerCmdb(fmg, device="fgt-002", package="mail-edge-fgt-002")
         body = {
             "certname": "fa-shared",
             "file_content": _b64((env.lab.state_dir / "certs" / "mx1.pem").read_text()),

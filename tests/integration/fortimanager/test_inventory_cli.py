@@ -57,7 +57,7 @@ def test_text_table(env: FmgLab) -> None:
         "up",
         "insync",
         "nomod",
-        "root:mail-edge",
+        "root:mail-edge-fgt-001",  # the lab gives each unit its own package
     ]
     assert lines[-1] == "2 device(s), 2 in sync"
     assert env.fmg.mock.requests.writes == 0  # the inventory only reads
@@ -113,8 +113,8 @@ def test_site_skeleton_validates_and_holds_no_secret(env: FmgLab) -> None:
     assert site.fortimanager.token is not None
     assert site.fortimanager.token.get_secret_value() == env.fmg.mock.token
     assert [(d.name, d.fortimanager.package if d.fortimanager else None) for d in site.devices] == [
-        ("fgt-001", "mail-edge"),
-        ("fgt-002", "mail-edge"),
+        ("fgt-001", "mail-edge-fgt-001"),
+        ("fgt-002", "mail-edge-fgt-002"),
     ]
     checked = run_cli("validate", str(skeleton))
     assert checked.returncode == 0, checked.stderr
