@@ -1,11 +1,13 @@
 """``fortiauto apply`` through FortiManager as a user runs it: the CLI against ``lab up --fortimanager``.
 
 The lab runs as its own process with two FortiGates managed by the mock FortiManager (one
-ADOM, one policy package ``mail-edge`` installed to both); its ``site.yml`` routes every device
-through FortiManager. The tests look behind the APIs only through the lab's control APIs: each
-unit's canonical state and request log (which shows only calls made to the unit itself: an
-install changes the unit inside the lab), and FortiManager's request log and faults. Every
-test starts from a reset lab (units back to their seed, FortiManager re-importing them).
+ADOM, a policy package ``mail-edge-<unit>`` per unit); its ``site.yml`` routes every device
+through FortiManager, each to its own package. A second lab (``--fortimanager-packages shared``:
+one package ``mail-edge`` installed to both) shows the shared case: refused before any write.
+The tests look behind the APIs only through the lab's control APIs: each unit's canonical
+state and request log (which shows only calls made to the unit itself: an install changes the
+unit inside the lab), and FortiManager's state, request log and faults. Every test starts from
+a reset lab (units back to their seed, FortiManager re-importing them).
 """
 
 from __future__ import annotations
@@ -94,9 +96,9 @@ class ManagedFleet(Fleet):
         super().stop()
 
 
-def start_managed_fleet(state_dir: Path, devices: int) -> ManagedFleet:
+def start_managed_fleet(state_dir: Path, devices: int, *extra: str) -> ManagedFleet:
     """``fortiauto lab up --fortimanager`` in the background, returned once it printed ``lab ready``."""
-    return ManagedFleet(lab_up(state_dir, "--fortimanager", "--devices", str(devices)), state_dir)
+    return ManagedFleet(lab_up(state_dir, "--fortimanager", "--devices", str(devices), *extra), state_dir)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +186,7 @@ def test_apply_goes_through_fortimanager_and_installs_once(lab: ManagedFleet, tm
     report = one["requests"]["fortimanager"]
     assert (report["device"], report["package"], report["adom"], report["installs"]) == (
         "fgt-001",
-        "mail-edge",
+        "mail-edge-fgt-001",
         "root",
         1,
     )
@@ -211,7 +213,7 @@ def test_apply_goes_through_fortimanager_and_installs_once(lab: ManagedFleet, tm
         "url": lab.info["fortimanager"]["url"],
         "adom": "root",
         "device": "fgt-001",
-        "package": "mail-edge",
+        "package": "mail-edge-fgt-001",
         "vdom": "root",
     }
     pre = [line for line in lines if line["type"] == "pre"]
@@ -229,20 +231,117 @@ def test_apply_goes_through_fortimanager_and_installs_once(lab: ManagedFleet, tm
         assert secret not in json.dumps(payload)
 
 
-def test_a_second_unit_of_the_shared_package_is_refused_with_the_reason(
+def assert_recommended_and_proven(lab: ManagedFleet, result: dict[str, Any]) -> None:
+    """The unit itself holds the fix, and its own email filter log shows the probe's token."""
+    bound = policy(lab, result["name"])
+    assert (bound["ssl-ssh-profile"], bound["inspection-mode"], bound["emailfilter-profile"]) == (
+        "protect-mx1",
+        "proxy",
+        "mail-inbound",
+    )
+    assert result["effect"] == "logged"
+    assert result["evidence"]["token"] in emailfilter_log(lab, result["name"])
+
+
+def test_every_unit_with_its_own_package_is_changed_with_one_install_each(
     lab: ManagedFleet, tmp_path: Path
 ) -> None:
-    code, _, _ = apply_json(lab.site, tmp_path / "journal", "--limit", "fgt-001")
-    assert code == 0
+    assert lab.info["fortimanager"]["packages"] == {
+        "fgt-001": "mail-edge-fgt-001",
+        "fgt-002": "mail-edge-fgt-002",
+    }
+    code, payload, err = apply_json(lab.site, tmp_path / "journal")
+    assert code == 0, err
+    for name in ("fgt-001", "fgt-002"):
+        result = device(payload, name)
+        assert result["status"] == "changed", (name, result["reason"])
+        assert result["requests"]["fortimanager"]["package"] == f"mail-edge-{name}"
+        assert_recommended_and_proven(lab, result)
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+    fmg = lab.fmg.requests()
+    assert fmg["installs"] == 2
+    state = lab.fmg.state()
+    # One install per unit, each of its own package (FortiManager's revision history says which).
+    assert sorted(r["name"] for r in state["revisions"]) == [
+        "mail-edge-fgt-001-fgt-001",
+        "mail-edge-fgt-002-fgt-002",
+    ]
+    for name in ("fgt-001", "fgt-002"):
+        inbound = next(p for p in state["packages"][f"mail-edge-{name}"]["policies"] if p["policyid"] == 1)
+        assert inbound["ssl-ssh-profile"] == "protect-mx1"
+    # A re-run finds both done: FortiManager is only read, nothing installed, the units untouched.
+    applied = lab.states()
     before = lab.fmg.requests()
-    code, payload, _ = apply_json(lab.site, tmp_path / "journal")
-    two = device(payload, "fgt-002")
-    assert (code, two["status"]) == (5, "refused")
-    assert "not installed yet" in two["reason"]
-    assert "shared with fgt-001" in two["reason"]
+    code, again, err = apply_json(lab.site, tmp_path / "journal")
+    assert code == 0, err
+    assert [(d["name"], d["status"], d["changes"]) for d in again["devices"]] == [
+        ("fgt-001", "unchanged", []),
+        ("fgt-002", "unchanged", []),
+    ]
     after = lab.fmg.requests()
     assert (after["writes"], after["installs"]) == (before["writes"], before["installs"])
-    assert lab.states(["fgt-002"]) == {"fgt-002": lab.pristine["fgt-002"]}
+    assert all(entry["method"] == "get" for entry in after["log"][len(before["log"]) :])
+    assert lab.states() == applied
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+
+
+@pytest.fixture(scope="module")
+def shared_managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedFleet]:
+    """A second lab: one policy package ``mail-edge`` installed to both units."""
+    fleet = start_managed_fleet(
+        tmp_path_factory.mktemp("fmg-e2e-shared") / "lab", 2, "--fortimanager-packages", "shared"
+    )
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@pytest.fixture
+def shared_lab(shared_managed: ManagedFleet) -> ManagedFleet:
+    shared_managed.reset()
+    assert shared_managed.states() == shared_managed.pristine
+    return shared_managed
+
+
+def test_units_of_a_shared_package_are_refused_before_any_write(
+    shared_lab: ManagedFleet, tmp_path: Path
+) -> None:
+    lab = shared_lab
+    assert lab.info["fortimanager"]["packages"] == {"fgt-001": "mail-edge", "fgt-002": "mail-edge"}
+    store = lab.fmg.state()
+    code, payload, err = apply_json(lab.site, tmp_path / "journal")
+    assert code == 5, err
+    for name, other in (("fgt-001", "fgt-002"), ("fgt-002", "fgt-001")):
+        result = device(payload, name)
+        assert result["status"] == "refused"
+        assert f"'mail-edge' also installs to {other}/root" in result["reason"]
+        assert "without a probe or an undo" in result["reason"]
+        assert f"give {name} its own policy package" in result["reason"]
+        assert result["changes"] == []
+        assert result["probe"]["passed"] is None  # refused before the baseline probe
+    # Judged by the lab: FortiManager only read (no lock, no write, no install), its store as it was.
+    fmg = lab.fmg.requests()
+    assert (fmg["writes"], fmg["installs"]) == (0, 0)
+    assert fmg["log"]
+    assert all(entry["method"] == "get" for entry in fmg["log"])
+    assert json.dumps(lab.fmg.state(), sort_keys=True) == json.dumps(store, sort_keys=True)
+    assert lab.states() == lab.pristine
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+
+    done = run_cli("plan", lab.site, timeout=120)
+    assert_no_traceback(done.stdout, done.stderr)
+    text = " ".join(done.stdout.split())
+    assert (
+        "apply would be refused: FortiManager policy package 'mail-edge' also installs to fgt-002/root"
+        in text
+    )
+    assert (
+        "apply would be refused: FortiManager policy package 'mail-edge' also installs to fgt-001/root"
+        in text
+    )
+    assert all(entry["method"] == "get" for entry in lab.fmg.requests()["log"])
+    assert json.dumps(lab.fmg.state(), sort_keys=True) == json.dumps(store, sort_keys=True)
 
 
 def test_a_rerun_is_a_no_op_without_writes_or_install(lab: ManagedFleet, tmp_path: Path) -> None:
@@ -327,7 +426,7 @@ def test_plan_names_the_route_and_reads_only(lab: ManagedFleet) -> None:
     assert done.returncode == 0, done.stderr
     text = " ".join(done.stdout.split())
     assert "changed through FortiManager" in text
-    assert "package mail-edge, device fgt-001/root" in text
+    assert "package mail-edge-fgt-001, device fgt-001/root" in text
     assert "apply would be refused: FortiManager ADOM 'root' is locked by 'jdoe'" in text
     assert all(entry["method"] == "get" for entry in lab.fmg.requests()["log"])
     assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
