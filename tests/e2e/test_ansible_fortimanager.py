@@ -1,10 +1,11 @@
 """The Ansible collection through FortiManager: ``ansible-playbook`` against ``lab up --fortimanager``.
 
-The lab runs as its own process with two FortiGates managed by the mock FortiManager (one
-policy package ``mail-edge`` shared by both); the inventory is the collection's inventory plugin
+The lab runs as its own process with two FortiGates managed by the mock FortiManager (a policy
+package ``mail-edge-<unit>`` each; a second lab, ``--fortimanager-packages shared``, has one
+package ``mail-edge`` installed to both); the inventory is the collection's inventory plugin
 over the lab's ``site.yml`` (which routes the units through FortiManager), so the module gets the
 site file and the device name, as a shop using one site file for the CLI and Ansible runs it.
-Most tests limit the play to ``fgt-001``; one runs both hosts in parallel forks. Ground truth is
+Most tests limit the play to ``fgt-001``; two run both hosts in parallel forks. Ground truth is
 the lab's control APIs only: each unit's request log (its REST writes) and canonical state,
 FortiManager's request log (its JSON-RPC calls, installs) and object store. Every test starts
 from a reset lab. Cost: about 60 s on 2 cores (each playbook run starts Ansible: 2-4 s).
@@ -116,7 +117,7 @@ def test_apply_goes_through_fortimanager_and_a_rerun_changes_nothing(
     report = result["requests"]["fortimanager"]
     assert (report["device"], report["package"], report["installs"], len(report["install_tasks"])) == (
         HOST,
-        "mail-edge",
+        "mail-edge-fgt-001",
         1,
         1,
     )
@@ -129,7 +130,7 @@ def test_apply_goes_through_fortimanager_and_a_rerun_changes_nothing(
         "url": lab.info["fortimanager"]["url"],
         "adom": "root",
         "device": HOST,
-        "package": "mail-edge",
+        "package": "mail-edge-fgt-001",
         "vdom": "root",
     }
     no_secrets(lab, run.output, text)
@@ -321,27 +322,78 @@ def test_an_undo_with_direct_settings_of_a_run_through_fortimanager_is_refused(
     assert unit_writes(lab) == NO_UNIT_WRITES
 
 
+def lock_sessions(log: list[dict[str, Any]]) -> list[str]:
+    """FortiManager's workspace calls in order: ``lock`` ... ``unlock`` per device's turn."""
+    return [
+        e["url"].rsplit("/", 1)[-1]
+        for e in log
+        if e["url"].endswith(("/workspace/lock", "/workspace/unlock"))
+    ]
+
+
 @pytest.mark.timeout(180)
 def test_parallel_forks_of_one_fortimanager_take_turns(lab: ManagedFleet, tmp_path: Path) -> None:
-    """Both hosts at once (one fork each): the second reads FortiManager only after the first is done.
+    """Both hosts at once (one fork each), each unit with its own package: both changed, in turns.
 
-    They share the package, so the second then finds the first's change pending for it too and is
-    refused, as `fortiauto apply` refuses it; without turns across the forks both would write the
-    same ADOM objects at once and collide half-way.
+    They share the ADOM's objects, so the second reads FortiManager only after the first is done;
+    without turns across the forks both would write the same ADOM objects at once and collide.
     """
     run = playbook("site.yml", site_inventory(lab.site, tmp_path / "journal"), tmp_path, limit=None)
 
+    assert run.returncode == 0, run.output
+    for name in (HOST, OTHER):
+        result = run.result(name)
+        assert (result["status"], result["changed"]) == ("changed", True), result["msg"]
+        assert result["requests"]["fortimanager"]["package"] == f"mail-edge-{name}"
+        assert result["requests"]["fortimanager"]["installs"] == 1
+        assert recommended(lab, name) == ("protect-mx1", "proxy", "mail-inbound")
+        assert result["evidence"]["token"] in emailfilter_log(lab, name)
+        assert run.recap[name]["failed"] == 0
+    fmg = lab.fmg.requests()
+    assert fmg["installs"] == 2
+    # One turn after the other: the ADOM lock is taken and given back once per unit, never overlapping.
+    assert lock_sessions(fmg["log"]) == ["lock", "unlock", "lock", "unlock"]
+    assert sorted(r["name"] for r in lab.fmg.state()["revisions"]) == [
+        "mail-edge-fgt-001-fgt-001",
+        "mail-edge-fgt-002-fgt-002",
+    ]
+    assert unit_writes(lab) == NO_UNIT_WRITES
+
+
+@pytest.fixture(scope="module")
+def shared_managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedFleet]:
+    fleet = start_managed_fleet(
+        tmp_path_factory.mktemp("ansible-fmg-shared") / "lab", 2, "--fortimanager-packages", "shared"
+    )
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@pytest.mark.timeout(180)
+def test_parallel_forks_on_a_shared_package_are_both_refused_before_any_write(
+    shared_managed: ManagedFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = shared_managed
+    lab.reset()
+    monkeypatch.setenv("FORTIAUTO_LOCK_DIR", str(tmp_path / "locks"))
+    store = json.dumps(lab.fmg.state(), sort_keys=True)
+
+    run = playbook("site.yml", site_inventory(lab.site, tmp_path / "journal"), tmp_path, limit=None)
+
     assert run.returncode == 2, run.output
-    statuses = {name: run.result(name)["status"] for name in (HOST, OTHER)}
-    assert sorted(statuses.values()) == ["changed", "refused"], statuses
-    first = next(name for name, status in statuses.items() if status == "changed")
-    second = OTHER if first == HOST else HOST
-    refused = run.result(second)
-    assert "not installed yet" in refused["msg"]
-    assert f"shared with {first}" in refused["msg"]
-    assert (refused["left_over"], refused["changes"], refused["exit_code"]) == ([], [], 5)
-    assert (run.recap[first]["failed"], run.recap[second]["failed"]) == (0, 1)
-    assert lab.fmg.requests()["installs"] == 1
-    assert recommended(lab, first) == ("protect-mx1", "proxy", "mail-inbound")
-    assert lab.states([second]) == {second: lab.pristine[second]}
+    for name, other in ((HOST, OTHER), (OTHER, HOST)):
+        result = run.result(name)
+        assert (result["status"], result["changed"], result["exit_code"]) == ("refused", False, 5)
+        assert f"'mail-edge' also installs to {other}/root" in result["msg"]
+        assert "without a probe or an undo" in result["msg"]
+        assert (result["left_over"], result["changes"]) == ([], [])
+        assert run.recap[name]["failed"] == 1
+    fmg = lab.fmg.requests()
+    assert (fmg["writes"], fmg["installs"]) == (0, 0)
+    assert fmg["log"]
+    assert only_reads(fmg["log"])
+    assert json.dumps(lab.fmg.state(), sort_keys=True) == store
+    assert lab.states() == lab.pristine
     assert unit_writes(lab) == NO_UNIT_WRITES
