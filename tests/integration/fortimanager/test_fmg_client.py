@@ -9,11 +9,15 @@ API sees none of it; its data plane sees the result.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from fortiauto import errors
 from fortiauto.fortimanager import FortiManagerClient
+from fortiauto.site.loader import load_site
+from fortiauto_lab.errors import LabInputError
+from fortiauto_lab.server import start_lab
 from tests.integration.fortimanager.conftest import FmgLab
 
 DEVICE, VDOM, PKG = "fgt-001", "root", "mail-edge-fgt-001"  # the lab gives each unit its own package
@@ -328,3 +332,21 @@ def test_control_api_counts_requests(env: FmgLab) -> None:
     assert state["packages"][PKG]["scope member"] == [{"name": DEVICE, "vdom": VDOM}]
     assert sorted(state["packages"]) == ["mail-edge-fgt-001", "mail-edge-fgt-002"]
     assert "PRIVATE KEY" not in json.dumps(state)
+
+
+def test_the_lab_routes_each_unit_to_its_own_package(env: FmgLab) -> None:
+    state = env.lab.state_dir
+    info = json.loads((state / "lab.json").read_text())["fortimanager"]
+    assert (info["package_layout"], info["packages"]) == (
+        "per-device",
+        {"fgt-001": "mail-edge-fgt-001", "fgt-002": "mail-edge-fgt-002"},
+    )
+    site = load_site(state / "site.yml")
+    routes = {d.name: (d.fortimanager.package, d.fortimanager.vdom) for d in site.devices if d.fortimanager}
+    assert routes == {"fgt-001": ("mail-edge-fgt-001", "root"), "fgt-002": ("mail-edge-fgt-002", "root")}
+
+
+async def test_an_unknown_package_layout_is_refused_before_the_lab_starts(tmp_path: Path) -> None:
+    with pytest.raises(LabInputError, match="--fortimanager-packages must be one of per-device, shared"):
+        await start_lab(tmp_path / "lab", fortimanager=True, fortimanager_packages="one-each")
+    assert not (tmp_path / "lab").exists()
