@@ -41,7 +41,7 @@ __all__ = [
     "Revision",
 ]
 
-ADOM_NS = "root"  # the ADOM store's namespace that holds the ADOM objects and the package
+ADOM_NS = "root"  # the ADOM store's namespace: the ADOM objects, and the policies of the package at hand
 POLICY_PATH = "firewall/policy"
 CERT_PATH = "vpn.certificate/local"
 DYNAMIC_CERT = "dynamic/certificate/local"

@@ -1,4 +1,4 @@
-"""What an install of the package sends to one lab device, and sending it: FortiManager's tunnel, emulated.
+"""What installing a package sends to one lab device, and sending it: FortiManager's tunnel, emulated.
 
 ``plan_install`` compares what FortiManager holds for a device and vdom (its device DB
 certificates, the policies of the package that installs there and the ADOM objects they use,
