@@ -468,8 +468,8 @@ class SiteConnections:
 
     Use it as ``async with connect_for(site) as factory:``; the FortiManager session opens at the
     first routed device (one login for the run) and ends with the block. With ``writing``,
-    routed devices take turns from connecting to their end: FortiManager's ADOM objects and
-    packages are shared, so a device reads FortiManager only once the previous one's change
+    routed devices take turns from connecting to their end: FortiManager's ADOM objects (and
+    the ADOM lock) are shared, so a device reads FortiManager only once the previous one's change
     is installed and committed, or undone and re-installed. The turn is machine-wide (a lock
     file per FortiManager ADOM, waited for): each Ansible fork runs its own factory.
     """
