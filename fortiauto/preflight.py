@@ -16,21 +16,31 @@ A device routed through FortiManager (its ``fortimanager:`` entry) is changed th
 the unit: its client (``fortimanager/device_api.py``) is a ``ManagedRoute`` whose ``readiness``
 says whether FortiManager may change it now (``fortimanager/readiness.py``: a wrong device,
 vdom or package raises ``PlanError``; down, out of sync, pending changes or another admin's
-workspace lock is a refusal). Being managed is then no reason to refuse, and neither are the
+workspace lock is a refusal; and, as a ``ChecksPlan``, a plan that updates an ADOM object
+another package uses). Being managed is then no reason to refuse, and neither are the
 HA role nor the unit token's rights: nothing is written through the unit's own API.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from fortiauto.errors import APIError, AuthError, FortiOSError, NotFound
+from fortiauto.results import Change
 from fortiauto.site import Device
 from fortiauto.tasks import REGISTRY
 
-__all__ = ["HaMember", "ManagedRoute", "Preflight", "PreflightApi", "RouteReadiness", "run_preflight"]
+__all__ = [
+    "ChecksPlan",
+    "HaMember",
+    "ManagedRoute",
+    "Preflight",
+    "PreflightApi",
+    "RouteReadiness",
+    "run_preflight",
+]
 
 WEB_UI_STATE = "web-ui/state"
 HA_PEER = "system/ha-peer"
@@ -69,6 +79,16 @@ class ManagedRoute(Protocol):
     """A client that changes the unit through FortiManager (``FortiManagerDeviceApi``)."""
 
     async def readiness(self) -> RouteReadiness: ...
+
+
+@runtime_checkable
+class ChecksPlan(Protocol):
+    """A route with a rule on the plan itself, asked once a plan has changes and nothing else refuses.
+
+    ``FortiManagerDeviceApi``: an update of an ADOM object another policy package uses.
+    """
+
+    async def plan_refusal(self, changes: Sequence[Change]) -> str | None: ...
 
 
 @dataclass(frozen=True)

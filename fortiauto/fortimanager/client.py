@@ -24,7 +24,7 @@ never in the URL: 7.4.7/7.6.2 refuse that). Paths, with their sources:
   ``/securityconsole/install/preview``, ``/securityconsole/preview/result`` and
   ``/securityconsole/package/cancel/install``), tasks ``/task/task/<id>``;
 * the package's installation targets, ``scope member`` of ``/pm/pkg/adom/<adom>/<pkg>``
-  ("Policy Package Management");
+  ("Policy Package Management"); the ADOM's packages and folders (``subobj``), ``/pm/pkg/adom/<adom>``;
 * ``/dvmdb/adom/<adom>/revision``, ``/dvmdb/adom/<adom>/device`` with ``option: ["extra info",
   "assignment info"]`` ("Device Management": Device status), ``/cli/global/system/global``
   ``workspace-mode`` (pyfmg's ``FMGLockContext.check_mode``).
@@ -167,6 +167,10 @@ class FortiManagerClient:
         # Installation targets per package, read once per session and shared by its views.
         self._scopes: dict[str, tuple[tuple[str, str], ...]] = {}
         self._scope_guard = asyncio.Lock()
+        # The package list, policies' profile references and profile groups: read once per
+        # session (shared by its views, as the dict itself is) until a write here forgets one.
+        self._shared_reads: dict[str, tuple[Any, ...]] = {}
+        self._shared_guard = asyncio.Lock()
         self._secrets = tuple(s.get_secret_value() for s in (self._token, self._password) if s is not None)
 
     def __repr__(self) -> str:
@@ -318,6 +322,57 @@ class FortiManagerClient:
             if package not in self._scopes:
                 self._scopes[package] = tuple(await self.package_scope(package))
             return self._scopes[package]
+
+    async def package_paths(self) -> tuple[str, ...]:
+        """Every policy package of the ADOM by path (``folder/pkg`` inside a folder), read once per session.
+
+        ``get /pm/pkg/adom/<adom>`` lists packages (``type: pkg``) and folders (``type: folder``,
+        their contents in ``subobj``) (FortiManager JSON API docs, "Policy Package Management":
+        "How to get the list of Policy Package?", "How to create a folder hierarchy";
+        how-to-fortimanager-api.readthedocs.io).
+        """
+        return await self._read_once("packages", self._package_paths)
+
+    async def _package_paths(self) -> tuple[str, ...]:
+        data = await self.get(f"/pm/pkg/adom/{self.adom}")  # no fields: a folder's subobj must come too
+        return tuple(_flatten_packages(data if isinstance(data, list) else [], ""))
+
+    async def package_references(self, package: str, fields: Sequence[str]) -> tuple[dict[str, Any], ...]:
+        """``fields`` of every policy of ``package``, read once per session until ``forget_package``.
+
+        ``get /pm/config/adom/<adom>/pkg/<pkg>/firewall/policy`` with ``fields`` ("Policy
+        Package Management"); a package in a folder is addressed by its path.
+        """
+
+        async def read() -> tuple[dict[str, Any], ...]:
+            data = await self.get(self.policy_url(package), fields=fields)
+            return tuple(dict(d) for d in data or [] if isinstance(d, Mapping))
+
+        return await self._read_once(f"policies:{package}", read)
+
+    async def profile_groups(self, fields: Sequence[str]) -> tuple[dict[str, Any], ...]:
+        """``fields`` of the ADOM's profile groups (``obj/firewall/profile-group``), read once per session."""
+
+        async def read() -> tuple[dict[str, Any], ...]:
+            data = await self.get(self.object_url("firewall/profile-group"), fields=fields)
+            return tuple(dict(d) for d in data or [] if isinstance(d, Mapping))
+
+        return await self._read_once("profile-groups", read)
+
+    def forget_package(self, package: str) -> None:
+        """A policy of ``package`` was written in this session: its next read asks FortiManager again."""
+        self._shared_reads.pop(f"policies:{package}", None)
+
+    def forget_profile_groups(self) -> None:
+        """A profile group was written in this session: the next read asks FortiManager again."""
+        self._shared_reads.pop("profile-groups", None)
+
+    async def _read_once(self, key: str, read: Callable[[], Awaitable[tuple[Any, ...]]]) -> tuple[Any, ...]:
+        """``read()`` once per session under ``key``; a failed read is not kept."""
+        async with self._shared_guard:
+            if key not in self._shared_reads:
+                self._shared_reads[key] = await read()
+            return self._shared_reads[key]
 
     async def revisions(self) -> list[Revision]:
         """The ADOM revisions, oldest first."""
@@ -685,6 +740,21 @@ class FortiManagerClient:
                 trust_env=False,
             )
         return self._http
+
+
+def _flatten_packages(rows: Sequence[Any], parent: str) -> list[str]:
+    """Package paths from ``/pm/pkg/adom/<adom>``: a folder's packages under ``folder/``."""
+    out: list[str] = []
+    for row in rows:
+        if not isinstance(row, Mapping) or not row.get("name"):
+            continue
+        path = f"{parent}{row['name']}"
+        if row.get("type") == "folder":
+            sub = row.get("subobj")
+            out.extend(_flatten_packages(sub if isinstance(sub, list) else [], f"{path}/"))
+        else:
+            out.append(path)
+    return out
 
 
 def _task_id(answer: Answer) -> int:

@@ -10,7 +10,9 @@ reach the unit), install the package to this one device and follow the task to i
 Being a ``preflight.ManagedRoute``, it tells pre-flight whether FortiManager may change the
 unit now (``readiness.check_ready``, ``readiness.check_scope``: a package that installs to
 anything but this unit is refused before any write, its targets read once per run's
-session, plus another admin's workspace lock).
+session, plus another admin's workspace lock). Being a ``preflight.ChecksPlan``, it refuses
+a plan that updates an ADOM object a policy of another package uses (``shared_objects``;
+the package list and their policies read once per run's session, and only for such a plan).
 
 Workspace mode: the ADOM lock is taken at the first write and held until the device is done
 (undo and re-install included), so no other admin can slip in between a change and its undo;
@@ -30,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -39,13 +41,25 @@ from typing import Any, Self, TypeVar
 from fortiauto import errors
 from fortiauto.fleet.lock import fortimanager_lock
 from fortiauto.fortimanager.client import FortiManagerClient
-from fortiauto.fortimanager.cmdb import CERT_PATH, IMPORT_PATH, FortiManagerCmdb
+from fortiauto.fortimanager.cmdb import CERT_PATH, IMPORT_PATH, POLICY_PATH, FortiManagerCmdb
 from fortiauto.fortimanager.connect import Route, client_for_fortimanager, route_for, workspace_setting
 from fortiauto.fortimanager.readiness import check_ready, check_scope, describe_targets, scope_unreadable
+from fortiauto.fortimanager.shared_objects import (
+    GROUP_FIELDS,
+    GROUP_PATH,
+    POLICY_FIELDS,
+    AdomObject,
+    needs_groups,
+    objects_unreadable,
+    own_package,
+    shared_refusal,
+    updated_objects,
+    users,
+)
 from fortiauto.fortios.connect import client_for
 from fortiauto.fortios.normalise import canonical, project
 from fortiauto.preflight import MANAGED_PATHS, RouteReadiness
-from fortiauto.results import RequestCounts
+from fortiauto.results import Change, RequestCounts
 from fortiauto.site import Device, Site
 from fortiauto.site.models import FortiManagerSpec
 from fortiauto.transaction.device import DeviceApi
@@ -263,6 +277,30 @@ class FortiManagerDeviceApi:
             f"to {route.device} alone, so give {route.device} its own policy package)"
         )
 
+    async def plan_refusal(self, changes: Sequence[Change]) -> str | None:
+        """Why this plan must not be written: it updates an ADOM object another package uses.
+
+        Only a plan that updates an ADOM object asks FortiManager anything (the package list and
+        each other package's policies, read once per run's session); a failed read refuses.
+        """
+        updated = updated_objects(changes)
+        if not updated:
+            return None
+        try:
+            shared = await self._other_users(updated)
+        except errors.FortiManagerError as exc:
+            return str(objects_unreadable(updated, self.route.adom, str(exc)))
+        return str(shared_refusal(shared, device=self.route.device)) if shared else None
+
+    async def _other_users(self, updated: Sequence[AdomObject]) -> dict[AdomObject, list[str]]:
+        """Per updated object, the other packages whose policies use it (directly or by a profile group)."""
+        packages = [p for p in await self.fmg.package_paths() if not own_package(p, self.route.package)]
+        policies = {p: await self.fmg.package_references(p, POLICY_FIELDS) for p in packages}
+        groups: dict[str, Mapping[str, Any]] = {}
+        if needs_groups(updated, policies):
+            groups = {str(g.get("name")): g for g in await self.fmg.profile_groups(GROUP_FIELDS)}
+        return users(updated, policies, groups)
+
     # --- the CMDB seam ---------------------------------------------------------------------
 
     async def get(
@@ -315,6 +353,7 @@ class FortiManagerDeviceApi:
             )
         await self._learn_version()
         await self._lock()
+        self._forget_shared(path)
         try:
             with _as_fortios(write=True):
                 answer = await send()
@@ -326,6 +365,13 @@ class FortiManagerDeviceApi:
         if mkey is not None:
             self._expected[(path, mkey)] = image
         return answer
+
+    def _forget_shared(self, path: str) -> None:
+        """What this write changes is read afresh by the next plan that asks (the run's cache)."""
+        if path == POLICY_PATH:
+            self.fmg.forget_package(self.route.package)
+        elif path == GROUP_PATH:
+            self.fmg.forget_profile_groups()
 
     # --- workspace and install -------------------------------------------------------------
 

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from fortiauto.errors import PlanError, Refused
 from fortiauto.fortimanager.models import ManagedDevice
 
-__all__ = ["check_ready", "check_scope", "describe_targets", "scope_unreadable"]
+__all__ = ["check_ready", "check_scope", "describe_targets", "listed", "scope_unreadable"]
 
-_SHOWN = 5  # installation targets named in a reason before "and N more"
+_SHOWN = 5  # installation targets (or packages) named in a reason before "and N more"
 
 
 def check_ready(found: ManagedDevice | None, *, device: str, vdom: str, package: str, adom: str) -> None:
@@ -60,7 +60,11 @@ def check_ready(found: ManagedDevice | None, *, device: str, vdom: str, package:
 
 def describe_targets(targets: Sequence[tuple[str, str]]) -> str:
     """``fgt-2/root, fgt-3/root and 4 more``; a member without vdom (a device group) by its name."""
-    names = [f"{name}/{vdom}" if vdom else name for name, vdom in targets]
+    return listed([f"{name}/{vdom}" if vdom else name for name, vdom in targets])
+
+
+def listed(names: Sequence[str]) -> str:
+    """``a, b, c, d, e and 3 more``: the first five names of a reason, the rest counted."""
     shown = ", ".join(names[:_SHOWN])
     return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 

@@ -25,7 +25,7 @@ from fortiauto.errors import (
 from fortiauto.events import Events
 from fortiauto.fortios.version import FortiOSVersion
 from fortiauto.journal import Journal
-from fortiauto.preflight import ManagedRoute, Preflight, run_preflight
+from fortiauto.preflight import ChecksPlan, ManagedRoute, Preflight, run_preflight
 from fortiauto.probe.classify import mail_flows
 from fortiauto.probe.delivery import DeliveryCheck
 from fortiauto.results import Change, DeviceResult, Effect, Plan, RequestCounts
@@ -371,6 +371,7 @@ class DeviceTransaction:
             None
             if prepared.plan.empty
             else self._preflight.refusal(self.device, (c.path for c in prepared.plan.changes))
+            or prepared.refusal
         )
         if why is None:
             return None
@@ -513,14 +514,17 @@ class DeviceTransaction:
         self._policy_checked = self._policy_checked or not prepared.plan.empty
         self._policy_name = prepared.policy_name or self._policy_name
         self.verifier.inbound_policies.update(prepared.policy_ids)
-        if self.options.check and not prepared.plan.empty:
-            refusal = self._preflight.refusal(self.device, (c.path for c in prepared.plan.changes))
-            if refusal is not None:
-                plan = prepared.plan
-                prepared = replace(
-                    prepared,
-                    plan=replace(plan, warnings=(*plan.warnings, f"apply would be refused: {refusal}")),
-                )
+        if prepared.plan.empty:
+            return prepared
+        refusal = self._preflight.refusal(self.device, (c.path for c in prepared.plan.changes))
+        if refusal is None and isinstance(api, ChecksPlan):
+            refusal = await api.plan_refusal(prepared.plan.changes)
+            prepared = replace(prepared, refusal=refusal)
+        if self.options.check and refusal is not None:
+            plan = prepared.plan
+            prepared = replace(
+                prepared, plan=replace(plan, warnings=(*plan.warnings, f"apply would be refused: {refusal}"))
+            )
         return prepared
 
     async def _effect(self, api: DeviceApi, probes: Probes) -> Effect:

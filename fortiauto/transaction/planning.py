@@ -51,6 +51,8 @@ class PreparedPlan:
     policy_ids: Mapping[str, int] = field(default_factory=dict)
     # rotations to a certificate of another issuer: the probe after the change verifies the chain
     chain_checks: tuple[ChainCheck, ...] = ()
+    # why the route refuses this plan before any write (preflight.ChecksPlan), or None
+    refusal: str | None = None
 
     @property
     def attempted(self) -> tuple[Change, ...]:

@@ -50,6 +50,7 @@ OBJECT_PATHS: Mapping[str, str] = {
     "firewall/profile-protocol-options": "firewall/profile-protocol-options",
     "firewall/ssl-ssh-profile": "firewall/ssl-ssh-profile",
     "emailfilter/profile": "emailfilter/profile",
+    "firewall/profile-group": "firewall/profile-group",
     "antivirus/profile": "antivirus/profile",
     "firewall/address": "firewall/address",
     "firewall/addrgrp": "firewall/addrgrp",
@@ -70,6 +71,7 @@ INSTALL_ORDER = (
     "antivirus/profile",
     "emailfilter/profile",
     "firewall/ssl-ssh-profile",
+    "firewall/profile-group",
 )
 
 
