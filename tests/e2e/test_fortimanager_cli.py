@@ -513,3 +513,95 @@ def test_the_fallback_rung_is_tried_through_fortimanager_after_the_undo(
         "mail-inbound",
     )
     assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+
+
+# --- an ADOM object another unit's package uses is never updated ------------------------------
+
+
+def fmg_rpc(lab: ManagedFleet, method: str, url: str, data: Any = None) -> Any:
+    """One JSON-RPC call to the mock FortiManager with the lab's API key, as another admin's tool makes it."""
+    param: dict[str, Any] = {"url": url}
+    if data is not None:
+        param["data"] = data
+    response = lab.fmg.http.post("/jsonrpc", json={"id": 1, "method": method, "params": [param]})
+    response.raise_for_status()
+    result = response.json()["result"][0]
+    assert result["status"]["code"] == 0, result
+    return result.get("data")
+
+
+def seed_shared_profile(lab: ManagedFleet) -> None:
+    """In FortiManager: email filter profile ``mail-shared``, used by a new policy of fgt-002's package."""
+    pkg = "/pm/config/adom/root/pkg/mail-edge-fgt-002/firewall/policy"
+    fmg_rpc(lab, "exec", "/dvmdb/adom/root/workspace/lock")
+    fmg_rpc(lab, "add", "/pm/config/adom/root/obj/emailfilter/profile", {"name": "mail-shared"})
+    branch = {k: v for k, v in fmg_rpc(lab, "get", f"{pkg}/1").items() if k != "uuid"}
+    branch |= {"policyid": 9, "name": "branch-smtp", "emailfilter-profile": ["mail-shared"]}
+    fmg_rpc(lab, "add", pkg, branch)
+    fmg_rpc(lab, "exec", "/dvmdb/adom/root/workspace/commit")
+    fmg_rpc(lab, "exec", "/dvmdb/adom/root/workspace/unlock")
+
+
+def site_naming(lab: ManagedFleet, profile: str) -> Path:
+    """The lab's site with fgt-001's mail server naming email filter profile ``profile``."""
+    yaml = YAML()
+    data = yaml.load(lab.site.read_text())
+    unit = next(d for d in data["devices"] if d["name"] == "fgt-001")
+    unit["mail_servers"][0]["emailfilter_profile"] = profile
+    out = lab.site.with_name(f"site-fmg-{profile}.yml")
+    with out.open("w") as handle:
+        yaml.dump(data, handle)
+    return out
+
+
+def test_a_profile_another_units_package_uses_is_refused_and_one_of_its_own_applies(
+    lab: ManagedFleet, tmp_path: Path
+) -> None:
+    seed_shared_profile(lab)
+    store = json.dumps(lab.fmg.state(), sort_keys=True)
+    seeded = len(lab.fmg.requests()["log"])
+    code, payload, err = apply_json(
+        site_naming(lab, "mail-shared"), tmp_path / "journal", "--limit", "fgt-001"
+    )
+    one = device(payload, "fgt-001")
+    assert (code, one["status"]) == (5, "refused"), (one["reason"], err)
+    assert "emailfilter/profile 'mail-shared' is used by policy package mail-edge-fgt-002" in one["reason"]
+    assert "without a probe or an undo; nothing was changed" in one["reason"]
+    assert "emailfilter_profile: mail-shared-fgt-001" in one["reason"]
+    assert one["changes"] == []
+    # Judged by the lab: FortiManager only read (no lock, no write, no install), its store as it was.
+    fmg = lab.fmg.requests()
+    new = fmg["log"][seeded:]
+    assert new
+    assert all(entry["method"] == "get" for entry in new)
+    assert fmg["installs"] == 0
+    assert ("get", "/pm/config/adom/root/pkg/mail-edge-fgt-002/firewall/policy") in [
+        (e["method"], e["url"]) for e in new
+    ]
+    assert json.dumps(lab.fmg.state(), sort_keys=True) == store
+    assert lab.states() == lab.pristine
+    assert unit_writes(lab) == {"fgt-001": 0, "fgt-002": 0}
+
+    done = run_cli("plan", site_naming(lab, "mail-shared"), "--limit", "fgt-001", timeout=120)
+    assert_no_traceback(done.stdout, done.stderr)
+    text = " ".join(done.stdout.split())
+    assert "apply would be refused: fortiauto would update FortiManager ADOM objects" in text
+    assert json.dumps(lab.fmg.state(), sort_keys=True) == store
+
+    # A profile of its own for the mail server: created, applied and proven; the shared one untouched.
+    shared = next(
+        p
+        for p in lab.fmg.state()["store"]["vdoms"]["root"]["emailfilter/profile"]
+        if p["name"] == "mail-shared"
+    )
+    code, payload, err = apply_json(
+        site_naming(lab, "mail-inbound-fgt-001"), tmp_path / "journal", "--limit", "fgt-001"
+    )
+    one = device(payload, "fgt-001")
+    assert (code, one["status"]) == (0, "changed"), (one["reason"], err)
+    assert ("emailfilter", "create") in [(c["task"], c["action"]) for c in one["changes"]]
+    assert policy(lab, "fgt-001")["emailfilter-profile"] == "mail-inbound-fgt-001"
+    assert lab.fmg.requests()["installs"] == 1
+    after = lab.fmg.state()["store"]["vdoms"]["root"]["emailfilter/profile"]
+    assert next(p for p in after if p["name"] == "mail-shared") == shared
+    assert lab.states(["fgt-002"]) == {"fgt-002": lab.pristine["fgt-002"]}
