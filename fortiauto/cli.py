@@ -500,9 +500,29 @@ def _confirm_apply(
     if not sys.stdin.isatty():
         raise InputError(f"{verb.lower()} needs --yes when not run from a terminal; nothing was changed")
     question = "Apply these changes?" if verb == "Apply" else "Take the configuration off as planned above?"
-    if not typer.confirm(question, err=True):
+    if not _ask(question):
         raise InputError("not confirmed; nothing was changed")
     return None
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question on the terminal, before any write; Ctrl-C there ends the command (130).
+
+    The interrupt exits from its handler instead of raising KeyboardInterrupt: Python discards an
+    exception raised while the collector runs a finalizer ("Exception ignored in ..."), and a
+    discarded one left the question waiting for an answer (seen once in CI under load). Nothing
+    has been written at this point, and the kernel frees the locks of an exiting process.
+    """
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        _say("\nerror: aborted at the prompt; nothing was changed")
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        return typer.confirm(question, err=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _wait_for_window(site: Site) -> None:
@@ -671,7 +691,7 @@ def _confirm_rollback(directory: Path, run_id: str, *, force: bool) -> None:
     )
     if not sys.stdin.isatty():
         raise InputError("rollback needs --yes when not run from a terminal; nothing was changed")
-    if not typer.confirm("Undo these writes?", err=True):
+    if not _ask("Undo these writes?"):
         raise InputError("not confirmed; nothing was changed")
 
 

@@ -122,8 +122,12 @@ class Terminal:
             self._read(0.2)
         while self._read(0.05):
             pass
-        code, out, _ = finish(self.proc, timeout=5)
-        os.close(self.master)
+        try:
+            code, out, _ = finish(self.proc, timeout=5)
+        except AssertionError as exc:  # say what the terminal showed, not only that it hung
+            raise AssertionError(f"{exc}\nscreen:\n{self.text()}") from None
+        finally:
+            os.close(self.master)
         return code, out, self.text()
 
 
