@@ -5,11 +5,15 @@ shared by every package of the ADOM, and an install sends the objects a package'
 use: an update of one another package uses would stay pending there, installed later without
 a probe or an undo. Decided before any write from the package list and the other packages'
 policies (read once per run's session, and only for a plan that updates an ADOM object); an
-unreadable package list or policy table refuses too. Judged by what FakeFMG received.
+unreadable package list or policy table refuses too. Judged by what FakeFMG received; the
+transaction's part (asked per plan with changes, refused with nothing written, shown by plan)
+on the in-memory fake unit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,8 +25,11 @@ from fortiauto.fortimanager import FortiManagerClient
 from fortiauto.fortimanager.connect import Route
 from fortiauto.fortimanager.device_api import FortiManagerDeviceApi
 from fortiauto.fortimanager.shared_objects import shared_refusal, updated_objects, users
+from fortiauto.journal import Journal, read_journal
 from fortiauto.results import Change, RequestCounts
 from fortiauto.site.models import FortiManagerSpec
+from fortiauto.transaction import DeviceTransaction, TransactionOptions
+from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
 from tests.unit.fortimanager.conftest import BASE, TOKEN, FakeFMG, fail, ok
 
 PACKAGES_URL = "/pm/pkg/adom/root"
@@ -274,3 +281,63 @@ async def test_a_failed_read_is_not_kept(fmg: FakeFMG) -> None:
             await client.package_paths()
         assert await client.view("x").package_paths() == (OWN,)
     assert fmg.calls() == [("get", PACKAGES_URL), ("get", PACKAGES_URL)]
+
+
+# --- the transaction asks the route about each plan, and refuses before any write -------------
+
+
+class PlanCheckingGate(FakeFortiGate):
+    """A unit whose route has a rule on the plan (``preflight.ChecksPlan``), as a routed device's has."""
+
+    def __init__(self, refusal: str | None) -> None:
+        super().__init__()
+        self.refusal = refusal
+        self.asked: list[list[tuple[str, str, str]]] = []
+
+    async def plan_refusal(self, changes: Sequence[Change]) -> str | None:
+        self.asked.append([(c.path, str(c.mkey), c.action) for c in changes])
+        return self.refusal
+
+
+async def transact(gate: FakeFortiGate, tmp_path: Path, *, check: bool = False) -> tuple[Any, list[Any]]:
+    journal = Journal(tmp_path / "journal", "run-1")
+    result = await DeviceTransaction(
+        make_device(),
+        options=TransactionOptions(run_id="run-1", check=check),
+        client_factory=factory(gate),
+        prober=FakeProber(gate),
+        journal=journal,
+    ).run()
+    journal.close()
+    return result, read_journal(journal.path)
+
+
+async def test_a_refused_plan_ends_refused_with_nothing_written(tmp_path: Path) -> None:
+    gate = PlanCheckingGate("emailfilter/profile 'x' is used by policy package other")
+    before = gate.state()
+    result, entries = await transact(gate, tmp_path)
+    assert (result.status, result.exit_code) == ("refused", 5)
+    assert "emailfilter/profile 'x' is used by policy package other" in result.reason
+    assert (gate.writes, gate.state()) == (0, before)
+    assert "pre" not in [e["type"] for e in entries]
+    assert len(gate.asked) == 1
+    assert ("firewall/policy", "1", "update") in gate.asked[0]
+
+
+async def test_plan_shows_the_refusal_and_writes_nothing(tmp_path: Path) -> None:
+    gate = PlanCheckingGate("shared, see FortiManager")
+    result, _ = await transact(gate, tmp_path, check=True)
+    assert gate.writes == 0
+    assert result.plan is not None
+    assert "apply would be refused: shared, see FortiManager" in result.plan.warnings
+
+
+async def test_a_compliant_unit_is_never_asked(tmp_path: Path) -> None:
+    gate = PlanCheckingGate(None)
+    first, _ = await transact(gate, tmp_path / "first")
+    assert first.status == "changed"
+    asked = len(gate.asked)
+    assert asked >= 1  # the plan with changes was asked about
+    again, _ = await transact(gate, tmp_path / "again")
+    assert again.status == "unchanged"
+    assert len(gate.asked) == asked  # an empty plan asks the route nothing
