@@ -28,9 +28,9 @@ from tests.e2e.test_fortimanager_cli import (
     ManagedFleet,
     emailfilter_log,
     fmg_changes,
+    managed_running,
     no_fallback_site,
     policy,
-    start_managed_fleet,
     unit_writes,
 )
 
@@ -42,11 +42,8 @@ NO_UNIT_WRITES = {HOST: 0, OTHER: 0}
 
 @pytest.fixture(scope="module")
 def managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedFleet]:
-    fleet = start_managed_fleet(tmp_path_factory.mktemp("ansible-fmg") / "lab", devices=2)
-    try:
+    with managed_running(tmp_path_factory.mktemp("ansible-fmg") / "lab", 2) as fleet:
         yield fleet
-    finally:
-        fleet.stop()
 
 
 @pytest.fixture
@@ -362,13 +359,9 @@ def test_parallel_forks_of_one_fortimanager_take_turns(lab: ManagedFleet, tmp_pa
 
 @pytest.fixture(scope="module")
 def shared_managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedFleet]:
-    fleet = start_managed_fleet(
-        tmp_path_factory.mktemp("ansible-fmg-shared") / "lab", 2, "--fortimanager-packages", "shared"
-    )
-    try:
+    state_dir = tmp_path_factory.mktemp("ansible-fmg-shared") / "lab"
+    with managed_running(state_dir, 2, "--fortimanager-packages", "shared") as fleet:
         yield fleet
-    finally:
-        fleet.stop()
 
 
 @pytest.mark.timeout(180)

@@ -12,6 +12,7 @@ a reset lab (units back to their seed, FortiManager re-importing them).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import subprocess
@@ -101,13 +102,20 @@ def start_managed_fleet(state_dir: Path, devices: int, *extra: str) -> ManagedFl
     return ManagedFleet(lab_up(state_dir, "--fortimanager", "--devices", str(devices), *extra), state_dir)
 
 
-@pytest.fixture(scope="module")
-def managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedFleet]:
-    fleet = start_managed_fleet(tmp_path_factory.mktemp("fmg-e2e") / "lab", devices=2)
+@contextlib.contextmanager
+def managed_running(state_dir: Path, devices: int, *extra: str) -> Iterator[ManagedFleet]:
+    """``start_managed_fleet`` for the block; stopped after (a module fixture's whole body)."""
+    fleet = start_managed_fleet(state_dir, devices, *extra)
     try:
         yield fleet
     finally:
         fleet.stop()
+
+
+@pytest.fixture(scope="module")
+def managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedFleet]:
+    with managed_running(tmp_path_factory.mktemp("fmg-e2e") / "lab", 2) as fleet:
+        yield fleet
 
 
 @pytest.fixture
@@ -288,13 +296,9 @@ def test_every_unit_with_its_own_package_is_changed_with_one_install_each(
 @pytest.fixture(scope="module")
 def shared_managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedFleet]:
     """A second lab: one policy package ``mail-edge`` installed to both units."""
-    fleet = start_managed_fleet(
-        tmp_path_factory.mktemp("fmg-e2e-shared") / "lab", 2, "--fortimanager-packages", "shared"
-    )
-    try:
+    state_dir = tmp_path_factory.mktemp("fmg-e2e-shared") / "lab"
+    with managed_running(state_dir, 2, "--fortimanager-packages", "shared") as fleet:
         yield fleet
-    finally:
-        fleet.stop()
 
 
 @pytest.fixture

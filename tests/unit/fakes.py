@@ -246,3 +246,27 @@ def factory(gate: FakeFortiGate):
         yield gate
 
     return open_client
+
+
+async def run_journaled(
+    gate: FakeFortiGate,
+    tmp_path: Path,
+    *,
+    device: Device | None = None,
+    run_id: str = "run-1",
+    **options: Any,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """One device transaction against ``gate`` with a real journal: the result and the journal's lines."""
+    from fortiauto.journal import Journal, read_journal  # noqa: PLC0415 - only the transaction tests need it
+    from fortiauto.transaction import DeviceTransaction, TransactionOptions  # noqa: PLC0415
+
+    journal = Journal(tmp_path / "journal", run_id)
+    result = await DeviceTransaction(
+        device or make_device(),
+        options=TransactionOptions(run_id=run_id, **options),
+        client_factory=factory(gate),
+        prober=FakeProber(gate),
+        journal=journal,
+    ).run()
+    journal.close()
+    return result, read_journal(journal.path)

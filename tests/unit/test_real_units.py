@@ -4,23 +4,11 @@ and the configuration revision FortiOS may fail to save. Against the in-memory f
 from __future__ import annotations
 
 from fortiauto.errors import NotFound
-from fortiauto.journal import Journal, read_journal
-from fortiauto.transaction import DeviceTransaction, TransactionOptions
-from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
+from tests.unit.fakes import FakeFortiGate, make_device, run_journaled
 
 
 async def _run(gate: FakeFortiGate, tmp_path, **device_keys):
-    journal = Journal(tmp_path / "journal", "run-1")
-    device = make_device().model_copy(update=device_keys)
-    result = await DeviceTransaction(
-        device,
-        options=TransactionOptions(run_id="run-1"),
-        client_factory=factory(gate),
-        prober=FakeProber(gate),
-        journal=journal,
-    ).run()
-    journal.close()
-    return result, read_journal(journal.path)
+    return await run_journaled(gate, tmp_path, device=make_device().model_copy(update=device_keys))
 
 
 async def test_a_newer_family_is_refused_before_any_write_naming_the_supported_ones(tmp_path):

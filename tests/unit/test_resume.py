@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fortiauto.journal import Journal, change_to_json, read_journal
+from fortiauto.journal import change_to_json
 from fortiauto.results import Change
 from fortiauto.resume import retirement_left
-from fortiauto.transaction import DeviceTransaction, TransactionOptions
-from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
+from tests.unit.fakes import FakeFortiGate, run_journaled
 
 OLD = "fa-mx1-0badc0de"
 
@@ -90,16 +89,7 @@ def test_runs_that_are_not_a_retirement_to_finish():
 
 
 async def _run(gate, tmp_path, finish, run_id="run-2"):
-    journal = Journal(tmp_path / "journal", run_id)
-    result = await DeviceTransaction(
-        make_device(),
-        options=TransactionOptions(run_id=run_id, finish_retirement=finish),
-        client_factory=factory(gate),
-        prober=FakeProber(gate),
-        journal=journal,
-    ).run()
-    journal.close()
-    return result, read_journal(journal.path)
+    return await run_journaled(gate, tmp_path, run_id=run_id, finish_retirement=finish)
 
 
 async def test_the_transaction_finishes_the_retirement_on_a_compliant_device(tmp_path):

@@ -25,11 +25,9 @@ from fortiauto.fortimanager import FortiManagerClient
 from fortiauto.fortimanager.connect import Route
 from fortiauto.fortimanager.device_api import FortiManagerDeviceApi
 from fortiauto.fortimanager.shared_objects import shared_refusal, updated_objects, users
-from fortiauto.journal import Journal, read_journal
 from fortiauto.results import Change, RequestCounts
 from fortiauto.site.models import FortiManagerSpec
-from fortiauto.transaction import DeviceTransaction, TransactionOptions
-from tests.unit.fakes import FakeFortiGate, FakeProber, factory, make_device
+from tests.unit.fakes import FakeFortiGate, run_journaled
 from tests.unit.fortimanager.conftest import BASE, TOKEN, FakeFMG, fail, ok
 
 PACKAGES_URL = "/pm/pkg/adom/root"
@@ -300,16 +298,7 @@ class PlanCheckingGate(FakeFortiGate):
 
 
 async def transact(gate: FakeFortiGate, tmp_path: Path, *, check: bool = False) -> tuple[Any, list[Any]]:
-    journal = Journal(tmp_path / "journal", "run-1")
-    result = await DeviceTransaction(
-        make_device(),
-        options=TransactionOptions(run_id="run-1", check=check),
-        client_factory=factory(gate),
-        prober=FakeProber(gate),
-        journal=journal,
-    ).run()
-    journal.close()
-    return result, read_journal(journal.path)
+    return await run_journaled(gate, tmp_path, check=check)
 
 
 async def test_a_refused_plan_ends_refused_with_nothing_written(tmp_path: Path) -> None:
