@@ -609,3 +609,42 @@ def test_a_profile_another_units_package_uses_is_refused_and_one_of_its_own_appl
     after = lab.fmg.state()["store"]["vdoms"]["root"]["emailfilter/profile"]
     assert next(p for p in after if p["name"] == "mail-shared") == shared
     assert lab.states(["fgt-002"]) == {"fgt-002": lab.pristine["fgt-002"]}
+
+
+@pytest.mark.parametrize("auth", ["token", "password"])
+def test_debug_output_through_fortimanager_holds_no_secret(
+    lab: ManagedFleet, tmp_path: Path, auth: str
+) -> None:
+    """``--debug`` apply and rollback through FortiManager: its traffic is logged, no credential or key."""
+    site = lab.site
+    if auth == "password":  # a session login (exec /sys/login/user) instead of the API key
+        secret_file = lab.state_dir / "tokens" / "fortimanager.password"
+        secret_file.write_text(lab.info["fortimanager"]["password"] + "\n")
+        secret_file.chmod(0o600)
+        login = (
+            f"  username: {lab.info['fortimanager']['username']}\n"
+            "  password: ${file:tokens/fortimanager.password}\n"
+        )
+        site = lab.state_dir / "site-fmg-password.yml"
+        site.write_text(lab.site.read_text().replace("  token: ${file:tokens/fortimanager.token}\n", login))
+        assert "fortimanager.token" not in site.read_text()  # the password is the only credential
+    journal = tmp_path / "journal"
+    applied = run_cli(
+        "--debug", "apply", site, "--yes", "--journal-dir", journal, "--limit", "fgt-001", timeout=120
+    )
+    assert applied.returncode == 0, applied.stderr[-2000:]
+    undone = run_cli("--debug", "rollback", "--last", "--yes", "--journal-dir", journal, timeout=120)
+    assert undone.returncode == 0, undone.stderr[-2000:]
+    assert "fortimanager for fgt-001: " in applied.stderr  # --debug really logged FortiManager's calls
+    assert lab.states() == lab.pristine
+    texts = {
+        "apply stdout": applied.stdout,
+        "apply stderr": applied.stderr,
+        "rollback stdout": undone.stdout,
+        "rollback stderr": undone.stderr,
+        **{str(path): path.read_text() for path in journal.rglob("*") if path.is_file()},
+    }
+    secrets = [*lab.secrets(), lab.info["fortimanager"]["token"], lab.info["fortimanager"]["password"]]
+    for where, text in texts.items():
+        leaked = [secret[:4] + "..." for secret in secrets if secret in text]
+        assert not leaked, f"{where}: {leaked}"
